@@ -1,0 +1,50 @@
+"""Write the synthetic datasets below one folder, in the published layouts the readers expect."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+
+from medinterp.synthetic.breakhis import breakhis_tasks
+from medinterp.synthetic.brecahad import brecahad_tasks
+from medinterp.synthetic.counts import FULL, SAMPLE, Counts, scaled
+from medinterp.synthetic.files import run_tasks
+from medinterp.synthetic.isic import isic_tasks
+from medinterp.synthetic.marker import write_marker
+
+DATASETS = ("breakhis", "brecahad", "isic")
+FOLDERS = {"breakhis": ("BreaKHis_v1",), "brecahad": ("BreCaHAD",), "isic": ("ISIC_2016", "ISIC_2019", "ISIC_2020")}
+
+
+def counts_for(size: str, fraction: float | None = None) -> Counts:
+    """``sample`` (the bundled miniature), ``full`` (the real archives' counts) or a fraction of full."""
+    if fraction is not None:
+        return scaled(fraction)
+    if size == "sample":
+        return SAMPLE
+    if size == "full":
+        return FULL
+    raise ValueError(f"size must be 'sample' or 'full', not {size!r}")
+
+
+def generate(out: str | Path, counts: Counts = SAMPLE, seed: int = 0, jobs: int = 1, datasets: tuple[str, ...] = DATASETS) -> None:
+    """Write ``datasets`` below ``out``; their folders are replaced, so a rerun gives the same bytes.
+
+    ``out/SYNTHETIC.json`` records the seed and counts and marks the folder as synthetic, so the
+    full profile can refuse to train on it.
+    """
+    out = Path(out)
+    unknown = set(datasets) - set(DATASETS)
+    if unknown:
+        raise ValueError(f"unknown dataset(s) {sorted(unknown)}; choose from {DATASETS}")
+    for name in datasets:
+        for folder in FOLDERS[name]:
+            shutil.rmtree(out / folder, ignore_errors=True)
+    if "breakhis" in datasets:
+        run_tasks(breakhis_tasks(out, counts.breakhis, seed), jobs, "BreakHis")
+    if "brecahad" in datasets:
+        run_tasks(brecahad_tasks(out, counts.brecahad, seed), jobs, "BreCaHAD")
+    if "isic" in datasets:
+        run_tasks(isic_tasks(out, counts.isic2016, counts.isic2019, counts.isic2020, seed), jobs, "ISIC")
+    write_marker(out, {"generator": "medinterp synth", "seed": seed, "datasets": list(datasets), "counts": asdict(counts)})
