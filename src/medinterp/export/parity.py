@@ -1,0 +1,40 @@
+"""Run an exported model with ONNX Runtime and compare it with the framework's own outputs.
+
+Kept free of TensorFlow and PyTorch imports: ONNX Runtime runs on the CUDA execution provider when
+the machine has one and on the CPU otherwise, and the caller learns which ran.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
+
+
+def session(onnx_path: str | Path, providers: list[str] | None = None):
+    """An inference session on the best available provider (CUDA, else CPU) unless ``providers`` is given."""
+    import onnxruntime as ort
+
+    ort.set_default_logger_severity(3)   # CUDA probing on a CPU-only machine is not worth a warning
+    available = ort.get_available_providers()
+    chosen = providers or [p for p in PREFERRED_PROVIDERS if p in available]
+    return ort.InferenceSession(str(onnx_path), providers=chosen)
+
+
+def run(onnx_path: str | Path, inputs: np.ndarray, providers: list[str] | None = None, batch_size: int = 32) -> tuple[np.ndarray, str]:
+    """Outputs of the model's first output for ``inputs`` (batched), and the provider that ran."""
+    sess = session(onnx_path, providers)
+    name = sess.get_inputs()[0].name
+    parts = [sess.run(None, {name: np.ascontiguousarray(inputs[i:i + batch_size], dtype=np.float32)})[0]
+             for i in range(0, len(inputs), batch_size)]
+    return np.concatenate(parts), sess.get_providers()[0]
+
+
+def parity(onnx_path: str | Path, inputs: np.ndarray, reference: np.ndarray, providers: list[str] | None = None) -> dict:
+    """Max and mean absolute difference between ONNX Runtime's outputs and ``reference``."""
+    outputs, provider = run(onnx_path, inputs, providers)
+    reference = np.asarray(reference, dtype=np.float32).reshape(outputs.shape)
+    diff = np.abs(outputs.astype(np.float64) - reference)
+    return {"max_abs_diff": float(diff.max()), "mean_abs_diff": float(diff.mean()), "provider": provider, "samples": int(len(inputs))}

@@ -1,0 +1,92 @@
+"""Metadata that travels with every exported model, and the ONNX Runtime parity check."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper
+
+from medinterp.export import metadata as M
+from medinterp.export.parity import parity, run
+
+
+def _meta(**changes):
+    fields = dict(
+        name="isic-binary-alexnet", architecture="alexnet", family="torch", task="binary", dataset="isic_binary",
+        split="folds 0-4", class_names=["benign", "malignant"], input=M.input_spec(8, "NCHW", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        output=M.output_spec("logits", "sigmoid"), metrics={"val_auc": 0.9}, init_used="random", git_revision="abc",
+        params={"seed": 0}, framework=M.framework_info("torch", "2.13.0"),
+    )
+    fields.update(changes)
+    return fields
+
+
+def _scale_model(path, factor=2.0):
+    """An ONNX model computing ``factor * x`` for x of shape (batch, 3, 8, 8)."""
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, [None, 3, 8, 8])
+    y = helper.make_tensor_value_info("output", TensorProto.FLOAT, [None, 3, 8, 8])
+    k = helper.make_tensor("k", TensorProto.FLOAT, [], [factor])
+    graph = helper.make_graph([helper.make_node("Mul", ["input", "k"], ["output"])], "scale", [x], [y], [k])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+
+
+def test_complete_metadata_validates():
+    meta = M.make(**_meta())
+    assert meta["schema"] == M.SCHEMA_VERSION and meta["input"]["shape"] == [None, 3, 8, 8]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"class_names": []}, "needs its class names"),
+    ({"family": "jax"}, "family 'jax'"),
+    ({"input": M.input_spec(8, "NCWH")}, "layout 'NCWH'"),
+    ({"input": {**M.input_spec(8, "NCHW"), "std": [0.2, 0.0, 0.2]}}, "must be positive"),
+    ({"output": M.output_spec("probabilities", None)}, "output kind"),
+])
+def test_incomplete_metadata_is_refused(change, message):
+    with pytest.raises(M.MetadataError, match=message):
+        M.make(**_meta(**change))
+
+
+def test_missing_key_is_named():
+    fields = _meta()
+    del fields["class_names"]
+    with pytest.raises(M.MetadataError, match="missing 'class_names'"):
+        M.make(**fields)
+
+
+def test_attach_and_read_round_trip(tmp_path):
+    path = tmp_path / "m.onnx"
+    _scale_model(path)
+    meta = M.make(**_meta())
+    M.attach(path, meta)
+    assert M.read(path) == meta
+    assert json.loads(M.sidecar_path(path).read_text()) == meta
+    # the file alone is enough: the sidecar is a convenience
+    M.sidecar_path(path).unlink()
+    assert M.read(path)["architecture"] == "alexnet"
+
+
+def test_read_falls_back_to_sidecar_and_reports_bad_json(tmp_path):
+    path = tmp_path / "m.onnx"
+    _scale_model(path)
+    with pytest.raises(M.MetadataError, match="no 'medinterp' metadata"):
+        M.read(path)
+    M.sidecar_path(path).write_text("{broken")
+    with pytest.raises(M.MetadataError, match="malformed JSON"):
+        M.read(path)
+
+
+def test_parity_reports_difference_and_provider(tmp_path):
+    path = tmp_path / "m.onnx"
+    _scale_model(path, 2.0)
+    x = np.random.default_rng(0).random((5, 3, 8, 8), dtype=np.float32)
+    out, provider = run(path, x, batch_size=2)
+    np.testing.assert_allclose(out, 2 * x, rtol=1e-6)
+    assert provider in ("CUDAExecutionProvider", "CPUExecutionProvider")
+    assert parity(path, x, 2 * x)["max_abs_diff"] < 1e-6
+    assert parity(path, x, 2 * x + 0.25)["max_abs_diff"] == pytest.approx(0.25, abs=1e-6)
