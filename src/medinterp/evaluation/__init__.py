@@ -1,0 +1,1 @@
+"""Framework-free evaluation: classification metrics from labels and predicted probabilities."""

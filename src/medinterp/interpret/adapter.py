@@ -1,0 +1,43 @@
+"""What the interpretability methods need of a model, and nothing more.
+
+Both families implement this once (``medinterp.models.keras.adapter``,
+``medinterp.models.torch.adapter``), so Grad-CAM, filter statistics, feature visualization and the
+sanity checks are written once, in numpy.
+
+Conventions at this boundary, whatever the framework:
+
+- images are ``float32`` arrays ``(N, H, W, 3)`` with values in [0, 1]; the adapter applies the
+  model's own normalisation and layout;
+- activations and gradients come back channel-first, ``(N, C, h, w)``;
+- a "score" is a pre-activation output: the logit of a class (for a single-logit binary model,
+  class 1 is the logit and class 0 its negative).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence
+
+import numpy as np
+
+
+class ModelAdapter(Protocol):
+    def conv_layers(self) -> list[str]:
+        """Names of the convolutional layers in forward order (the first and last are the defaults)."""
+
+    def channels(self, layer: str) -> int:
+        """Number of channels (filters) of ``layer``'s output."""
+
+    def scores(self, images: np.ndarray, batch_size: int = 32) -> np.ndarray:
+        """Logits ``(N, K)`` (``K = 1`` for a single-logit binary model)."""
+
+    def activations(self, images: np.ndarray, layer: str, batch_size: int = 32) -> np.ndarray:
+        """``layer``'s output ``(N, C, h, w)``."""
+
+    def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``layer``'s activations, the gradient of class ``class_index``'s score with respect to them
+        (both ``(N, C, h, w)``), and the scores ``(N,)``."""
+
+    def input_gradient(self, images: np.ndarray, layer: str | None, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+        """For image ``i``, the objective ``mean over positions of channel targets[i] of layer`` (or,
+        with ``layer=None``, the score of class ``targets[i]``) and its gradient with respect to the
+        input image: ``(N,)`` and ``(N, H, W, 3)``, in the [0, 1] image space."""
