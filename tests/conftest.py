@@ -6,6 +6,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+# PyTorch must be loaded before TensorFlow in one process: the other order segfaults on import
+# (torch 2.13 + tensorflow-cpu 2.21, measured). Stages never mix them; the test process does.
+import torch  # noqa: F401
 
 from medinterp.synthetic.counts import (
     BREAKHIS_TYPES, BreakHisCounts, BreCaHADCounts, Counts, ISIC2016Counts, ISIC2019Counts, ISIC2020Counts,
