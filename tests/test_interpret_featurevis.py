@@ -9,8 +9,10 @@ import torch
 from torch import nn
 
 from medinterp.interpret.featurevis import Settings, settings_from_params, visualize
+from medinterp.interpret.filters import most_activated
 from medinterp.interpret.regularizers import Transforms, affine_warp, bilateral, random_warp
 from medinterp.models.torch.adapter import TorchAdapter
+from medinterp.interpret.sanity import class_visualizations
 from medinterp.params import load_params
 from medinterp.settings import resolve
 
@@ -120,3 +122,16 @@ def test_settings_from_both_profiles():
     assert 120 <= settings.steps <= 200
     assert settings.transforms == Transforms(jitter=settings.transforms.jitter, rotate=15, translate=0.1, resize=1.2)
     assert settings.l1 == 0.05 and settings.sigma_color == 75
+
+
+def test_class_visualizations_target_the_class_filters(adapter):
+    rng = np.random.default_rng(6)
+    images = rng.integers(0, 256, size=(6, SIZE, SIZE, 3), dtype=np.uint8)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    settings = Settings(steps=3, batch_size=4)
+    result = class_visualizations(adapter, ["0", "3"], images, labels, 1, 0.5, 2, SIZE, settings, progress=False)
+    assert list(result) == ["0", "3"]
+    for layer, vis in result.items():
+        maxima = adapter.activations(images.astype(np.float32) / 255, layer).max(axis=(2, 3))
+        assert vis.targets.tolist() == most_activated(maxima, labels, 1, 0.5, 2)
+        assert vis.images.shape == (2, SIZE, SIZE, 3)

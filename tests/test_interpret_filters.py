@@ -58,7 +58,7 @@ def test_a_filter_counts_only_above_its_threshold():
 def test_occurrences_and_percent_per_class():
     maxima = spatial_maxima(hand_built_activations())
     table = occurrence_table(maxima, LABELS, ["benign", "malignant", "empty"], 0.5, "binary")
-    assert list(table.columns) == ["set", "class", "filter", "occurrences", "percent"]
+    assert list(table.columns) == ["set", "class", "filter", "occurrences", "percent", "mean_max"]
     # Quantile 0.5: thresholds 3.5, 3.5, 0. Filter 0 exceeds in images 3, 4, 5 (all malignant);
     # filter 1 in images 0, 1, 2 (all benign); filter 2 in image 5 only.
     counts = table.pivot(index="class", columns="filter", values="occurrences")
@@ -68,6 +68,10 @@ def test_occurrences_and_percent_per_class():
     percent = table.pivot(index="class", columns="filter", values="percent")
     assert percent.loc["malignant"].tolist() == pytest.approx([100.0, 0.0, 100.0 / 3])
     assert percent.loc["empty"].tolist() == [0.0, 0.0, 0.0]
+    mean_max = table.pivot(index="class", columns="filter", values="mean_max")
+    assert mean_max.loc["benign"].tolist() == [2.0, 5.0, 0.0]
+    assert mean_max.loc["malignant"].tolist() == [5.0, 2.0, 3.0]
+    assert mean_max.loc["empty"].isna().all()
     assert set(table["set"]) == {"binary"}
 
 
@@ -77,18 +81,22 @@ def test_pooled_table_counts_over_the_whole_set():
     assert pooled["class"].unique().tolist() == ["all"]
     assert pooled["occurrences"].tolist() == [3, 3, 1]
     assert pooled["percent"].tolist() == pytest.approx([50.0, 50.0, 100.0 / 6])
+    assert pooled["mean_max"].tolist() == pytest.approx([3.5, 3.5, 1.5])
 
 
-def test_top_filters_rank_by_occurrences_then_lower_index():
+def test_top_filters_rank_by_occurrences_then_mean_maximum_then_lower_index():
     table = pd.DataFrame({
         "set": ["a"] * 4 + ["b"] * 4,
         "class": ["x"] * 4 + ["y"] * 4,
         "filter": [0, 1, 2, 3] * 2,
         "occurrences": [2, 5, 5, 0, 1, 0, 0, 7],
         "percent": [20.0, 50.0, 50.0, 0.0, 10.0, 0.0, 0.0, 70.0],
+        "mean_max": [1.0, 3.0, 3.0, 9.0, 1.0, 1.0, 1.0, 1.0],
     })
     top = top_filters(table, 2)
     assert top[["set", "class", "rank", "filter"]].values.tolist() == [["a", "x", 1, 1], ["a", "x", 2, 2], ["b", "y", 1, 3], ["b", "y", 2, 0]]
+    table.loc[2, "mean_max"] = 4.0
+    assert top_filters(table, 2)["filter"].tolist()[:2] == [2, 1]
     # Filters that never occur are not listed, so k larger than what occurs lists fewer.
     assert len(top_filters(table, 10)) == 5
     assert top_table(top_filters(table, 3)).values.tolist() == [["a", "x", "0, 1, 2"], ["b", "y", "0, 3"]]
@@ -100,7 +108,8 @@ def test_most_activated_always_gives_k_filters():
     assert most_activated(maxima, LABELS, 1, 0.5, 3) == [0, 2, 1]
     # Quantile 1.0: nothing exceeds; the class's mean maximum decides (class 0: 2, 5, 0).
     assert most_activated(maxima, LABELS, 0, 1.0, 2) == [1, 0]
-    assert most_activated(maxima, None, None, 1.0, 2) == [0, 1]   # means over all: 3.5, 3.5, 1.5 -> lower index first
+    # Pooled, quantile 0.5: occurrences 3, 3, 1 and means 3.5, 3.5, 1.5 -> lower index first.
+    assert most_activated(maxima, None, None, 0.5, 3) == [0, 1, 2]
     with pytest.raises(ValueError):
         most_activated(maxima, LABELS, 4, 0.5, 1)
 

@@ -52,8 +52,9 @@ def filter_heatmap(table: pd.DataFrame, top: pd.DataFrame, layer: str) -> plt.Fi
     """Rows: the classes of a set; columns: the union of the filters in ``top`` for that set;
     cells: ``percent`` from the long ``table``."""
     sets = list(dict.fromkeys(table["set"]))
-    figure, axes = plt.subplots(len(sets), 1, figsize=(12, 1.2 + 0.9 * table.groupby("set")["class"].nunique().max() * len(sets)),
-                                squeeze=False)
+    heights = [table.loc[table["set"] == name, "class"].nunique() + 2.5 for name in sets]
+    figure, axes = plt.subplots(len(sets), 1, figsize=(12, 0.35 * sum(heights)), squeeze=False,
+                                gridspec_kw={"height_ratios": heights})
     for axis, name in zip(axes[:, 0], sets):
         filters = sorted(set(top.loc[top["set"] == name, "filter"]))
         grid = (table[(table["set"] == name) & table["filter"].isin(filters)]

@@ -4,16 +4,18 @@ For a set of images and one convolutional layer:
 
 1. per image, the spatial maximum of each filter's activation map: ``(N, C, h, w) -> (N, C)``;
 2. per filter, a threshold: the ``quantile`` (0.95) of those maxima over all images of the set,
-   every class together (numpy's default linear interpolation), so that a filter a class uses
-   more than the others stands out in that class's counts;
+   every class together (numpy's default linear interpolation). Taken within each class instead,
+   every filter would exceed it in the same 5% of every class's images and no filter could stand
+   out for a class;
 3. a filter counts for an image when its maximum exceeds (``>``) its threshold;
-4. per class and filter, the number of images it counts for (``occurrences``) and that number as a
-   percentage of the class's images (``percent``).
+4. per class and filter, the number of images it counts for (``occurrences``), that number as a
+   percentage of the class's images (``percent``), and the mean of the filter's maxima over the
+   class's images (``mean_max``, which breaks ties in the rankings).
 
-The long table has one row per set, class and filter (``set, class, filter, occurrences,
-percent``); :func:`pooled_table` is the same with the classes pooled, :func:`top_filters` ranks either per set
-and class, and :func:`top_table` gives Table 10's shape: one row per set and class, the top
-filters as a list.
+The long table has one row per set, class and filter (``set, class, filter, occurrences, percent,
+mean_max``); :func:`pooled_table` is the same with the classes pooled; :func:`top_filters` ranks
+either per set and class; :func:`top_table` gives Table 10's shape, one row per set and class with
+the top filters as a list; :func:`most_activated` picks the filters to visualize.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from tqdm import tqdm
 
 from medinterp.interpret.adapter import ModelAdapter
 
-COLUMNS = ["set", "class", "filter", "occurrences", "percent"]
+COLUMNS = ["set", "class", "filter", "occurrences", "percent", "mean_max"]
 ALL_CLASSES = "all"
 
 
@@ -70,7 +72,9 @@ def significant(maxima: np.ndarray, quantile: float) -> np.ndarray:
 def occurrence_table(maxima: np.ndarray, labels: Sequence, class_names: Sequence[str], quantile: float,
                      set_name: str) -> pd.DataFrame:
     """The long table for one image set: every class in ``class_names`` (label ``i`` is
-    ``class_names[i]``) and every filter, classes without images included with zero counts."""
+    ``class_names[i]``) and every filter, classes without images included with zero counts.
+    ``mean_max`` is the mean of the filter's spatial maxima over the class's images (NaN for a
+    class without images); it breaks ties in the rankings."""
     labels = np.asarray(labels)
     if len(labels) != len(maxima):
         raise ValueError(f"{len(maxima)} images but {len(labels)} labels")
@@ -79,42 +83,48 @@ def occurrence_table(maxima: np.ndarray, labels: Sequence, class_names: Sequence
     for index, name in enumerate(class_names):
         members = labels == index
         counts = hits[members].sum(axis=0)
-        percent = 100.0 * counts / members.sum() if members.any() else np.zeros(len(counts))
-        rows.append(pd.DataFrame({"set": set_name, "class": name, "filter": np.arange(hits.shape[1]),
-                                  "occurrences": counts.astype(int), "percent": percent}))
+        size = int(members.sum())
+        rows.append(pd.DataFrame({
+            "set": set_name, "class": name, "filter": np.arange(hits.shape[1]), "occurrences": counts.astype(int),
+            "percent": 100.0 * counts / size if size else np.zeros(len(counts)),
+            "mean_max": maxima[members].mean(axis=0) if size else np.full(len(counts), np.nan),
+        }))
     return pd.concat(rows, ignore_index=True)[COLUMNS]
 
 
 def pooled_table(maxima: np.ndarray, quantile: float, set_name: str) -> pd.DataFrame:
-    """The long table with the classes pooled (class ``all``): the same thresholds, since they are
-    taken over all images of the set anyway; percent of the set's images."""
+    """The long table with the classes pooled (class ``all``). Pooled, every filter exceeds its own
+    ``quantile`` in the same share of the images (``1 - quantile``, ties aside), so the pooled
+    ranking is decided by ``mean_max``: the filters with the highest activations over the set, the
+    thesis's "most activated filters" of a layer (section 5.4.1)."""
     return occurrence_table(maxima, np.zeros(len(maxima), dtype=int), [ALL_CLASSES], quantile, set_name)
 
 
 def top_filters(table: pd.DataFrame, k: int) -> pd.DataFrame:
-    """The ``k`` filters with the most occurrences per set and class of a long table, ties to the
-    lower index; filters that never occur are not listed. Groups keep the table's order.
-    Columns: ``set, class, rank, filter, occurrences, percent``."""
+    """The ``k`` filters with the most occurrences per set and class of a long table, ties broken
+    by the higher ``mean_max``, then the lower index; filters that never occur are not listed.
+    Groups keep the table's order. Columns: ``set, class, rank, filter, occurrences, percent, mean_max``."""
     group_order = {key: i for i, key in enumerate(dict.fromkeys(zip(table["set"], table["class"])))}
-    ranked = table[table["occurrences"] > 0].sort_values(["occurrences", "filter"], ascending=[False, True], kind="stable")
-    top = ranked.groupby(["set", "class"], sort=False).head(k).copy()
+    top = _ranked(table[table["occurrences"] > 0]).groupby(["set", "class"], sort=False).head(k).copy()
     top["rank"] = top.groupby(["set", "class"], sort=False).cumcount() + 1
     top["group"] = [group_order[key] for key in zip(top["set"], top["class"])]
     top = top.sort_values(["group", "rank"], kind="stable")
-    return top[["set", "class", "rank", "filter", "occurrences", "percent"]].reset_index(drop=True)
+    return top[["set", "class", "rank", "filter", "occurrences", "percent", "mean_max"]].reset_index(drop=True)
 
 
 def most_activated(maxima: np.ndarray, labels: Sequence | None, class_index: int | None, quantile: float, k: int) -> list[int]:
-    """Exactly ``k`` filters for feature visualization: most occurrences among the images of class
-    ``class_index`` (all images when it is None), ties broken by the higher mean maximum over those
-    images, then the lower index, so small sets where few filters occur still give ``k``."""
-    members = np.ones(len(maxima), dtype=bool) if class_index is None else np.asarray(labels) == class_index
-    if not members.any():
-        raise ValueError(f"no images of class {class_index} to rank filters by")
-    counts = significant(maxima, quantile)[members].sum(axis=0)
-    strength = maxima[members].mean(axis=0)
-    order = np.lexsort((np.arange(len(counts)), -strength, -counts))
-    return [int(i) for i in order[:k]]
+    """Exactly ``k`` filters to visualize, ranked as :func:`top_filters` ranks them, among the images
+    of class ``class_index`` (thresholds over all images), or pooled when it is None; filters that
+    never occur fill up the list by ``mean_max``, so small sets still give ``k``."""
+    if class_index is None:
+        table = pooled_table(maxima, quantile, "")
+    else:
+        labels = np.asarray(labels)
+        if not (labels == class_index).any():
+            raise ValueError(f"no images of class {class_index} to rank filters by")
+        table = occurrence_table(maxima, (labels == class_index).astype(int), ["other", "class"], quantile, "")
+        table = table[table["class"] == "class"]
+    return [int(f) for f in _ranked(table)["filter"].head(k)]
 
 
 def top_table(top: pd.DataFrame) -> pd.DataFrame:
@@ -122,3 +132,7 @@ def top_table(top: pd.DataFrame) -> pd.DataFrame:
     ascending order as ``"41, 60, 143, 218, 228"``."""
     grouped = top.groupby(["set", "class"], sort=False)["filter"]
     return grouped.apply(lambda f: ", ".join(str(i) for i in sorted(f))).rename("filters").reset_index()
+
+
+def _ranked(table: pd.DataFrame) -> pd.DataFrame:
+    return table.sort_values(["occurrences", "mean_max", "filter"], ascending=[False, False, True], kind="stable")

@@ -28,7 +28,8 @@ import pandas as pd
 
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
-from medinterp.interpret.filters import as_unit_float
+from medinterp.interpret.featurevis import Settings, Visualizations, visualize
+from medinterp.interpret.filters import as_unit_float, layer_maxima, most_activated
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -85,6 +86,19 @@ def path_similarity(natural: np.ndarray, visualizations: np.ndarray) -> tuple[fl
     distinct = ~np.eye(len(natural), dtype=bool)
     reference = float(np.nanmean(within[distinct])) if distinct.any() else float("nan")
     return float(np.nanmean(across)), reference
+
+
+def class_visualizations(adapter: ModelAdapter, layers: Sequence[str], images: np.ndarray, labels: Sequence,
+                         class_index: int, quantile: float, top_n: int, image_size: int, settings: Settings,
+                         batch_size: int = 32, progress: bool = True) -> dict[str, Visualizations]:
+    """Per layer, the visualizations of the ``top_n`` filters most activated by class
+    ``class_index`` among ``images`` (thresholds over all of them, :func:`~medinterp.interpret.filters.most_activated`)."""
+    out = {}
+    for layer in layers:
+        maxima = layer_maxima(adapter, images, layer, batch_size, progress)
+        targets = most_activated(maxima, labels, class_index, quantile, top_n)
+        out[layer] = visualize(adapter, layer, targets, image_size, settings, progress)
+    return out
 
 
 def natural_vs_featurevis(adapter: ModelAdapter, natural_images: np.ndarray,
