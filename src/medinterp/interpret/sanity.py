@@ -21,6 +21,7 @@ ranks), as ``scipy.stats.spearmanr``; a constant vector has no ranking, so its c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -81,8 +82,9 @@ def _unit_ranks(rows: np.ndarray) -> np.ndarray:
 def path_similarity(natural: np.ndarray, visualizations: np.ndarray) -> tuple[float, float]:
     """``(featurevis_vs_natural, natural_vs_natural)`` for one layer's activations of the natural
     images ``(N, ...)`` and of the visualizations ``(V, ...)``."""
-    across = spearman_matrix(visualizations, natural)
-    within = spearman_matrix(natural)
+    natural_ranks = _unit_ranks(natural)
+    across = _unit_ranks(visualizations) @ natural_ranks.T
+    within = natural_ranks @ natural_ranks.T
     distinct = ~np.eye(len(natural), dtype=bool)
     reference = float(np.nanmean(within[distinct])) if distinct.any() else float("nan")
     return float(np.nanmean(across)), reference
@@ -92,12 +94,15 @@ def class_visualizations(adapter: ModelAdapter, layers: Sequence[str], images: n
                          class_index: int, quantile: float, top_n: int, image_size: int, settings: Settings,
                          batch_size: int = 32, progress: bool = True) -> dict[str, Visualizations]:
     """Per layer, the visualizations of the ``top_n`` filters most activated by class
-    ``class_index`` among ``images`` (thresholds over all of them, :func:`~medinterp.interpret.filters.most_activated`)."""
+    ``class_index`` among ``images`` (thresholds over all of them, :func:`~medinterp.interpret.filters.most_activated`).
+    Each layer starts from its own noise (a seed drawn from ``settings.seed``), so that the layer x
+    layer matrix does not measure a shared start."""
+    seeds = np.random.SeedSequence(settings.seed).generate_state(len(layers))
     out = {}
-    for layer in layers:
+    for layer, seed in zip(layers, seeds):
         maxima = layer_maxima(adapter, images, layer, batch_size, progress)
         targets = most_activated(maxima, labels, class_index, quantile, top_n)
-        out[layer] = visualize(adapter, layer, targets, image_size, settings, progress)
+        out[layer] = visualize(adapter, layer, targets, image_size, replace(settings, seed=int(seed)), progress)
     return out
 
 
