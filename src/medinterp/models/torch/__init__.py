@@ -1,0 +1,1 @@
+"""The torchvision family: builders, training, checkpoints and the interpretability adapter."""
