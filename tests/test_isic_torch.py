@@ -19,7 +19,7 @@ from medinterp.isic.settings import Augment, TaskSettings
 from medinterp.models.torch.build import build, imagenet_file
 from medinterp.models.torch.checkpoint import load_checkpoint, save_checkpoint
 from medinterp.models.torch.classifier import predict_logits, probabilities, train_classifier, weighted_loss
-from medinterp.models.torch.to_onnx import export_checked, metadata
+from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, exportable, metadata
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
 
 AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
@@ -167,3 +167,24 @@ def test_checkpoint_errors_are_clear(tmp_path):
     torch.save({"something": 1}, tmp_path / "other.pt")
     with pytest.raises(ConfigError, match="not a medinterp-torch-classifier checkpoint"):
         load_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("size_in, size_out", [((2, 2), (7, 7)), ((1, 1), (6, 6)), ((5, 7), (3, 2)), ((13, 9), (4, 5))])
+def test_fixed_size_pool_equals_adaptive_pool(size_in, size_out):
+    x = torch.randn(3, 4, *size_in)
+    assert torch.allclose(FixedSizeAdaptiveAvgPool2d(size_in, size_out)(x), nn.AdaptiveAvgPool2d(size_out)(x), atol=1e-6)
+
+
+def test_small_inputs_to_a_seven_by_seven_pool_still_export(tmp_path):
+    """VGG16's pool after 64 px inputs (2 x 2 maps), which the TorchScript exporter refuses as it is."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=8), nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), nn.Linear(4 * 49, 1)).eval()
+    example = torch.zeros(1, 3, 16, 16)
+    assert isinstance(exportable(model, example)[1], FixedSizeAdaptiveAvgPool2d) and isinstance(model[1], nn.AdaptiveAvgPool2d)
+    kept = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d((1, 1)))
+    assert exportable(kept, example) is kept                      # nothing to replace: the model itself
+    info = {"image_size": 16, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "architecture": "vgg16",
+            "family": "torch", "task": "binary", "class_names": ["benign", "malignant"], "num_outputs": 1, "init_used": "random"}
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    meta = metadata(info, "tiny", "tiny", "all", {}, {})
+    assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)["max_abs_diff"] <= 1e-5

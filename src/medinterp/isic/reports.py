@@ -1,6 +1,6 @@
 """The contents of ``metrics/isic_binary.json`` and ``metrics/isic_multiclass.json``.
 
-Numbers sit at most three levels deep under readable keys (``cv.val_roc_auc_mean``,
+Numbers sit under short dotted keys (``cv.val_roc_auc_mean``,
 ``test.roc_auc``, ``folds.fold0.val_f1``, ``per_class.test.MEL.recall``), so ``dvc metrics diff``
 and ``dvc exp show`` list them; confusion matrices are lists, which DVC skips but people and the
 report read.

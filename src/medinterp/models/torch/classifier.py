@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.special import expit, softmax
 from torch import nn
 from tqdm import tqdm
 
@@ -56,10 +57,7 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: tor
 def probabilities(logits: np.ndarray) -> np.ndarray:
     """P(class 1) ``(N,)`` from one logit per image, or softmax ``(N, K)`` from K logits."""
     logits = np.asarray(logits, dtype=np.float64)
-    if logits.shape[1] == 1:
-        return 1.0 / (1.0 + np.exp(-logits[:, 0]))
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    return expit(logits[:, 0]) if logits.shape[1] == 1 else softmax(logits, axis=1)
 
 
 @torch.no_grad()

@@ -11,6 +11,8 @@ needs the ``onnxscript`` package, which this environment does not carry.
 
 from __future__ import annotations
 
+import copy
+import math
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,10 +30,64 @@ from medinterp.models.torch.transforms import to_input
 INPUT, OUTPUT = "input", "logits"
 
 
+def pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """``(size_out, size_in)`` averaging weights of adaptive average pooling along one axis: output
+    ``i`` averages inputs ``floor(i * size_in / size_out)`` to ``ceil((i + 1) * size_in / size_out)``."""
+    weights = torch.zeros(size_out, size_in)
+    for i in range(size_out):
+        start, end = (i * size_in) // size_out, math.ceil((i + 1) * size_in / size_out)
+        weights[i, start:end] = 1.0 / (end - start)
+    return weights
+
+
+class FixedSizeAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` for one input size, as two matrix products.
+
+    The TorchScript exporter refuses adaptive pooling whose output size is not a divisor of its
+    input size: VGG16's 7 x 7 pool after the 2 x 2 feature maps of 64 px inputs, AlexNet's 6 x 6
+    after 1 x 1. Averaging over a rectangle is averaging over rows, then columns, so the same
+    numbers come out of ``rows @ x @ cols``.
+    """
+
+    def __init__(self, size_in: tuple[int, int], size_out: tuple[int, int]):
+        super().__init__()
+        self.register_buffer("rows", pool_matrix(size_in[0], size_out[0]))
+        self.register_buffer("cols", pool_matrix(size_in[1], size_out[1]).T.contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows @ x @ self.cols
+
+
+def exportable(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """``model``, or a copy of it whose adaptive average pools that the exporter cannot write are
+    replaced by :class:`FixedSizeAdaptiveAvgPool2d` for the input size of ``example``."""
+    sizes: dict[str, tuple[int, int]] = {}
+    hooks = [module.register_forward_hook(lambda m, args, out, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
+             for name, module in model.named_modules() if isinstance(module, nn.AdaptiveAvgPool2d)]
+    with torch.no_grad():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    replace = {}
+    for name, size_in in sizes.items():
+        out = model.get_submodule(name).output_size
+        out = out if isinstance(out, tuple) else (out, out)
+        size_out = tuple(s if o is None else o for s, o in zip(size_in, out))
+        if any(i % o for i, o in zip(size_in, size_out)):
+            replace[name] = FixedSizeAdaptiveAvgPool2d(size_in, size_out)
+    if not replace:
+        return model
+    model = copy.deepcopy(model)
+    for name, module in replace.items():
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, module)
+    return model
+
+
 def export_onnx(model: nn.Module, path: str | Path, image_size: int, opset: int = 17) -> None:
     """Write ``model`` (eval mode, CPU) to ``path`` with a dynamic batch dimension."""
-    model = model.eval().cpu()
     example = torch.zeros(2, 3, image_size, image_size)
+    model = exportable(model.eval().cpu(), example)
     with atomic_path(path) as tmp, warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=DeprecationWarning)   # the legacy exporter announces its retirement
         torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT],
