@@ -1,1 +1,2 @@
-"""The model families: each turns a registry spec into a network and implements the interpretability adapter."""
+"""The two model families: ``keras`` (keras.applications on TensorFlow) and ``torch``
+(torchvision). Each turns a ``registry.ModelSpec`` into a network; never import both in one process."""
