@@ -24,6 +24,13 @@ from medinterp.export.parity import session
 from medinterp.preprocessing.arrays import decode_resized
 
 
+def model_artifacts(dvc_yaml: str | Path = "dvc.yaml") -> dict[str, dict]:
+    """The ``artifacts:`` of type ``model`` declared in ``dvc_yaml``, by name."""
+    dvc_yaml = Path(dvc_yaml)
+    artifacts = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("artifacts", {}) if dvc_yaml.is_file() else {}
+    return {name: spec for name, spec in artifacts.items() if spec.get("type", "model") == "model"}
+
+
 def resolve_model(model: str, dvc_yaml: str | Path = "dvc.yaml") -> Path:
     """A path to an ``.onnx`` file, or the name of an artifact in ``dvc.yaml``'s ``artifacts:``."""
     path = Path(model)
@@ -32,7 +39,7 @@ def resolve_model(model: str, dvc_yaml: str | Path = "dvc.yaml") -> Path:
             raise ConfigError(f"{path}: model file not found")
         return path
     dvc_yaml = Path(dvc_yaml)
-    artifacts = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("artifacts", {}) if dvc_yaml.is_file() else {}
+    artifacts = model_artifacts(dvc_yaml)
     if model not in artifacts:
         known = ", ".join(sorted(artifacts)) or "none here"
         raise ConfigError(f"'{model}' is neither an .onnx file nor an artifact of {dvc_yaml} (artifacts: {known})")
