@@ -8,15 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from medinterp import registry
 from medinterp.cli import main as cli
 from medinterp.export import metadata as M
 from medinterp.inference import bench
 from medinterp.inference.predict import preprocess
-from medinterp.models.torch.build import build
-from medinterp.models.torch.checkpoint import eager_runner, save_checkpoint
-from medinterp.models.torch.to_onnx import export_onnx, metadata
-from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
+from medinterp.models.torch.checkpoint import eager_runner
 
 
 def test_images_per_second_is_batch_over_median_time():
@@ -33,35 +29,22 @@ def test_images_per_second_is_batch_over_median_time():
         bench.images_per_second(slow, np.zeros((2, 3)), batch_size=4, repeats=1)
 
 
-@pytest.fixture(scope="module")
-def exported(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("bench")
-    model = build(registry.get("mobilenet_v2", "torch"), 1, "random", 0.1).model.eval()
-    info = {"architecture": "mobilenet_v2", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"],
-            "num_outputs": 1, "image_size": 32, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "init_used": "random", "seed": 0, "settings": {}, "dropout": 0.1}
-    save_checkpoint(folder / "model.pt", model, info)
-    export_onnx(model, folder / "model.onnx", 32)
-    M.attach(folder / "model.onnx", metadata(info, "tiny", "tiny", "all", {}, {}))
-    return folder / "model.onnx"
-
-
-def test_both_sides_get_the_same_inputs_and_agree(exported):
-    meta = M.read(exported)
+def test_both_sides_get_the_same_inputs_and_agree(tiny_onnx_classifier):
+    meta = M.read(tiny_onnx_classifier)
     inputs = bench.model_inputs(meta, 4, seed=1)
     rng_pixels = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_array_equal(inputs, preprocess(rng_pixels, meta["input"]))
-    eager, framework = eager_runner(exported, meta)
-    onnx_run, provider = bench.onnx_runner(exported, ["CPUExecutionProvider"])
+    eager, framework = eager_runner(tiny_onnx_classifier, meta)
+    onnx_run, provider = bench.onnx_runner(tiny_onnx_classifier, ["CPUExecutionProvider"])
     assert framework["name"] == "torch" and provider == "CPUExecutionProvider"
     np.testing.assert_allclose(onnx_run(inputs), eager(inputs), atol=1e-4)
 
 
-def test_bench_command_writes_every_batch_size(exported, tmp_path, capsys):
+def test_bench_command_writes_every_batch_size(tiny_onnx_classifier, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli(["bench", str(exported), "--batch-sizes", "1", "4", "--repeats", "2", "--out", str(out)]) in (0, None)
+    assert cli(["bench", str(tiny_onnx_classifier), "--batch-sizes", "1", "4", "--repeats", "2", "--out", str(out)]) in (0, None)
     result = json.loads(out.read_text())
-    row = result["models"][str(exported)]
+    row = result["models"][str(tiny_onnx_classifier)]
     assert set(row["batches"]) == {"batch_1", "batch_4"} and row["architecture"] == "mobilenet_v2"
     for timing in row["batches"].values():
         assert timing["eager_images_per_second"] > 0 and timing["onnxruntime_images_per_second"] > 0
