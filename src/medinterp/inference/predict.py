@@ -158,7 +158,7 @@ def write_predictions(path: str | Path, run: PredictionRun) -> None:
     names = run.metadata["class_names"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["image", *[f"p_{n}" for n in names], "predicted", "error"])
+        writer.writerow(["image", *[f"prob_{n}" for n in names], "predicted", "error"])
         for item in run.predictions:
             if item.probabilities is None:
                 writer.writerow([item.image.as_posix(), *[""] * len(names), "", item.error])
