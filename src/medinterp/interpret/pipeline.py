@@ -30,9 +30,7 @@ from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.featurevis import Settings, visualize
 from medinterp.interpret.figures import featurevis_grid, outlier_figure
-from medinterp.interpret.filters import (
-    layer_maxima, most_activated, occurrence_table, pooled_table, top_filters,
-)
+from medinterp.interpret.filters import ALL_CLASSES, layer_maxima, most_activated, occurrence_table, pooled_table, top_filters
 from medinterp.interpret.outliers import channel_stats, outlier_table, panels
 from medinterp.interpret.sanity import class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, pick_layers
 from medinterp.preprocessing.arrays import ImageTable, load
@@ -210,7 +208,7 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
     chosen: dict[str, dict[str, list[int]]] = {}
     for layer in layers:
         maxima = layer_maxima(finetuned, images.images, layer, batch_size, progress)
-        chosen[layer] = {"all": most_activated(maxima, None, None, quantile, top_n)}
+        chosen[layer] = {ALL_CLASSES: most_activated(maxima, None, None, quantile, top_n)}
         for index, name in enumerate(images.class_names):
             if (images.labels == index).any():
                 chosen[layer][name] = most_activated(maxima, images.labels, index, quantile, top_n)
@@ -226,36 +224,36 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
 
     for position, layer in enumerate(layers):
         label = f"{layer} ({'first' if position == 0 else 'last' if position == len(layers) - 1 else 'middle'} conv.)"
-        groups = list(chosen[layer].items())            # ("all", pooled), then one per class
+        groups = list(chosen[layer].items())            # the pooled filters, then one group per class
         targets = [f for _, filters in groups for f in filters]
         vis = timer.visualize("finetuned", finetuned, layer, targets, image_size, settings, progress)
         first = 0
         for name, filters in groups:
             part = range(first, first + len(filters))
             first += len(filters)
-            if name == "all":
+            if name == ALL_CLASSES:
                 rows["finetuned"].append((label, vis.images[part.start:part.stop], filters))
-                record("finetuned", "finetuned", True, layer, "all", vis, part)
+                record("finetuned", "finetuned", True, layer, ALL_CLASSES, vis, part)
             else:
                 rows["classes"].append((f"{name}: {label}", vis.images[part.start:part.stop], filters))
                 record("classes", "finetuned", True, layer, name, vis, part)
-        pooled = chosen[layer]["all"]
+        pooled = chosen[layer][ALL_CLASSES]
         for figure, adapter, network, run_settings in (("pretrained", pretrained, "initial", settings),
                                                        ("unregularized", finetuned, "finetuned", settings.unregularized())):
             vis = timer.visualize(figure, adapter, layer, pooled, image_size, run_settings, progress)
             rows[figure].append((label, vis.images, pooled))
-            record(figure, network, figure != "unregularized", layer, "all", vis, range(len(pooled)))
+            record(figure, network, figure != "unregularized", layer, ALL_CLASSES, vis, range(len(pooled)))
 
     class_indices = list(range(len(images.class_names)))
     scores = timer.visualize("class_scores", finetuned, None, class_indices, image_size, settings, progress)
     for i, name in enumerate(images.class_names):
         record("class_scores", "finetuned", True, None, name, scores, [i])
 
-    ranked = f"top {top_n} filters by occurrences on the {images.name} validation images"
+    subtitle = f"top {top_n} filters, {images.name} validation set (Table 10's ranking)"
     figures = {
-        "pretrained": featurevis_grid(rows["pretrained"], f"{model} before fine-tuning ({init_used})\n{ranked} of the fine-tuned model"),
-        "finetuned": featurevis_grid(rows["finetuned"], f"{model} fine-tuned (binary)\n{ranked}"),
-        "unregularized": featurevis_grid(rows["unregularized"], f"{model} fine-tuned (binary), without regularization\n{ranked}"),
+        "pretrained": featurevis_grid(rows["pretrained"], f"{model} before fine-tuning ({init_used}), the fine-tuned model's filters\n{subtitle}"),
+        "finetuned": featurevis_grid(rows["finetuned"], f"{model} fine-tuned (binary)\n{subtitle}"),
+        "unregularized": featurevis_grid(rows["unregularized"], f"{model} fine-tuned (binary), without regularization\n{subtitle}"),
         "classes": featurevis_grid(rows["classes"], f"{model} fine-tuned (binary)\ntop {top_n} filters of each class's validation images"),
         "class_scores": featurevis_grid(
             [("class score", scores.images, class_indices)],
