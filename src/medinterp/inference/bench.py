@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
+from tqdm import tqdm
 
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
@@ -90,29 +91,34 @@ def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZE
             "provider": provider, "eager_device": "cpu", "repeats": repeats, "batches": rows}
 
 
-def bench_in_subprocess(onnx_path: str | Path, batch_sizes: tuple[int, ...], repeats: int,
-                        providers: list[str] | None = None) -> dict:
-    """:func:`bench_model` in a fresh Python process, so each framework is imported alone."""
-    command = [sys.executable, "-m", "medinterp.inference.bench", str(onnx_path), "--repeats", str(repeats),
+def bench_in_subprocess(onnx_paths: list[Path], batch_sizes: tuple[int, ...], repeats: int,
+                        providers: list[str] | None = None) -> list[dict]:
+    """:func:`bench_model` for models of one family in a fresh Python process, so each framework
+    is imported alone (and once)."""
+    command = [sys.executable, "-m", "medinterp.inference.bench", *map(str, onnx_paths), "--repeats", str(repeats),
                "--batch-sizes", *map(str, batch_sizes)] + (["--providers", *providers] if providers else [])
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
-        raise ConfigError(f"benchmark of {onnx_path} failed: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        raise ConfigError(f"benchmark of {', '.join(map(str, onnx_paths))} failed: {last}")
+    return [json.loads(line) for line in done.stdout.strip().splitlines()[-len(onnx_paths):]]
 
 
 def run_benchmarks(models: dict[str, Path], batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
                    providers: list[str] | None = None) -> dict:
-    """Every model of ``models`` (name -> ONNX file), each in its own process, with the machine."""
-    from tqdm import tqdm
-
+    """Every model of ``models`` (name -> ONNX file), one process per framework family, with the machine."""
     from medinterp.export.parity import available_providers
 
+    by_family: dict[str, list[str]] = {}
+    for name, path in models.items():
+        by_family.setdefault(M.read(path)["family"], []).append(name)
     results = {}
-    for name, path in tqdm(models.items(), desc="bench", unit="model"):
-        results[name] = bench_in_subprocess(path, batch_sizes, repeats, providers)
+    for family, names in sorted(by_family.items()):
+        print(f"bench: {len(names)} {family} model(s) ...", flush=True)
+        for name, result in zip(names, bench_in_subprocess([models[n] for n in names], batch_sizes, repeats, providers)):
+            results[name] = result
     return {"machine": machine(), "providers_available": available_providers(), "batch_sizes": list(batch_sizes),
-            "repeats": repeats, "models": results}
+            "repeats": repeats, "models": {name: results[name] for name in models}}
 
 
 def _version(name: str) -> str | None:
@@ -133,13 +139,14 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
-    parser = argparse.ArgumentParser(description="benchmark one exported model; prints one JSON line")
-    parser.add_argument("model")
+    parser = argparse.ArgumentParser(description="benchmark exported models of one family; one JSON line each")
+    parser.add_argument("models", nargs="+")
     parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES))
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--providers", nargs="+")
     args = parser.parse_args(argv)
-    print(json.dumps(bench_model(args.model, tuple(args.batch_sizes), args.repeats, args.providers)))
+    for model in tqdm(args.models, desc="bench", unit="model", file=sys.stderr):
+        print(json.dumps(bench_model(model, tuple(args.batch_sizes), args.repeats, args.providers)), flush=True)
 
 
 if __name__ == "__main__":
