@@ -17,7 +17,7 @@ from PIL import Image
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.interpret.pipeline import example_rows, natural_rows, outlier_subset
+from medinterp.interpret.pipeline import ImageSet, example_rows, filter_statistics, natural_rows, outlier_subset
 from medinterp.interpret.sanity import pick_layers
 from medinterp.models import find_checkpoint, load_adapter
 from medinterp.models.torch.build import build
@@ -272,3 +272,27 @@ def test_outlier_examples_and_subsets():
     picked = natural_rows(labels, 1, 2, seed=0)
     assert len(picked) == 2 and set(picked) <= {0, 2, 3, 4} and list(picked) == sorted(picked)
     assert natural_rows(labels, 0, 5, seed=0).tolist() == [1, 5]
+
+
+class PixelAdapter:
+    """The "layer" is the image itself: its three colour channels are the filters."""
+
+    def activations(self, images, layer, batch_size=32):
+        return images.transpose(0, 3, 1, 2)
+
+
+def test_filter_statistics_count_an_empty_set_and_leave_it_out():
+    images = np.zeros((4, 2, 2, 3), np.uint8)
+    images[:, 0, 0] = [[10, 0, 0], [20, 0, 0], [30, 5, 0], [40, 0, 0]]    # red rises; green only in image 2
+    full = ImageSet("binary", images, np.array([0, 1, 1, 0]), ["benign", "malignant"])
+    empty = ImageSet("outliers", images[:0], np.zeros(0, int), ["benign", "malignant"])
+    stats = filter_statistics([(empty, PixelAdapter()), (full, PixelAdapter())], "pixels", 0.5, 1, progress=False)
+    assert stats.images == {"outliers": {"benign": 0, "malignant": 0}, "binary": {"benign": 2, "malignant": 2}}
+    assert set(stats.table["set"]) == {"binary"}
+    # thresholds at the median: red 25 (images 2 and 3 exceed it), green 0 (image 2), blue 0 (none)
+    counts = stats.table.set_index(["class", "filter"])["occurrences"]
+    assert counts.to_dict() == {("benign", 0): 1, ("benign", 1): 0, ("benign", 2): 0,
+                                ("malignant", 0): 1, ("malignant", 1): 1, ("malignant", 2): 0}
+    assert stats.top[["class", "filter"]].values.tolist() == [["benign", 0], ["malignant", 0], ["all", 0]]
+    with pytest.raises(ConfigError, match="every image set is empty"):
+        filter_statistics([(empty, PixelAdapter())], "pixels", 0.5, 1, progress=False)
