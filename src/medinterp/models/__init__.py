@@ -1,0 +1,1 @@
+"""The model families: each turns a registry spec into a network and implements the interpretability adapter."""
