@@ -100,7 +100,7 @@ def test_constant_heatmap_is_handled_by_policy_and_counted():
     scored = image_ira(hot, points)
     assert scored.ira == 0.5
     summary = summarise([zero, skip, scored])
-    assert summary["images_constant_heatmap"] == 2 and summary["images_with_ira"] == 2
+    assert summary["images_constant_heatmap"] == 2 and summary["images_evaluated"] == 2
     assert summary["ira"] == pytest.approx(0.25) and summary["mask_area"] == pytest.approx((0.0 + 16 / 64) / 2)
 
 
@@ -116,5 +116,5 @@ def test_summary_is_mean_population_sd_and_median():
     assert summary["sd_ira"] == pytest.approx(statistics.pstdev(iras))
     assert summary["irm"] == pytest.approx(statistics.median(iras))
     assert summary["mask_area"] == pytest.approx(0.5)
-    assert summary["images_without_points"] == 1 and summary["images_with_ira"] == 3
+    assert summary["images_without_points"] == 1 and summary["images_evaluated"] == 3
     assert summarise([])["ira"] is None

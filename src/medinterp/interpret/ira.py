@@ -92,7 +92,7 @@ def summarise(results: list[ImageIRA]) -> dict:
         "sd_ira": float(iras.std(ddof=0)) if len(iras) else None,
         "irm": float(np.median(iras)) if len(iras) else None,
         "mask_area": float(np.mean([r.mask_area for r in scored])) if scored else None,
-        "images_with_ira": len(scored),
+        "images_evaluated": len(scored),
         "images_constant_heatmap": sum(r.constant for r in results),
         "images_without_points": sum(r.points == 0 for r in results),
     }
