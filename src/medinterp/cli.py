@@ -15,6 +15,17 @@ def _synth(args: argparse.Namespace) -> None:
     generate(args.out, counts_for(args.size, args.fraction), seed=args.seed, jobs=args.jobs, datasets=tuple(args.datasets or DATASETS))
 
 
+def _predict(args: argparse.Namespace) -> None:
+    from medinterp.inference.predict import collect_inputs, predict, resolve_model, write_predictions
+
+    model = resolve_model(args.model)
+    run = predict(model, collect_inputs(args.inputs, args.root), args.batch_size, args.providers)
+    write_predictions(args.out, run)
+    failed = sum(1 for p in run.predictions if p.error)
+    print(f"{len(run.predictions)} images -> {args.out} ({run.metadata['name']}, {run.provider}, "
+          f"{run.images_per_second:.1f} images/s{f', {failed} unreadable' if failed else ''})")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="medinterp", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -28,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parallel rendering processes")
     synth.add_argument("--datasets", nargs="+", choices=("breakhis", "brecahad", "isic"), help="default: all")
     synth.set_defaults(func=_synth)
+
+    pred = commands.add_parser("predict", help="class probabilities from an exported ONNX model (ONNX Runtime, CUDA when available)")
+    pred.add_argument("--model", required=True, help="an .onnx file, or an artifact name from dvc.yaml (e.g. isic-binary-classifier)")
+    pred.add_argument("inputs", nargs="+", help="image files, folders (searched recursively), or CSV files with an 'image' column")
+    pred.add_argument("--root", help="folder the paths in a CSV are relative to (default: the CSV's folder)")
+    pred.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
+    pred.add_argument("--batch-size", type=int, default=32)
+    pred.add_argument("--providers", nargs="+", help="ONNX Runtime execution providers in order (default: CUDA if available, else CPU)")
+    pred.set_defaults(func=_predict)
     return parser
 
 

@@ -1,0 +1,175 @@
+"""Fine-tuning a torchvision classifier with the shared epoch loop (``training.loop.fit``).
+
+:class:`TorchTrainable` is the PyTorch side of ``training.loop.Trainable``: Adam on the trainable
+parameters, a class-weighted loss, one pass over augmented batches per epoch, evaluation on the
+un-augmented validation images. :func:`train_classifier` builds the network, trains it and returns
+it at its best epoch.
+
+Loss: the class-weighted mean ``sum(w[y] * loss) / sum(w[y])`` over the images of a batch (and of
+the whole set for the reported epoch losses), with ``BCEWithLogitsLoss`` on one logit for the binary
+task and cross-entropy on one logit per class for the multiclass task, which is how
+``nn.CrossEntropyLoss(weight=w)`` averages. Validation losses use the training set's class weights.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.special import expit, softmax
+from torch import nn
+from tqdm import tqdm
+
+from medinterp.evaluation.scalars import scalars
+from medinterp.isic.settings import TaskSettings
+from medinterp.models.torch.build import Built, build
+from medinterp.models.torch.data import ArrayDataset, chunks, train_loader
+from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
+from medinterp.registry import ModelSpec
+from medinterp.training.loop import FitResult, MetricLogger, fit
+
+
+def device() -> torch.device:
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def num_outputs(class_names: list[str]) -> int:
+    """One logit for two classes (the binary task), one per class otherwise."""
+    return 1 if len(class_names) == 2 else len(class_names)
+
+
+def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Class-weighted BCE-with-logits (``logits`` of shape ``(N, 1)``) or cross-entropy (``(N, K)``);
+    ``reduction="sum"`` gives ``sum(w[y] * loss)`` for averaging over several batches."""
+    weights = class_weights[labels]
+    if logits.shape[1] == 1:
+        per_image = F.binary_cross_entropy_with_logits(logits[:, 0], labels.to(logits.dtype), reduction="none")
+    else:
+        per_image = F.cross_entropy(logits, labels, reduction="none")
+    total = (weights * per_image).sum()
+    return total if reduction == "sum" else total / weights.sum()
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """P(class 1) ``(N,)`` from one logit per image, or softmax ``(N, K)`` from K logits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return expit(logits[:, 0]) if logits.shape[1] == 1 else softmax(logits, axis=1)
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    """Logits ``(N, K)`` of ``images`` (``(N, H, W, 3) uint8``) with the model in eval mode."""
+    model.eval()
+    run_on = next(model.parameters()).device
+    parts = [model(to_input(batch).to(run_on)).float().cpu().numpy() for batch in chunks(images, batch_size)]
+    return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
+
+
+class TorchTrainable:
+    """One network, its training batches and validation images, for ``training.loop.fit``."""
+
+    def __init__(self, model: nn.Module, loader, val_images: np.ndarray, val_labels: np.ndarray,
+                 class_weights: np.ndarray, class_names: list[str], desc: str = ""):
+        self.model, self.loader, self.desc = model, loader, desc
+        self.val_images, self.val_labels, self.class_names = val_images, np.asarray(val_labels), class_names
+        self.device = next(model.parameters()).device
+        self.class_weights = torch.tensor(class_weights, dtype=torch.float32, device=self.device)
+        self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+        self.epoch_seconds: list[float] = []
+        self.epoch_images: list[int] = []
+
+    def train_epoch(self, epoch: int) -> dict[str, float]:
+        self.model.train()
+        start = time.perf_counter()
+        weighted_sum = weight_sum = 0.0
+        logits_all, labels_all = [], []
+        for x, y in tqdm(self.loader, desc=f"{self.desc} epoch {epoch}".strip(), unit="batch", leave=False):
+            x, y = x.to(self.device), y.to(self.device)
+            logits = self.model(x)
+            loss_sum = weighted_loss(logits, y, self.class_weights, reduction="sum")
+            batch_weight = self.class_weights[y].sum()
+            self.optimizer.zero_grad(set_to_none=True)
+            (loss_sum / batch_weight).backward()
+            self.optimizer.step()
+            weighted_sum += float(loss_sum.detach())
+            weight_sum += float(batch_weight)
+            logits_all.append(logits.detach().float().cpu().numpy())
+            labels_all.append(y.cpu().numpy())
+        self.epoch_seconds.append(time.perf_counter() - start)
+        labels = np.concatenate(labels_all)
+        self.epoch_images.append(len(labels))
+        return {"loss": weighted_sum / weight_sum, **scalars(labels, probabilities(np.concatenate(logits_all)), self.class_names)}
+
+    def evaluate(self) -> dict[str, float]:
+        logits = predict_logits(self.model, self.val_images)
+        loss = weighted_loss(torch.from_numpy(logits), torch.tensor(self.val_labels, dtype=torch.long), self.class_weights.cpu())
+        return {"loss": float(loss), **scalars(self.val_labels, probabilities(logits), self.class_names)}
+
+    def get_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def set_state(self, state: dict[str, torch.Tensor]) -> None:
+        self.model.load_state_dict(state)
+
+    def set_learning_rate(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    @property
+    def train_images_per_second(self) -> float:
+        """Training throughput over the epochs run (reading, augmenting, forward and backward pass)."""
+        return float(sum(self.epoch_images) / sum(self.epoch_seconds)) if self.epoch_seconds else float("nan")
+
+
+@dataclass
+class TrainedClassifier:
+    spec: ModelSpec
+    settings: TaskSettings
+    built: Built
+    fit: FitResult
+    class_names: list[str]
+    class_weights: list[float]
+    seed: int
+    train_images_per_second: float
+
+    @property
+    def model(self) -> nn.Module:
+        return self.built.model
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
+        return probabilities(predict_logits(self.model, images))
+
+    def info(self, **extra: Any) -> dict[str, Any]:
+        """The checkpoint ``info`` of this model (see ``checkpoint``), plus ``extra`` entries."""
+        return {
+            "architecture": self.spec.name, "family": self.spec.family, "task": self.settings.task,
+            "class_names": list(self.class_names), "num_outputs": num_outputs(self.class_names),
+            "image_size": self.settings.image_size, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "init_used": self.built.init_used, "seed": self.seed, "settings": self.settings.as_dict(),
+            "head": self.built.head, "dropout": self.settings.dropout, "frozen_parameters": list(self.built.frozen),
+            "class_weights": self.class_weights, "best_epoch": self.fit.best_epoch, "epochs_run": self.fit.epochs_run,
+            "best": self.fit.best, **extra,
+        }
+
+
+def train_classifier(
+    spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
+    images: np.ndarray, train_index: np.ndarray, train_labels: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
+    seed: int, logger: MetricLogger | None = None, prefix: str = "", desc: str = "train",
+) -> TrainedClassifier:
+    """Build ``spec`` (seeded), fine-tune it on rows ``train_index`` of ``images`` and return it at
+    the epoch with the best ``settings.monitor`` on the validation images."""
+    torch.manual_seed(seed)
+    built = build(spec, num_outputs(class_names), settings.weights, settings.dropout, settings.freeze)
+    built.model.to(device())
+    dataset = ArrayDataset(images, train_index, train_labels, train_transform(settings.image_size, settings.augment))
+    loader = train_loader(dataset, settings.batch_size, settings.loader_workers, seed)
+    trainable = TorchTrainable(built.model, loader, val_images, val_labels, class_weights, class_names, desc)
+    result = fit(trainable, settings.fit_config(), logger, prefix=prefix, desc=desc)
+    return TrainedClassifier(spec, settings, built, result, class_names, [float(w) for w in class_weights], seed,
+                             trainable.train_images_per_second)

@@ -1,0 +1,121 @@
+"""Export a checkpoint's network to ONNX (dynamic batch), with the metadata every exported model
+carries (``export.metadata``) and a parity check against PyTorch (``export.parity``).
+
+The ONNX model takes the normalised ``(N, 3, S, S)`` input of ``transforms.to_input`` and returns
+logits ``(N, K)``; the metadata says how to get there from an image file and which activation turns
+the logits into probabilities.
+
+This uses PyTorch's TorchScript-based exporter (``dynamo=False``): the newer ``torch.export`` one
+needs the ``onnxscript`` package, which this environment does not carry.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from medinterp.export import metadata as M
+from medinterp.export.parity import parity
+from medinterp.io import atomic_path
+from medinterp.models.torch.classifier import predict_logits
+from medinterp.models.torch.transforms import to_input
+
+INPUT, OUTPUT = "input", "logits"
+
+
+def pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """``(size_out, size_in)`` averaging weights of adaptive average pooling along one axis: output
+    ``i`` averages inputs ``floor(i * size_in / size_out)`` to ``ceil((i + 1) * size_in / size_out)``."""
+    weights = torch.zeros(size_out, size_in)
+    for i in range(size_out):
+        start, end = (i * size_in) // size_out, math.ceil((i + 1) * size_in / size_out)
+        weights[i, start:end] = 1.0 / (end - start)
+    return weights
+
+
+class FixedSizeAdaptiveAvgPool2d(nn.Module):
+    """``nn.AdaptiveAvgPool2d`` for one input size, as two matrix products.
+
+    The TorchScript exporter refuses adaptive pooling whose output size is not a divisor of its
+    input size: VGG16's 7 x 7 pool after the 2 x 2 feature maps of 64 px inputs, AlexNet's 6 x 6
+    after 1 x 1. Averaging over a rectangle is averaging over rows, then columns, so the same
+    numbers come out of ``rows @ x @ cols``.
+    """
+
+    def __init__(self, size_in: tuple[int, int], size_out: tuple[int, int]):
+        super().__init__()
+        self.register_buffer("rows", pool_matrix(size_in[0], size_out[0]))
+        self.register_buffer("cols", pool_matrix(size_in[1], size_out[1]).T.contiguous())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.rows @ x @ self.cols
+
+
+def exportable(model: nn.Module, example: torch.Tensor) -> nn.Module:
+    """``model``, or a copy of it whose adaptive average pools that the exporter cannot write are
+    replaced by :class:`FixedSizeAdaptiveAvgPool2d` for the input size of ``example``."""
+    sizes: dict[str, tuple[int, int]] = {}
+    hooks = [module.register_forward_hook(lambda m, args, out, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
+             for name, module in model.named_modules() if isinstance(module, nn.AdaptiveAvgPool2d)]
+    with torch.no_grad():
+        model(example)
+    for hook in hooks:
+        hook.remove()
+    replace = {}
+    for name, size_in in sizes.items():
+        out = model.get_submodule(name).output_size
+        out = out if isinstance(out, tuple) else (out, out)
+        size_out = tuple(s if o is None else o for s, o in zip(size_in, out))
+        if any(i % o for i, o in zip(size_in, size_out)):
+            replace[name] = FixedSizeAdaptiveAvgPool2d(size_in, size_out)
+    if not replace:
+        return model
+    model = copy.deepcopy(model)
+    for name, module in replace.items():
+        parent, _, child = name.rpartition(".")
+        setattr(model.get_submodule(parent) if parent else model, child, module)
+    return model
+
+
+def export_onnx(model: nn.Module, path: str | Path, image_size: int, opset: int = 17) -> None:
+    """Write ``model`` (eval mode, CPU) to ``path`` with a dynamic batch dimension."""
+    example = torch.zeros(2, 3, image_size, image_size)
+    model = exportable(model.eval().cpu(), example)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning)   # the legacy exporter announces its retirement
+        torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT],
+                          output_names=[OUTPUT], dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+
+
+def metadata(info: dict[str, Any], name: str, dataset: str, split: str, metrics: dict[str, float], params: dict[str, Any]) -> dict:
+    """The metadata record of a checkpoint's ONNX export (see ``export.metadata``)."""
+    norm = info["normalisation"]
+    return M.make(
+        name=name, architecture=info["architecture"], family=info["family"], task=info["task"], dataset=dataset,
+        split=split, class_names=list(info["class_names"]),
+        input=M.input_spec(int(info["image_size"]), "NCHW", list(norm["mean"]), list(norm["std"]), name=INPUT),
+        output=M.output_spec("logits", "sigmoid" if int(info["num_outputs"]) == 1 else "softmax", name=OUTPUT),
+        metrics=metrics, init_used=info["init_used"], git_revision=M.git_revision(), params=params,
+        framework=M.framework_info("torch", torch.__version__),
+    )
+
+
+def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, meta: dict, images: np.ndarray,
+                   tolerance: float, opset: int = 17) -> dict:
+    """Export, attach ``meta``, and compare ONNX Runtime's logits on ``images`` (``uint8`` NHWC) with
+    PyTorch's; raises ``RuntimeError`` when they differ by more than ``tolerance``."""
+    export_onnx(model, path, int(info["image_size"]), opset)
+    M.attach(path, meta)
+    reference = predict_logits(model, images)
+    result = parity(path, to_input(images).numpy(), reference)
+    if not result["max_abs_diff"] <= tolerance:
+        raise RuntimeError(f"{path}: ONNX Runtime and PyTorch logits differ by up to {result['max_abs_diff']:.3g} "
+                             f"(tolerance {tolerance:g}) on {result['samples']} images")
+    return result

@@ -1,0 +1,1 @@
+"""The report: this run's tables beside the seeds' published numbers (published.yaml)."""

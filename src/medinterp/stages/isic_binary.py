@@ -1,0 +1,74 @@
+"""Stage ``isic_binary``: the thesis's binary task (benign vs malignant) for ``model=``.
+
+Stratified 5-fold cross-validation over the ``fold`` column of ``splits/isic_binary.csv``: fold k's
+model trains on the other folds (seed ``seed + k``) and validates on fold k; every fold's model is
+also tested on the ISIC 2016 test set, and the fold with the best ``isic.binary.best_fold_by``
+becomes the task's model.
+
+Outputs: ``models/isic/binary/model.pt`` (checkpoint, see ``models.torch.checkpoint``),
+``metrics/isic_binary.json``, and under ``plots/isic_binary/``: ``training/`` (dvclive curves per
+fold), ``predictions_val.csv`` (out-of-fold), ``predictions_test.csv`` (the kept model on ISIC 2016),
+``roc_val.csv`` and ``roc_test.csv``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medinterp import params as P
+from medinterp.evaluation.curves import roc_table
+from medinterp.io import write_csv, write_json
+from medinterp.isic.crossval import check_selection, cross_validate
+from medinterp.isic.predictions import predictions_table
+from medinterp.isic.reports import binary_report, run_block
+from medinterp.isic.settings import from_params
+from medinterp.preprocessing.arrays import load
+from medinterp.splits.isic import BINARY_CLASSES
+from medinterp.stages import run
+from medinterp.training import class_weights
+
+MODEL = Path("models/isic/binary/model.pt")
+METRICS = Path("metrics/isic_binary.json")
+PLOTS = Path("plots/isic_binary")
+
+
+def main() -> None:
+    params = P.load_params()
+    spec, settings, seed = from_params(params, "binary")
+    best_by = check_selection(str(P.get(params, "isic.binary.best_fold_by")))
+    # torch takes ~10 s to import: only once the params are known to be usable
+    from dvclive import Live
+
+    from medinterp.models.torch.checkpoint import save_checkpoint
+    from medinterp.models.torch.classifier import train_classifier
+
+    table = load("isic_binary", settings.image_size)
+    test = load("isic2016_test", settings.image_size)
+    class_names = list(BINARY_CLASSES)
+
+    with Live(str(PLOTS / "training"), dvcyaml=False, save_dvc_exp=False) as live:
+        def train_fold(fold: int, train_index: np.ndarray, val_index: np.ndarray):
+            live.step = 1   # each fold's curves start at epoch 1
+            labels = table.labels[train_index]
+            return train_classifier(
+                spec, settings, class_names, class_weights.balanced(labels, len(class_names)),
+                table.images, train_index, labels, np.asarray(table.images[val_index]), table.labels[val_index],
+                seed + fold, live, prefix=f"fold{fold}/", desc=f"{spec.name} binary fold {fold}",
+            )
+
+        cv = cross_validate(table, test, class_names, train_fold, best_by)
+
+    best = cv.best
+    run_info = run_block(spec.name, spec.family, best.built.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
+    save_checkpoint(MODEL, best.model, best.info(fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}"))
+    write_csv(PLOTS / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
+    write_csv(PLOTS / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))
+    write_csv(PLOTS / "roc_val.csv", roc_table(table.labels, cv.val_prob))
+    write_csv(PLOTS / "roc_test.csv", roc_table(test.labels, cv.test_prob))
+    write_json(METRICS, binary_report(cv, test.labels, class_names, run_info, settings.as_dict()))
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,65 @@
+"""Stage ``isic_export``: both ISIC checkpoints as ONNX models with their metadata, checked
+against PyTorch.
+
+For each task, ``models/isic/<task>/model.pt`` becomes ``models/isic/<task>/model.onnx`` (dynamic
+batch, metadata inside and in ``model.json`` beside it); ONNX Runtime's logits on the task's test
+images must match PyTorch's within ``isic.export.parity_tolerance``. ``metrics/isic_export.json``
+records the largest and mean absolute differences and the execution provider that ran.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from medinterp import params as P
+from medinterp.io import write_json
+from medinterp.preprocessing.arrays import load
+from medinterp.stages import run
+
+MODELS = Path("models/isic")
+METRICS = Path("metrics/isic_export.json")
+# task -> (its training table, the table of its test images, their split value (None: all rows),
+#          the report's blocks that go into the model's metadata)
+TASKS = {
+    "binary": ("isic_binary", "isic2016_test", None, ("cv", "test")),
+    "multiclass": ("isic_multiclass", "isic_multiclass", "test", ("val", "test")),
+}
+
+
+def flat_numbers(report: dict, blocks: tuple[str, ...]) -> dict[str, float]:
+    """The numeric entries of ``report[block]`` as ``<block>_<key>``."""
+    return {f"{block}_{key}": float(value) for block in blocks for key, value in report.get(block, {}).items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def main() -> None:
+    params = P.load_params()
+    tolerance = float(P.get(params, "isic.export.parity_tolerance"))
+    opset = int(P.get(params, "isic.export.opset"))
+    # torch takes ~10 s to import
+    from medinterp.models.torch.checkpoint import load_checkpoint
+    from medinterp.models.torch.to_onnx import export_checked, metadata
+
+    results = {}
+    for task, (dataset, test_table, test_split, blocks) in TASKS.items():
+        model, info = load_checkpoint(MODELS / task / "model.pt")
+        test = load(test_table, int(info["image_size"]))
+        if test_split is not None:
+            test = test.subset(test.frame["split"] == test_split)
+        report = json.loads(Path(f"metrics/isic_{task}.json").read_text(encoding="utf-8"))
+        meta = metadata(
+            info, name=f"isic-{task}-{info['architecture']}", dataset=dataset, split=info["trained_on"],
+            metrics=flat_numbers(report, blocks),
+            params={"model": info["architecture"], "family": info["family"], "seed": info["seed"],
+                    "data.profile": report["profile"], f"isic.{task}": info["settings"]},
+        )
+        results[task] = export_checked(model, info, MODELS / task / "model.onnx", meta, np.asarray(test.images), tolerance, opset)
+        results[task]["tolerance"] = tolerance
+    write_json(METRICS, results)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,74 @@
+"""Stage ``isic_multiclass``: the thesis's eight-class ISIC 2019 task for ``model=``.
+
+Trains on the ``train`` rows of ``splits/isic_multiclass.csv``, keeps the epoch with the best
+``isic.multiclass.monitor`` on the ``val`` rows, and evaluates the ``val`` and ``test`` rows.
+Class weights: ``isic.multiclass.class_weights`` when given, else the thesis's manual scheme,
+``class_weight_range`` from the rarest training class down to the most frequent.
+
+Outputs: ``models/isic/multiclass/model.pt``, ``metrics/isic_multiclass.json``, and under
+``plots/isic_multiclass/``: ``training/`` (dvclive curves), ``predictions_val.csv``,
+``predictions_test.csv``, ``roc_val.csv`` and ``roc_test.csv`` (macro-average one-vs-rest).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from medinterp import params as P
+from medinterp.errors import DatasetError
+from medinterp.evaluation.curves import macro_roc_table
+from medinterp.io import write_csv, write_json
+from medinterp.isic.predictions import predictions_table
+from medinterp.isic.reports import multiclass_report, run_block
+from medinterp.isic.settings import from_params
+from medinterp.preprocessing.arrays import SPLITS, load
+from medinterp.stages import run
+from medinterp.training import class_weights
+
+MODEL = Path("models/isic/multiclass/model.pt")
+METRICS = Path("metrics/isic_multiclass.json")
+PLOTS = Path("plots/isic_multiclass")
+EVALUATED = ("val", "test")
+
+
+def main() -> None:
+    params = P.load_params()
+    spec, settings, seed = from_params(params, "multiclass")
+    class_names = [str(c) for c in P.get(params, "split.isic_multiclass.classes")]
+    block = P.get(params, "isic.multiclass")
+    # torch takes ~10 s to import: only once the params are known to be usable
+    from dvclive import Live
+
+    from medinterp.models.torch.checkpoint import save_checkpoint
+    from medinterp.models.torch.classifier import train_classifier
+
+    table = load("isic_multiclass", settings.image_size)
+    named = [class_names[k] if 0 <= k < len(class_names) else None for k in table.labels]
+    if named != table.frame["class_name"].tolist():
+        raise DatasetError(SPLITS / "isic_multiclass.csv", f"labels do not follow split.isic_multiclass.classes {class_names}; rerun the split stage")
+    split = table.frame["split"].to_numpy()
+    train_index = np.flatnonzero(split == "train")
+    labels = table.labels[train_index]
+    weights = class_weights.manual(labels, class_names, block.get("class_weights"), block.get("class_weight_range"), "isic.multiclass")
+    parts = {name: table.subset(split == name) for name in EVALUATED}
+
+    with Live(str(PLOTS / "training"), dvcyaml=False, save_dvc_exp=False) as live:
+        live.step = 1
+        trained = train_classifier(spec, settings, class_names, weights, table.images, train_index, labels,
+                                   np.asarray(parts["val"].images), parts["val"].labels, seed, live, desc=f"{spec.name} multiclass")
+
+    probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
+    run_info = run_block(spec.name, spec.family, trained.built.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
+    save_checkpoint(MODEL, trained.model, trained.info(trained_on="splits/isic_multiclass.csv split=train"))
+    for name, part in parts.items():
+        write_csv(PLOTS / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))
+        write_csv(PLOTS / f"roc_{name}.csv", macro_roc_table(part.labels, probs[name]))
+    report = multiclass_report(trained.fit, {name: (parts[name].labels, probs[name]) for name in EVALUATED}, class_names,
+                               run_info, [float(w) for w in weights], trained.train_images_per_second, settings.as_dict())
+    write_json(METRICS, report)
+
+
+if __name__ == "__main__":
+    run(main)

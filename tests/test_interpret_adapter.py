@@ -1,0 +1,127 @@
+"""TorchAdapter against direct torch computations on a tiny network."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from medinterp.errors import ConfigError
+from medinterp.models.torch.adapter import TorchAdapter
+from medinterp.registry import REGISTRY
+
+MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.3]
+
+
+class Tiny(nn.Module):
+    """Registered in another order than it runs: ``late`` is declared first but runs second."""
+
+    def __init__(self, outputs: int):
+        super().__init__()
+        self.late = nn.Conv2d(4, 6, 3, padding=1)
+        self.early = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu = nn.ReLU()
+        self.head = nn.Linear(6, outputs)
+
+    def forward(self, x):
+        x = self.relu(self.late(self.relu(self.early(x))))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def make(outputs: int = 3) -> tuple[Tiny, TorchAdapter]:
+    torch.manual_seed(0)
+    net = Tiny(outputs)
+    return net, TorchAdapter(net, MEAN, STD, image_size=8)
+
+
+def images(n: int = 4, size: int = 8) -> np.ndarray:
+    return np.random.default_rng(0).random((n, size, size, 3), dtype=np.float32)
+
+
+def normalised(pixels: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """The model's input computed here, independently of the adapter."""
+    t = torch.as_tensor(pixels).permute(0, 3, 1, 2)
+    return (t - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
+
+
+def test_conv_layers_in_forward_order_and_channels():
+    _, adapter = make()
+    assert adapter.conv_layers() == ["early", "late"]
+    assert adapter.channels("early") == 4
+    assert adapter.channels("relu") == 4          # a shared module is seen at its first call
+
+
+def test_scores_and_activations_match_direct_forward():
+    net, adapter = make()
+    x = images()
+    with torch.no_grad():
+        early = net.early(normalised(x))
+        late = net.late(torch.relu(early))
+        logits = net(normalised(x))
+    np.testing.assert_allclose(adapter.activations(x, "early", batch_size=3), early.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(adapter.activations(x, "late"), late.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(adapter.scores(x, batch_size=3), logits.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_forward_stops_after_the_requested_layer():
+    net, adapter = make()
+    net.head.register_forward_pre_hook(lambda module, inputs: pytest.fail("the head ran"))
+    adapter.activations(images(), "late")
+    adapter.input_gradient(images(), "early", [0, 1, 2, 3])
+
+
+def test_input_gradient_of_channel_means_matches_autograd():
+    net, adapter = make()
+    x = images()
+    targets = [0, 3, 1, 3]
+    objective, grad = adapter.input_gradient(x, "late", targets)
+    pixels = torch.as_tensor(x).requires_grad_(True)
+    late = net.late(torch.relu(net.early(normalised(pixels))))
+    expected = torch.stack([late[i, t].mean() for i, t in enumerate(targets)])
+    (expected_grad,) = torch.autograd.grad(expected.sum(), pixels)
+    np.testing.assert_allclose(objective, expected.detach().numpy(), rtol=1e-5, atol=1e-6)
+    assert grad.shape == x.shape
+    np.testing.assert_allclose(grad, expected_grad.numpy(), rtol=1e-4, atol=1e-6)
+
+
+def test_input_gradient_of_class_scores_single_logit_convention():
+    net, adapter = make(outputs=1)
+    x = images()
+    objective, grad = adapter.input_gradient(x, None, [1, 0, 1, 0])
+    pixels = torch.as_tensor(x).requires_grad_(True)
+    logit = net(normalised(pixels))[:, 0]
+    signed = logit * torch.tensor([1.0, -1.0, 1.0, -1.0])
+    (expected_grad,) = torch.autograd.grad(signed.sum(), pixels)
+    np.testing.assert_allclose(objective, signed.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, expected_grad.numpy(), rtol=1e-4, atol=1e-7)
+
+
+def test_gradcam_parts_match_autograd():
+    net, adapter = make()
+    x = images()
+    acts, grad, scores = adapter.gradcam_parts(x, "late", class_index=2)
+    late = net.late(torch.relu(net.early(normalised(torch.as_tensor(x)))))
+    late.retain_grad()
+    logits = net.head(torch.relu(late).mean(dim=(2, 3)))
+    logits[:, 2].sum().backward()
+    np.testing.assert_allclose(acts, late.detach().numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(grad, late.grad.numpy(), rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(scores, logits[:, 2].detach().numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_unknown_layer_and_bad_images_are_refused():
+    _, adapter = make()
+    with pytest.raises(ConfigError, match="not a module"):
+        adapter.activations(images(), "nope")
+    with pytest.raises(ValueError, match="N, H, W, 3"):
+        adapter.activations(np.zeros((2, 3, 8, 8), np.float32), "early")
+
+
+@pytest.mark.parametrize("name", ["alexnet", "resnet50", "mobilenet_v2"])
+def test_registry_first_and_last_conv_layers_are_the_adapters(name):
+    spec = REGISTRY[f"torch:{name}"]
+    model = getattr(torchvision.models, name)(weights=None)
+    layers = TorchAdapter(model, MEAN, STD, image_size=64).conv_layers()
+    assert (layers[0], layers[-1]) == (spec.first_conv_layer, spec.last_conv_layer)

@@ -1,0 +1,190 @@
+"""The torch family's parts: networks from the registry, initialisation, freezing, inputs, the
+weighted loss, training through the shared loop, checkpoints and ONNX export."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+import torchvision
+from torch import nn
+
+from medinterp import registry
+from medinterp.errors import ConfigError
+from medinterp.export import metadata as M
+from medinterp.export.parity import run as onnx_run
+from medinterp.isic.settings import Augment, TaskSettings
+from medinterp.models.torch.build import build, imagenet_file
+from medinterp.models.torch.checkpoint import load_checkpoint, save_checkpoint
+from medinterp.models.torch.classifier import predict_logits, probabilities, train_classifier, weighted_loss
+from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, exportable, metadata
+from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
+
+AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
+HEADS = {"alexnet": "classifier.6", "vgg16": "classifier.6", "resnet50": "fc", "densenet201": "classifier", "mobilenet_v2": "classifier.1"}
+
+
+def _settings(**changes) -> TaskSettings:
+    values = dict(task="binary", image_size=32, weights="random", loader_workers=0, epochs=2, batch_size=8, learning_rate=1e-3,
+                  plateau_factor=0.4, plateau_patience=1, early_stopping_patience=10, monitor="val_loss", dropout=0.1,
+                  freeze=("classifier",), augment=AUGMENT)
+    values.update(changes)
+    return TaskSettings(**values)
+
+
+@pytest.mark.parametrize("name", list(HEADS))
+def test_final_layer_is_dropout_and_new_logits(name):
+    torch.manual_seed(0)
+    built = build(registry.get(name, "torch"), 8, "random", dropout=0.1)
+    head = built.model.get_submodule(HEADS[name])
+    assert built.head == HEADS[name] and isinstance(head, nn.Sequential)
+    assert isinstance(head[0], nn.Dropout) and head[0].p == 0.1 and head[1].out_features == 8
+    dropouts = [m for m in built.model.modules() if isinstance(m, nn.Dropout)]
+    assert dropouts[-1] is head[0]
+    if name == "mobilenet_v2":                       # its own dropout before the old layer is gone
+        assert isinstance(built.model.classifier[0], nn.Identity)
+    size = 64 if name == "alexnet" else 32
+    assert built.model.eval()(torch.zeros(2, 3, size, size)).shape == (2, 8)
+
+
+def test_freezing_the_classifier_block_keeps_the_new_layer_trainable():
+    alexnet = build(registry.get("alexnet"), 1, "random", freeze=["classifier"])
+    assert set(alexnet.frozen) == {"classifier.1.weight", "classifier.1.bias", "classifier.4.weight", "classifier.4.bias"}
+    assert all(p.requires_grad for n, p in alexnet.model.named_parameters() if n.startswith(("features", "classifier.6")))
+    resnet = build(registry.get("resnet50"), 1, "random", freeze=["classifier"])   # ResNet's classifier block is fc: the new layer
+    assert resnet.frozen == () and all(p.requires_grad for p in resnet.model.parameters())
+    mobile = build(registry.get("mobilenet_v2"), 1, "random", freeze=["features.0", "classifier"])
+    assert set(mobile.frozen) == {n for n, _ in mobile.model.named_parameters() if n.startswith("features.0.")}
+    with pytest.raises(ConfigError, match="'layer9' names no layer of resnet50"):
+        build(registry.get("resnet50"), 1, "random", freeze=["layer9"])
+
+
+def test_local_weights_file_is_loaded(tmp_path):
+    torch.manual_seed(1)
+    source = torchvision.models.mobilenet_v2(num_classes=5)          # another head width: it is replaced anyway
+    path = tmp_path / "mine.pt"
+    torch.save(source.state_dict(), path)
+    built = build(registry.get("mobilenet_v2"), 1, str(path))
+    assert torch.equal(built.model.features[0][0].weight, source.features[0][0].weight)
+    assert built.init_used.startswith(f"file {path} (md5 ")
+    torch.save({"features.0.0.weight": torch.zeros(1)}, tmp_path / "bad.pt")
+    with pytest.raises(ConfigError, match="does not fit torchvision's mobilenet_v2"):
+        build(registry.get("mobilenet_v2"), 1, str(tmp_path / "bad.pt"))
+    with pytest.raises(ConfigError, match="nowhere.pt: not a file"):
+        build(registry.get("mobilenet_v2"), 1, str(tmp_path / "nowhere.pt"))
+
+
+def test_imagenet_weights_come_from_torch_hub_or_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    spec = registry.get("mobilenet_v2")
+    path, url = imagenet_file(spec)
+    assert path == tmp_path / "torch" / "hub" / "checkpoints" / "mobilenet_v2-b0353104.pth" and url.endswith(path.name)
+    with pytest.raises(ConfigError) as error:
+        build(spec, 1, "imagenet")
+    assert str(path) in str(error.value) and url in str(error.value) and "hub/checkpoints" in str(error.value)
+    torch.manual_seed(2)
+    fake = torchvision.models.mobilenet_v2()                          # stands in for the downloaded file
+    path.parent.mkdir(parents=True)
+    torch.save(fake.state_dict(), path)
+    built = build(spec, 1, "imagenet")
+    assert built.init_used == "imagenet (MobileNet_V2_Weights.IMAGENET1K_V1)"
+    assert torch.equal(built.model.features[1].conv[0][0].weight, fake.features[1].conv[0][0].weight)
+
+
+def test_inputs_are_normalised_with_imagenet_statistics():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (3, 5, 5, 3), dtype=np.uint8)
+    expected = ((images / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).transpose(0, 3, 1, 2)
+    assert to_input(images).numpy() == pytest.approx(expected, abs=1e-6)
+
+
+def test_training_augmentation_is_random_but_seeded():
+    transform = train_transform(32, AUGMENT)
+    image = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).permute(2, 0, 1)
+    torch.manual_seed(5)
+    first = transform(image)
+    torch.manual_seed(5)
+    assert torch.equal(transform(image), first)
+    assert first.shape == (3, 32, 32) and first.dtype == torch.float32
+    assert not torch.allclose(transform(image), first)
+
+
+def test_weighted_loss_matches_torch_losses():
+    torch.manual_seed(0)
+    logits, labels = torch.randn(6, 4), torch.tensor([0, 1, 3, 3, 2, 1])
+    w = torch.tensor([0.9, 0.2, 0.5, 0.7])
+    assert weighted_loss(logits, labels, w) == pytest.approx(float(nn.CrossEntropyLoss(weight=w)(logits, labels)))
+    one, y = torch.randn(5, 1), torch.tensor([0, 1, 1, 0, 0])
+    wb = torch.tensor([0.6, 2.5])
+    per = nn.BCEWithLogitsLoss(reduction="none")(one[:, 0], y.float())
+    assert weighted_loss(one, y, wb) == pytest.approx(float((wb[y] * per).sum() / wb[y].sum()))
+    assert probabilities(np.array([[0.0], [2.0]])) == pytest.approx([0.5, 1 / (1 + np.exp(-2))])
+    assert probabilities(np.array([[1.0, 1.0, 1.0]])) == pytest.approx(np.full((1, 3), 1 / 3))
+
+
+def _tiny_task(n=24, size=32, seed=0):
+    """Bright images are class 1, dark ones class 0."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8) + (labels * 150)[:, None, None, None].astype(np.uint8)
+    return images, labels
+
+
+def test_training_checkpoint_and_onnx_export_agree(tmp_path):
+    images, labels = _tiny_task()
+    spec = registry.get("mobilenet_v2")
+    train, val = np.arange(16), np.arange(16, 24)
+    trained = train_classifier(spec, _settings(), ["benign", "malignant"], np.array([1.0, 1.0]), images, train, labels[train],
+                               images[val], labels[val], seed=3)
+    assert trained.fit.epochs_run == 2 and trained.train_images_per_second > 0
+    assert trained.predict(images[val]).shape == (8,)
+
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, trained.model, trained.info(trained_on="tiny"))
+    model, info = load_checkpoint(path)
+    assert not model.training and info["architecture"] == "mobilenet_v2" and info["num_outputs"] == 1
+    assert info["init_used"] == "random" and info["seed"] == 3 and info["settings"]["freeze"] == ["classifier"]
+    assert info["normalisation"] == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    assert probabilities(predict_logits(model, images[val])) == pytest.approx(trained.predict(images[val]), abs=1e-6)
+
+    onnx_path = tmp_path / "model.onnx"
+    meta = metadata(info, "isic-binary-mobilenet_v2", "tiny", "rows 0-15", {"val_auc": 1.0}, {"seed": 3})
+    result = export_checked(model, info, onnx_path, meta, images[val], tolerance=1e-4)
+    assert result["max_abs_diff"] <= 1e-4 and result["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    read = M.read(onnx_path)
+    assert read["input"]["shape"] == [None, 3, 32, 32] and read["output"]["activation"] == "sigmoid"
+    assert json.loads((tmp_path / "model.json").read_text())["class_names"] == ["benign", "malignant"]
+    odd_batch, _ = onnx_run(onnx_path, to_input(images[:3]).numpy(), providers=["CPUExecutionProvider"])   # dynamic batch
+    assert odd_batch.shape == (3, 1)
+    assert odd_batch == pytest.approx(predict_logits(model, images[:3]), abs=1e-4)
+
+
+def test_checkpoint_errors_are_clear(tmp_path):
+    with pytest.raises(ConfigError, match="checkpoint not found"):
+        load_checkpoint(tmp_path / "missing.pt")
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(ConfigError, match="not a medinterp-torch-classifier checkpoint"):
+        load_checkpoint(tmp_path / "other.pt")
+
+
+@pytest.mark.parametrize("size_in, size_out", [((2, 2), (7, 7)), ((1, 1), (6, 6)), ((5, 7), (3, 2)), ((13, 9), (4, 5))])
+def test_fixed_size_pool_equals_adaptive_pool(size_in, size_out):
+    x = torch.randn(3, 4, *size_in)
+    assert torch.allclose(FixedSizeAdaptiveAvgPool2d(size_in, size_out)(x), nn.AdaptiveAvgPool2d(size_out)(x), atol=1e-6)
+
+
+def test_small_inputs_to_a_seven_by_seven_pool_still_export(tmp_path):
+    """VGG16's pool after 64 px inputs (2 x 2 maps), which the TorchScript exporter refuses as it is."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3, stride=8), nn.AdaptiveAvgPool2d((7, 7)), nn.Flatten(), nn.Linear(4 * 49, 1)).eval()
+    example = torch.zeros(1, 3, 16, 16)
+    assert isinstance(exportable(model, example)[1], FixedSizeAdaptiveAvgPool2d) and isinstance(model[1], nn.AdaptiveAvgPool2d)
+    kept = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d((1, 1)))
+    assert exportable(kept, example) is kept                      # nothing to replace: the model itself
+    info = {"image_size": 16, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "architecture": "vgg16",
+            "family": "torch", "task": "binary", "class_names": ["benign", "malignant"], "num_outputs": 1, "init_used": "random"}
+    images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
+    meta = metadata(info, "tiny", "tiny", "all", {}, {})
+    assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)["max_abs_diff"] <= 1e-5
