@@ -10,7 +10,8 @@ from medinterp.export import metadata as M
 from medinterp.models.keras.augment import balanced_order, dihedral, epoch_batches
 from medinterp.models.keras.autoencoder import build_autoencoder
 from medinterp.models.keras.export import OnnxExporter, framework
-from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, make_optimizer
+from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.training import KerasTrainable, configure_tensorflow
 from medinterp.training.loop import FitConfig, fit
 
 
@@ -55,7 +56,7 @@ def test_trainable_learns_restarts_and_restores():
     x = rng.random((32, 8, 8, 3)).astype("float32")
     y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("float32").reshape(-1, 1)
     model = _tiny_classifier()
-    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), make_optimizer("adam", 0.05),
+    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.05),
                              lambda epoch: [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)], x, y, 8)
     start = trainer.evaluate()["loss"]
     result = fit(trainer, FitConfig(epochs=5, learning_rate=0.05))
@@ -69,7 +70,35 @@ def test_trainable_learns_restarts_and_restores():
     assert all(np.array_equal(a, b) for a, b in zip(state, model.get_weights()))
     assert float(trainer.optimizer.learning_rate) == pytest.approx(0.05)
     with pytest.raises(Exception, match="optimizer 'rmsprop'"):
-        make_optimizer("rmsprop", 0.1)
+        FusedOptimizer("rmsprop", 0.1)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_fused_optimizer_steps_as_keras_does(name):
+    """Five traced steps, the learning rate changed after the second, against Keras's own optimizer."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    start = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(4,)).astype("float32")]
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in start] for _ in range(5)]
+    ours = [tf.Variable(w) for w in start]
+    theirs = [keras.Variable(w) for w in start]
+    fused = FusedOptimizer(name, 0.01)
+    fused.build(ours)
+    reference = keras.optimizers.Adam(0.01) if name == "adam" else keras.optimizers.SGD(0.01)
+    reference.build(theirs)
+    step = tf.function(lambda *g: fused.apply_gradients(zip(g, ours)))
+    for i, g in enumerate(grads):
+        if i == 2:
+            fused.learning_rate = reference.learning_rate = 0.003
+        step(*g)
+        reference.apply_gradients(zip([tf.constant(x) for x in g], theirs))
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert int(fused.iterations.numpy()) == 5
+    fused.reset()
+    assert int(fused.iterations.numpy()) == 0 and all(not v.numpy().any() for v in fused.variables)
+    assert float(fused.learning_rate) == pytest.approx(0.003)
 
 
 def test_autoencoder_reconstructs_the_input_shape():

@@ -106,5 +106,6 @@ def test_table2_rows_agree_with_their_per_image_csv(pipeline):
             assert row["sd_ira"] == pytest.approx(scored["ira"].std(ddof=0), rel=1e-4, abs=1e-6)
             assert row["mask_area"] == pytest.approx(scored["mask_area"].mean(), rel=1e-5)
         assert row["weights_used"] == ("random" if variant == "encoder-random" else weights)
-        assert row["image_size"] == 128 and row["points"] == ["tumor"]
+        assert table["evaluation"][BACKBONE] == {"image_size": 128, "gradcam_layer": "out_relu", "points": ["tumor"],
+                                                 "constant_heatmap": "zero"}
         assert (work / "plots/paper/overlays" / BACKBONE / f"{variant}.png").is_file()

@@ -24,7 +24,7 @@ from medinterp.datasets.brecahad import ANNOTATION_KEYS
 from medinterp.errors import ConfigError
 from medinterp.interpret.ira import CONSTANT_POLICIES
 from medinterp.registry import ModelSpec
-from medinterp.settings import resolve
+from medinterp.settings import need, resolve
 from medinterp.training.loop import FitConfig
 
 
@@ -148,11 +148,6 @@ def from_params(params: dict[str, Any], backbone: str) -> tuple[ModelSpec, Paper
 
 def settings(resolved: dict[str, Any], spec: ModelSpec) -> PaperSettings:
     """Typed settings from ``resolve(params, "paper", spec)``."""
-
-    def need(source: dict, key: str, at: str) -> Any:
-        if source.get(key) is None:
-            raise ConfigError(f"params.yaml: {at}.{key} is not set (in params.yaml, the data profile or the registry)")
-        return source[key]
 
     def block(key: str) -> dict:
         found = resolved.get(key)

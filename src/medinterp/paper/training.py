@@ -1,15 +1,39 @@
-"""What the autoencoder and classifier stages share: one model object per backbone, put back to its
-starting weights before each run, and the batches each run draws."""
+"""What the autoencoder and classifier stages share: their setup, one model object per backbone put
+back to its starting weights before each run, and the batches each run draws."""
 
 from __future__ import annotations
+
+from typing import Any, NamedTuple
 
 import keras
 import numpy as np
 
 from medinterp.models.keras.augment import epoch_batches
-from medinterp.models.keras.backbones import build_backbone
+from medinterp.models.keras.backbones import build_backbone, set_batchnorm_momentum
+from medinterp.models.keras.training import configure_tensorflow
+from medinterp.paper import data
+from medinterp.paper.settings import PaperSettings, from_params
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.registry import ModelSpec
+
+
+class TrainingSetup(NamedTuple):
+    spec: ModelSpec
+    settings: PaperSettings
+    seed: int
+    train: ImageTable            # BreakHis training split
+    val: ImageTable              # BreakHis validation split
+    encoder: keras.Model         # the backbone: seeded random weights, the settings' batch-norm momentum
+
+
+def training_setup(params: dict[str, Any], backbone: str) -> TrainingSetup:
+    """Settings resolved and checked, TensorFlow seeded, BreakHis loaded, the backbone built."""
+    spec, s, seed = from_params(params, backbone)
+    configure_tensorflow(seed)
+    train, val = data.breakhis(s.image_size)
+    encoder, _ = build_backbone(spec, s.image_size, "random")
+    set_batchnorm_momentum(encoder, s.batchnorm_momentum)
+    return TrainingSetup(spec, s, seed, train, val, encoder)
 
 
 def start_from(model: keras.Model, initial: list[np.ndarray], encoder: keras.Model, spec: ModelSpec, size: int, init: str) -> str:

@@ -25,30 +25,25 @@ from PIL import Image
 from medinterp import params as P
 from medinterp.io import write_json
 from medinterp.models.keras.autoencoder import build_autoencoder, reconstruction_loss
-from medinterp.models.keras.backbones import build_backbone, set_batchnorm_momentum
 from medinterp.models.keras.checkpoints import save_weights
 from medinterp.models.keras.export import OnnxExporter, framework
-from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, make_optimizer
+from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.training import KerasTrainable
 from medinterp.paper import artifacts as A
 from medinterp.paper import data
 from medinterp.paper.figures import reconstruction_grid
-from medinterp.paper.settings import from_params
-from medinterp.paper.training import batches, start_from
+from medinterp.paper.training import batches, start_from, training_setup
 from medinterp.stages import run
 from medinterp.training.loop import fit
 
 
 def main() -> None:
     backbone = sys.argv[1]
-    spec, s, seed = from_params(P.load_params(), backbone)
-    configure_tensorflow(seed)
-    train, val = data.breakhis(s.image_size)
+    spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
     val_x = data.as_float(val.images)
-    encoder, _ = build_backbone(spec, s.image_size, "random")
-    set_batchnorm_momentum(encoder, s.batchnorm_momentum)
     model = build_autoencoder(encoder, s.autoencoder.decoder_filters)
     initial = model.get_weights()
-    optimizer = make_optimizer(s.autoencoder.optimizer, s.autoencoder.learning_rate)
+    optimizer = FusedOptimizer(s.autoencoder.optimizer, s.autoencoder.learning_rate)
     trainer = KerasTrainable(model, reconstruction_loss(), optimizer, None, val_x, val_x, s.batch_size)   # batches: per run
     exporter = OnnxExporter(encoder, "features")
     shown = val.images[: s.autoencoder.reconstructions]

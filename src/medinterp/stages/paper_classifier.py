@@ -34,15 +34,15 @@ from medinterp import params as P
 from medinterp.evaluation.classification import binary_metrics
 from medinterp.export import metadata as M
 from medinterp.io import write_json
-from medinterp.models.keras.backbones import build_backbone, set_batchnorm_momentum
 from medinterp.models.keras.checkpoints import load_weights, save_weights
 from medinterp.models.keras.classifier import build_classifier, classification_loss
 from medinterp.models.keras.export import OnnxExporter, framework
-from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, make_optimizer
+from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.training import KerasTrainable
 from medinterp.paper import artifacts as A
 from medinterp.paper import data
-from medinterp.paper.settings import VARIANTS, from_params
-from medinterp.paper.training import batches, start_from
+from medinterp.paper.settings import VARIANTS
+from medinterp.paper.training import batches, start_from, training_setup
 from medinterp.stages import run
 from medinterp.training.loop import fit
 
@@ -54,16 +54,12 @@ def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, floa
 
 def main() -> None:
     backbone = sys.argv[1]
-    spec, s, seed = from_params(P.load_params(), backbone)
-    configure_tensorflow(seed)
-    train, val = data.breakhis(s.image_size)
+    spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
     val_x, val_y = data.as_float(val.images), val.labels.reshape(-1, 1).astype(np.float32)
     train_y = train.labels.reshape(-1, 1)
-    encoder, _ = build_backbone(spec, s.image_size, "random")
-    set_batchnorm_momentum(encoder, s.batchnorm_momentum)
     model = build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
     initial = model.get_weights()
-    optimizer = make_optimizer(s.classifier.optimizer, s.classifier.learning_rate)
+    optimizer = FusedOptimizer(s.classifier.optimizer, s.classifier.learning_rate)
     trainer = KerasTrainable(model, classification_loss(), optimizer, None, val_x, val_y, s.batch_size, validation_metrics)
     exporter = OnnxExporter(model, "logit", trainer.forward)
     runs = s.runs()

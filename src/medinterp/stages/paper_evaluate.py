@@ -7,7 +7,8 @@ registry's last convolutional feature map), Otsu masks and the IRA of the ``pape
 annotations; conventions in :mod:`medinterp.interpret.gradcam` and :mod:`medinterp.interpret.ira`.
 Variants that were one training run are evaluated once. Writes:
 
-- ``metrics/table2.json``: ``<backbone>.<variant>.{accuracy, ira, sd_ira, irm, mask_area, ...}``;
+- ``metrics/table2.json``: ``<backbone>.<variant>.{accuracy, ira, sd_ira, irm, mask_area, ...}``, the
+  conventions used under ``evaluation.<backbone>``, and the ``seed``;
 - ``metrics/paper/ira/<backbone>/<variant>.csv``: one line per test image;
 - ``plots/paper/overlays/<backbone>/<variant>.png``: the first ``paper.evaluate.overlays`` images
   with heatmap and mask (Figs. 9-11).
@@ -30,7 +31,7 @@ from medinterp.paper import artifacts as A
 from medinterp.paper import data
 from medinterp.paper.evaluate import RowResult, evaluate
 from medinterp.paper.overlays import overlay_figure, overlay_panels
-from medinterp.paper.settings import PaperSettings, backbones, from_params
+from medinterp.paper.settings import backbones, from_params
 from medinterp.stages import run
 
 
@@ -38,6 +39,7 @@ def main() -> None:
     params = P.load_params()
     data_root = Path(P.get(params, "data.root"))
     table2: dict = {}
+    conventions: dict = {}
     for backbone in backbones(params):
         spec, s, seed = from_params(params, backbone)
         configure_tensorflow(seed)
@@ -54,23 +56,22 @@ def main() -> None:
                               set(pictures))
             panels = overlay_panels(result, test.frame, points, pictures)
             for member in (v.name for v in s.variants if runs[v.name] == name):
-                rows[member] = _row(backbone, member, s, result)
+                rows[member] = _row(backbone, member, result)
                 write_csv(A.ira_csv(backbone, member), result.per_image)
                 title = f"{backbone}, {member}" + ("" if member == name else f" (same run as {name})")
                 overlay_figure(A.overlay_png(backbone, member), f"{title}: Grad-CAM and Otsu mask", panels)
         table2[backbone] = rows
+        conventions[backbone] = {"image_size": s.evaluate.image_size, "gradcam_layer": s.evaluate.gradcam_layer,
+                                 "points": list(s.evaluate.points), "constant_heatmap": s.evaluate.constant_heatmap}
+    table2["evaluation"] = conventions
     table2["seed"] = int(P.get(params, "seed"))
     write_json(A.TABLE2, table2)
 
 
-def _row(backbone: str, variant: str, s: PaperSettings, result: RowResult) -> dict:
+def _row(backbone: str, variant: str, result: RowResult) -> dict:
     """A Table 2 row: what the variant is, how it really started, and its figures."""
     meta = json.loads(A.classifier_path(backbone, variant, ".json").read_text(encoding="utf-8"))
-    return {
-        **meta["params"]["variant"], "weights_used": meta["init_used"],
-        "image_size": s.evaluate.image_size, "gradcam_layer": s.evaluate.gradcam_layer,
-        "points": list(s.evaluate.points), "constant_heatmap": s.evaluate.constant_heatmap, **result.summary,
-    }
+    return {**meta["params"]["variant"], "weights_used": meta["init_used"], **result.summary}
 
 
 if __name__ == "__main__":

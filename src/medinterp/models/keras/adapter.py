@@ -24,6 +24,7 @@ import numpy as np
 import tensorflow as tf
 
 from medinterp.errors import ConfigError
+from medinterp.interpret.adapter import image_batch
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
 GRADIENT_BATCH = 32
@@ -63,12 +64,12 @@ class KerasAdapter:
     def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         function = self._function("gradcam", layer)
         parts = [function(x, np.full(len(x), class_index, np.int32))
-                 for x in _chunks(_checked(images), GRADIENT_BATCH)]
+                 for x in _chunks(image_batch(images), GRADIENT_BATCH)]
         acts, grads, scores = (np.concatenate([p[i].numpy() for p in parts]) for i in range(3))
         return acts.transpose(0, 3, 1, 2), grads.transpose(0, 3, 1, 2), scores
 
     def input_gradient(self, images: np.ndarray, layer: str | None, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        images = _checked(images)
+        images = image_batch(images)
         targets = np.asarray(targets, dtype=np.int32)
         if len(targets) != len(images):
             raise ValueError(f"{len(images)} images but {len(targets)} targets")
@@ -129,15 +130,8 @@ class KerasAdapter:
 
     @staticmethod
     def _batched(function, images: np.ndarray, batch_size: int) -> np.ndarray:
-        return np.concatenate([function(x) for x in _chunks(_checked(images), batch_size)])
+        return np.concatenate([function(x) for x in _chunks(image_batch(images), batch_size)])
 
 
 def _chunks(images: np.ndarray, size: int):
     return (images[i:i + size] for i in range(0, len(images), size)) if len(images) else iter([images])
-
-
-def _checked(images: np.ndarray) -> np.ndarray:
-    images = np.ascontiguousarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected images (N, H, W, 3), got shape {images.shape}")
-    return images

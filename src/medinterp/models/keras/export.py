@@ -21,7 +21,7 @@ import tensorflow as tf
 from medinterp.export import metadata as M
 from medinterp.export.parity import parity
 from medinterp.io import atomic_path
-from medinterp.models.keras.training import inference_function
+from medinterp.models.keras.training import inference_function, run_batched
 
 OPSET = 17
 
@@ -76,9 +76,7 @@ class OnnxExporter:
         return proto
 
     def keras_outputs(self, x: np.ndarray) -> np.ndarray:
-        parts = [self.function(np.asarray(x[i:i + self.batch_size], dtype=np.float32)).numpy()
-                 for i in range(0, len(x), self.batch_size)]
-        return np.concatenate(parts)
+        return run_batched(self.function, x, self.batch_size)
 
     def export(self, path: str | Path, meta: dict, parity_inputs: np.ndarray) -> dict:
         """Write ``path`` with ``meta`` inside and in a sidecar JSON, ``meta["metrics"]["onnx_parity"]``

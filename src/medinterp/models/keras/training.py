@@ -16,9 +16,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from medinterp.errors import ConfigError
-
-OPTIMIZERS = {"adam": keras.optimizers.Adam, "sgd": keras.optimizers.SGD}
+from medinterp.models.keras.optimizers import FusedOptimizer
 
 Batches = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]
 Metrics = Callable[[np.ndarray, np.ndarray], dict[str, float]]
@@ -30,17 +28,17 @@ def configure_tensorflow(seed: int) -> None:
     keras.utils.set_random_seed(seed)
 
 
-def make_optimizer(name: str, learning_rate: float) -> keras.optimizers.Optimizer:
-    if name not in OPTIMIZERS:
-        raise ConfigError(f"optimizer '{name}' is unknown; choose one of {sorted(OPTIMIZERS)}")
-    return OPTIMIZERS[name](learning_rate=learning_rate)
-
-
 def inference_function(model: keras.Model):
     """``model`` in inference mode as a ``tf.function`` traced once for any batch size; its input is
     named ``input`` (the name the ONNX export keeps), so training, validation and export share one trace."""
     spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input")
     return tf.function(lambda x: model(x, training=False), input_signature=[spec])
+
+
+def run_batched(function, x: np.ndarray, batch_size: int) -> np.ndarray:
+    """``function`` (e.g. an :func:`inference_function`) over ``x`` in float32 batches, outputs concatenated."""
+    parts = [function(np.asarray(x[i:i + batch_size], dtype=np.float32)).numpy() for i in range(0, len(x), batch_size)]
+    return np.concatenate(parts)
 
 
 class KerasTrainable:
@@ -51,7 +49,7 @@ class KerasTrainable:
     The state is every weight of the model, batch-normalisation statistics included.
     """
 
-    def __init__(self, model: keras.Model, loss: keras.losses.Loss, optimizer: keras.optimizers.Optimizer,
+    def __init__(self, model: keras.Model, loss: keras.losses.Loss, optimizer: FusedOptimizer,
                  batches: Batches | None, val_x: np.ndarray, val_y: np.ndarray, batch_size: int, metrics: Metrics | None = None):
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.batches, self.val_x, self.val_y = batches, val_x, val_y
@@ -72,10 +70,7 @@ class KerasTrainable:
     def restart(self, batches: Batches | None = None) -> None:
         """Zero the optimizer's moments and step count, keeping its learning rate, and draw the next
         run's training data from ``batches`` when given."""
-        lr = float(self.optimizer.learning_rate)
-        for variable in self.optimizer.variables:   # the learning rate is one of them
-            variable.assign(tf.zeros_like(variable))
-        self.set_learning_rate(lr)
+        self.optimizer.reset()
         if batches is not None:
             self.batches = batches
 
@@ -87,9 +82,7 @@ class KerasTrainable:
         return {"loss": total / seen}
 
     def predict(self, x: np.ndarray) -> np.ndarray:
-        parts = [self.forward(np.asarray(x[i:i + self.batch_size], dtype=np.float32)).numpy()
-                 for i in range(0, len(x), self.batch_size)]
-        return np.concatenate(parts)
+        return run_batched(self.forward, x, self.batch_size)
 
     def evaluate(self) -> dict[str, float]:
         outputs = self.predict(self.val_x)
