@@ -1,8 +1,8 @@
 """Keras models as :class:`medinterp.training.loop.Trainable`: one traced train step per model.
 
 ``model.fit`` spends over a minute tracing DenseNet201 or NASNet Mobile; a hand-written step
-(``tf.function`` around a ``GradientTape``), with Grappler's meta optimizer switched off, traces in
-about a third of that. The step and the forward pass are traced once, for any batch size, and
+(``tf.function`` around a ``GradientTape``, the update by :mod:`medinterp.models.keras.optimizers`'
+fused kernels), with Grappler's meta optimizer switched off, traces in under a quarter of that. The step and the forward pass are traced once, for any batch size, and
 reused for every run on the same model object: :meth:`KerasTrainable.restart` puts the optimizer
 back to its initial state, so several trainings of one architecture (the paper's three classifier
 variants) pay for one trace.
