@@ -36,6 +36,7 @@ def test_row_counts_and_ira_follow_the_conventions():
     assert result.summary["accuracy"] == 0.75 and result.summary["images_correct"] == 3 and result.summary["images"] == 4
     np.testing.assert_allclose(result.probabilities, 1 / (1 + np.exp(-np.array([2.0, -1.0, 0.5, 3.0]))))
     frame = result.per_image
+    np.testing.assert_allclose(frame["logit"], [2.0, -1.0, 0.5, 3.0])
     assert frame["correct"].tolist() == [True, False, True, True]
     assert pd.isna(frame.loc[1, "ira"]) and pd.isna(frame.loc[1, "points_inside"])
     # the heatmap is hot on the left half, so left points are inside, right ones outside

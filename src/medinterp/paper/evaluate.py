@@ -53,7 +53,8 @@ def evaluate(adapter: ModelAdapter, images: np.ndarray, table: pd.DataFrame, poi
     for i in range(len(table)):
         r = results.get(i)
         rows.append({
-            "image": table["image"].iloc[i], "correct": bool(correct[i]), "probability": float(probability[i]),
+            "image": table["image"].iloc[i], "correct": bool(correct[i]), "logit": float(logits[i]),
+            "probability": float(probability[i]),
             "points": len(points[i]), "points_inside": None if r is None else r.inside,
             "ira": None if r is None else r.ira, "mask_area": None if r is None else r.mask_area,
             "otsu_threshold": None if r is None else r.threshold, "constant_heatmap": None if r is None else r.constant,

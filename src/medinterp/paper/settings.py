@@ -94,6 +94,7 @@ class PaperSettings:
     batch_size: int
     batchnorm_momentum: float | None
     augment: bool            # rotation and mirroring of the training images
+    parity_tolerance: float  # largest |ONNX Runtime - Keras| output difference an export may show
     variants: tuple[Variant, ...]
     autoencoder: AutoencoderSettings
     classifier: ClassifierSettings
@@ -173,6 +174,7 @@ def settings(resolved: dict[str, Any], spec: ModelSpec) -> PaperSettings:
         batch_size=int(need(resolved, "batch_size", "paper")),
         batchnorm_momentum=None if momentum is None else float(momentum),
         augment=bool(need(resolved, "augment", "paper")),
+        parity_tolerance=float(need(resolved, "parity_tolerance", "paper")),
         variants=tuple(VARIANTS[n] for n in dict.fromkeys(names)),
         autoencoder=AutoencoderSettings(
             **phase(ae, "paper.autoencoder"),

@@ -60,7 +60,7 @@ def main() -> None:
         summary = {"weights_requested": tag, "weights_used": used, **A.fit_summary(result)}
         meta = A.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
                                {"seed": seed, "paper": s.as_dict("autoencoder")}, framework())
-        summary["onnx_parity"] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x)
+        summary["onnx_parity"] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
         report[tag] = summary
     live.end()
     write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict("autoencoder")})

@@ -88,7 +88,7 @@ def main() -> None:
                                     "paper": s.as_dict("classifier")}, framework())
             path = A.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
-                exported = (path, exporter.export(path, meta, val_x))
+                exported = (path, exporter.export(path, meta, val_x, s.parity_tolerance))
             else:   # the same network: copy the export, with this variant's metadata
                 shutil.copyfile(exported[0], path)
                 M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})

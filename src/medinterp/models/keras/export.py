@@ -78,14 +78,18 @@ class OnnxExporter:
     def keras_outputs(self, x: np.ndarray) -> np.ndarray:
         return run_batched(self.function, x, self.batch_size)
 
-    def export(self, path: str | Path, meta: dict, parity_inputs: np.ndarray) -> dict:
+    def export(self, path: str | Path, meta: dict, parity_inputs: np.ndarray, tolerance: float) -> dict:
         """Write ``path`` with ``meta`` inside and in a sidecar JSON, ``meta["metrics"]["onnx_parity"]``
         set to the parity of ONNX Runtime against Keras on ``parity_inputs`` (max and mean absolute
-        difference, provider, samples), which is also returned."""
+        difference, provider, samples, tolerance), which is also returned. Raises ``RuntimeError``
+        when the outputs differ by more than ``tolerance``."""
         M.validate(meta)
         proto = self.convert()
         with atomic_path(path) as tmp:
             tmp.write_bytes(proto.SerializeToString())
-        result = parity(path, parity_inputs, self.keras_outputs(parity_inputs))
+        result = {**parity(path, parity_inputs, self.keras_outputs(parity_inputs)), "tolerance": tolerance}
+        if not result["max_abs_diff"] <= tolerance:
+            raise RuntimeError(f"{path}: ONNX Runtime and Keras outputs differ by up to {result['max_abs_diff']:.3g} "
+                               f"(tolerance {tolerance:g}) on {result['samples']} images")
         M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": result}})
         return result
