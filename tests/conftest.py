@@ -13,7 +13,10 @@ import pytest
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # PyTorch must be loaded before TensorFlow in one process: the other order segfaults on import
 # (torch 2.13 + tensorflow-cpu 2.21, measured). Stages never mix them; the test process does.
+# torch._dynamo (which loads triton) too: torch imports it lazily, e.g. on the first optimizer, and
+# that import segfaults once TensorFlow is loaded.
 import torch  # noqa: E402,F401
+import torch._dynamo  # noqa: E402,F401
 
 from medinterp.synthetic.counts import (
     BREAKHIS_TYPES, BreakHisCounts, BreCaHADCounts, Counts, ISIC2016Counts, ISIC2019Counts, ISIC2020Counts,

@@ -54,9 +54,9 @@ def test_resolve_layers_registry_profile_params():
     full = resolve(_params("full"), "paper", spec)
     assert full["image_size"] == 128 and full["autoencoder"]["epochs"] == 50 and full["classifier"]["epochs"] == 100
     sample = resolve(_params("sample"), "paper", spec)
-    assert sample["image_size"] == 64 and sample["autoencoder"] == {"epochs": 3, "learning_rate": 0.001}
+    assert sample["image_size"] == 64 and sample["autoencoder"] == {"epochs": 3, "learning_rate": 0.001, "optimizer": "adam"}
     assert resolve(_params("sample", epochs=7), "paper", spec)["autoencoder"]["epochs"] == 7
-    assert resolve(_params("full"), "paper.autoencoder", spec) == {"epochs": 50, "learning_rate": 0.001}
+    assert resolve(_params("full"), "paper.autoencoder", spec) == {"epochs": 50, "learning_rate": 0.001, "optimizer": "adam"}
 
 
 def test_unknown_profile_is_a_clear_error():

@@ -23,8 +23,16 @@ FAMILIES = ("keras", "torch")
 
 
 def _paper(autoencoder_epochs: int) -> dict:
-    """The paper's Table 1: the same for every backbone except the autoencoder epochs."""
-    return {"paper": {"autoencoder": {"epochs": autoencoder_epochs}, "classifier": {"epochs": 100}}}
+    """The paper's Table 1: the same for every backbone except the autoencoder epochs.
+
+    Table 1 lists the learning rates "[0.001, 0.0001]" and the optimizers "Adam, SGD" without saying
+    which goes with which phase; read in order, the autoencoder gets Adam at 1e-3 and the classifier
+    SGD at 1e-4.
+    """
+    return {"paper": {
+        "autoencoder": {"epochs": autoencoder_epochs, "learning_rate": 1e-3, "optimizer": "adam"},
+        "classifier": {"epochs": 100, "learning_rate": 1e-4, "optimizer": "sgd"},
+    }}
 
 
 def _thesis(binary_epochs: int = 25, binary_batch: int = 64, multiclass_epochs: int = 40) -> dict:
@@ -43,6 +51,7 @@ class ModelSpec:
     family: str               # "keras" or "torch"
     constructor: str          # "keras.applications.DenseNet201" / "torchvision.models.densenet201"
     imagenet_weights: str     # what the framework's loader fetches: a torchvision enum member or keras's file name
+                              # ({rows}: the input size Keras picks the file by, MobileNetV2 only)
     gradcam_layer: str        # last convolutional feature map
     first_conv_layer: str
     last_conv_layer: str
@@ -54,9 +63,9 @@ class ModelSpec:
         return f"{self.family}:{self.name}"
 
 
-# Keras layer names are those of keras.applications (Keras 3); ``output`` means the backbone's own
-# output tensor (the last convolutional feature map of an include_top=False model), whose layer name
-# Keras numbers per session for NASNet.
+# Keras layer names are those of keras.applications (Keras 3); ``output`` is the identity layer that
+# medinterp.models.keras.backbones puts on the backbone's output tensor (the last convolutional
+# feature map of an include_top=False model), whose own layer name Keras numbers per session for NASNet.
 _SPECS = [
     ModelSpec(
         "nasnet_mobile", "keras", "keras.applications.NASNetMobile",
@@ -70,7 +79,7 @@ _SPECS = [
     ),
     ModelSpec(
         "mobilenet_v2", "keras", "keras.applications.MobileNetV2",
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_224_no_top.h5", gradcam_layer="out_relu",
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5", gradcam_layer="out_relu",
         first_conv_layer="Conv1", last_conv_layer="out_relu",
         defaults={**_paper(70), **_thesis()}, in_seeds="paper",
     ),

@@ -18,6 +18,7 @@ import copy
 from typing import Any
 
 from medinterp import params as P
+from medinterp.errors import ConfigError
 from medinterp.registry import ModelSpec
 
 
@@ -45,6 +46,14 @@ def resolve(params: dict[str, Any], section: str, spec: ModelSpec | None = None)
     for layer in layers:
         out = merge(out, layer)
     return out
+
+
+def need(source: dict[str, Any], key: str, at: str) -> Any:
+    """``source[key]`` of the resolved settings at ``at`` (e.g. ``isic.binary``); a key that no layer
+    sets stops the stage with a :class:`ConfigError` naming it."""
+    if source.get(key) is None:
+        raise ConfigError(f"params.yaml: {at}.{key} is not set (in params.yaml, the data profile or the registry)")
+    return source[key]
 
 
 def _at(tree: dict[str, Any], dotted: str) -> dict[str, Any] | None:

@@ -41,3 +41,12 @@ class ModelAdapter(Protocol):
         """For image ``i``, the objective ``mean over positions of channel targets[i] of layer`` (or,
         with ``layer=None``, the score of class ``targets[i]``) and its gradient with respect to the
         input image: ``(N,)`` and ``(N, H, W, 3)``, in the [0, 1] image space."""
+
+
+def image_batch(images: np.ndarray) -> np.ndarray:
+    """``images`` as the contiguous ``float32`` ``(N, H, W, 3)`` array both adapters take; anything
+    else is refused with a ``ValueError``."""
+    images = np.ascontiguousarray(images, dtype=np.float32)
+    if images.ndim != 4 or images.shape[-1] != 3:
+        raise ValueError(f"expected images (N, H, W, 3), got shape {images.shape}")
+    return images

@@ -15,7 +15,7 @@ from medinterp import params as P
 from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.registry import ModelSpec
-from medinterp.settings import resolve
+from medinterp.settings import need, resolve
 from medinterp.training.loop import FitConfig
 
 TASKS = ("binary", "multiclass")
@@ -99,11 +99,6 @@ def task_settings(resolved: dict[str, Any], task: str) -> TaskSettings:
         raise ValueError(f"task must be one of {TASKS}, got {task!r}")
     block = resolved.get(task) or {}
     where = f"isic.{task}"
-
-    def need(source: dict, key: str, at: str) -> Any:
-        if source.get(key) is None:
-            raise ConfigError(f"params.yaml: {at}.{key} is not set (in params.yaml, the data profile or the registry)")
-        return source[key]
 
     aug = need(resolved, "augment", "isic")
     augment = Augment(

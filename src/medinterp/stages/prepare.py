@@ -1,8 +1,9 @@
 """Stage ``prepare``: decode every split table's images once, resized for the stages that read them.
 
 Outputs ``arrays/<table>.npy`` and ``arrays/index.json`` (see :mod:`medinterp.preprocessing.arrays`):
-BreakHis and BreCaHAD at ``paper.image_size``, the ISIC tables at ``isic.image_size`` (each from the
-active profile unless set in params.yaml).
+BreakHis at ``paper.image_size``, BreCaHAD at ``paper.evaluate.image_size`` (the paper's test set;
+``paper.image_size`` unless set), the ISIC tables at ``isic.image_size`` (each from the active
+profile unless set in params.yaml).
 """
 
 from __future__ import annotations
@@ -23,10 +24,16 @@ def main() -> None:
     jobs = int(P.get(params, "prepare.jobs"))
     entries = {}
     for section, tables in TABLES.items():
-        size = int(resolve(params, section)["image_size"])
+        resolved = resolve(params, section)
         for table in tables:
-            entries[table] = build(table, size, root, jobs)
+            entries[table] = build(table, int(_size(resolved, table)), root, jobs)
     write_index(entries)
+
+
+def _size(resolved: dict, table: str) -> int:
+    if table == "brecahad":
+        return (resolved.get("evaluate") or {}).get("image_size") or resolved["image_size"]
+    return resolved["image_size"]
 
 
 if __name__ == "__main__":

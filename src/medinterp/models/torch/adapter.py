@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from medinterp.errors import ConfigError
+from medinterp.interpret.adapter import image_batch
 
 
 class _StopForward(Exception):
@@ -91,7 +92,7 @@ class TorchAdapter:
         return acts.detach().cpu().numpy(), grad.cpu().numpy(), score.detach().cpu().numpy()
 
     def input_gradient(self, images: np.ndarray, layer: str | None, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        pixels = torch.as_tensor(_checked(images), device=self.device).requires_grad_(True)
+        pixels = torch.as_tensor(image_batch(images), device=self.device).requires_grad_(True)
         x = self._normalise(pixels)
         index = torch.as_tensor(np.asarray(targets, dtype=np.int64), device=self.device)
         if len(index) != len(x):
@@ -110,7 +111,7 @@ class TorchAdapter:
         return self._normalise(torch.full((1, self.image_size, self.image_size, 3), 0.5, device=self.device))
 
     def _input(self, images: np.ndarray) -> torch.Tensor:
-        return self._normalise(torch.as_tensor(_checked(images), device=self.device))
+        return self._normalise(torch.as_tensor(image_batch(images), device=self.device))
 
     def _normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         return (pixels.permute(0, 3, 1, 2) - self.mean) / self.std
@@ -153,10 +154,3 @@ def class_scores(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
     if logits.shape[1] == 1:
         return torch.where(classes == 1, logits[:, 0], -logits[:, 0])
     return logits[torch.arange(len(logits), device=logits.device), classes]
-
-
-def _checked(images: np.ndarray) -> np.ndarray:
-    images = np.ascontiguousarray(images, dtype=np.float32)
-    if images.ndim != 4 or images.shape[-1] != 3:
-        raise ValueError(f"expected images (N, H, W, 3), got shape {images.shape}")
-    return images

@@ -1,0 +1,37 @@
+"""Checkpoints: a model's weights as a Keras ``.weights.h5`` file, written atomically.
+
+The architecture is not stored: :mod:`medinterp.models.keras` rebuilds it from the registry and the
+settings recorded beside each checkpoint, and loads the weights by layer name. (A whole-model
+``.keras`` file takes three times as long to read back for these backbones; the portable form of a
+trained model is its ONNX export.)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import keras
+
+from medinterp.errors import ConfigError
+
+SUFFIX = ".weights.h5"
+
+
+def save_weights(model: keras.Model, path: str | Path) -> None:
+    path = Path(path)
+    if not path.name.endswith(SUFFIX):
+        raise ValueError(f"{path}: a checkpoint's name must end with {SUFFIX}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
+        staged = Path(tmp) / path.name   # Keras insists on the suffix, so stage under the final name
+        model.save_weights(str(staged))
+        os.replace(staged, path)
+
+
+def load_weights(model: keras.Model, path: str | Path) -> None:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint not found; run the stage that writes it (dvc repro)")
+    model.load_weights(str(path))

@@ -1,0 +1,70 @@
+"""Stage ``paper_autoencoder@<backbone>``: the paper's autoencoder pre-training (sections 3.1-3.2).
+
+``python -m medinterp.stages.paper_autoencoder <backbone>``. Trains the backbone as the encoder of
+an autoencoder on the BreakHis training split (binary cross-entropy, kept epoch by validation loss),
+once per starting point the encoder variants need (``random``, and ``imagenet`` unless
+``paper.weights`` is ``random``), all on one model object with one traced step. Writes, per
+starting point ``<tag>``:
+
+- ``models/paper/<backbone>/autoencoder/encoder-<tag>.weights.h5``: the encoder's weights;
+- ``.../encoder-<tag>.onnx`` (+ ``.json``): the encoder, input [0, 1] NHWC, output the feature map;
+- ``plots/paper/<backbone>/autoencoder/``: dvclive, ``plots/metrics/<tag>/`` (train/val loss per
+  epoch) and ``plots/images/<tag>/reconstructions.png`` (validation images over their reconstructions);
+
+and ``metrics/paper/<backbone>/autoencoder.json``: per tag the weights really used, the kept epoch,
+its losses and the ONNX parity, plus the resolved settings and the seed.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from dvclive import Live
+from PIL import Image
+
+from medinterp import params as P
+from medinterp.io import write_json
+from medinterp.models.keras.autoencoder import build_autoencoder, reconstruction_loss
+from medinterp.models.keras.checkpoints import save_weights
+from medinterp.models.keras.export import OnnxExporter, framework
+from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.training import KerasTrainable
+from medinterp.paper import artifacts as A
+from medinterp.paper import data
+from medinterp.paper.figures import reconstruction_grid
+from medinterp.paper.training import batches, start_from, training_setup
+from medinterp.stages import run
+from medinterp.training.loop import fit
+
+
+def main() -> None:
+    backbone = sys.argv[1]
+    spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
+    val_x = data.as_float(val.images)
+    model = build_autoencoder(encoder, s.autoencoder.decoder_filters)
+    initial = model.get_weights()
+    optimizer = FusedOptimizer(s.autoencoder.optimizer, s.autoencoder.learning_rate)
+    trainer = KerasTrainable(model, reconstruction_loss(), optimizer, None, val_x, val_x, s.batch_size)   # batches: per run
+    exporter = OnnxExporter(encoder, "features")
+    shown = val.images[: s.autoencoder.reconstructions]
+    report = {}
+    live = Live(str(A.PLOTS / backbone / "autoencoder"), dvcyaml=False, save_dvc_exp=False)
+    for tag in s.encoder_tags():
+        used = start_from(model, initial, encoder, spec, s.image_size, "random" if tag == "random" else s.weights)
+        trainer.restart(batches(train, None, s.batch_size, seed, balance=False, augment=s.augment))
+        live.step = 0
+        result = fit(trainer, s.autoencoder.fit_config(), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})")
+        grid = reconstruction_grid(shown, trainer.predict(data.as_float(shown)))
+        live.log_image(f"{tag}/reconstructions.png", Image.fromarray(grid))
+        save_weights(encoder, A.encoder_path(backbone, tag, ".weights.h5"))
+        summary = {"weights_requested": tag, "weights_used": used, **A.fit_summary(result)}
+        meta = A.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
+                               {"seed": seed, "paper": s.as_dict("autoencoder")}, framework())
+        summary["onnx_parity"] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
+        report[tag] = summary
+    live.end()
+    write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict("autoencoder")})
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,102 @@
+"""Stage ``paper_classifier@<backbone>``: the paper's three classifier variants (section 4.3).
+
+``python -m medinterp.stages.paper_classifier <backbone>``. A densely connected head on the
+backbone, trained on the BreakHis training split with rotation and mirroring and the benign class
+drawn up to the malignant count, the epoch kept by ``paper.classifier.monitor``:
+
+- ``vanilla``: the backbone starts from ImageNet weights (as ``paper.weights`` gives them);
+- ``encoder-imagenet`` / ``encoder-random``: the backbone starts from the encoder that
+  ``paper_autoencoder`` pre-trained from ImageNet / random weights.
+
+Variants that start identically (both encoder variants when ``paper.weights`` is ``random``) are
+trained once; each still gets its files, and says ``same_run_as``. All runs share one model object
+and one traced step. Writes, per variant:
+
+- ``models/paper/<backbone>/classifier/<variant>.weights.h5``;
+- ``.../<variant>.onnx`` (+ ``.json``): input [0, 1] NHWC, output ``logit`` (sigmoid: P(malignant));
+
+``plots/paper/<backbone>/classifier/`` (dvclive, ``plots/metrics/<run>/``: train/val loss, val
+accuracy and ROC AUC, learning rate per epoch) and ``metrics/paper/<backbone>/classifier.json`` (per variant: training,
+weights requested and really used, kept epoch and its metrics, ONNX parity; the settings, the seed).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+from dvclive import Live
+from scipy.special import expit
+
+from medinterp import params as P
+from medinterp.evaluation.classification import binary_metrics
+from medinterp.export import metadata as M
+from medinterp.io import write_json
+from medinterp.models.keras.checkpoints import load_weights, save_weights
+from medinterp.models.keras.classifier import build_classifier, classification_loss
+from medinterp.models.keras.export import OnnxExporter, framework
+from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.training import KerasTrainable
+from medinterp.paper import artifacts as A
+from medinterp.paper import data
+from medinterp.paper.settings import VARIANTS
+from medinterp.paper.training import batches, start_from, training_setup
+from medinterp.stages import run
+from medinterp.training.loop import fit
+
+
+def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
+    found = binary_metrics(labels.ravel(), expit(logits.ravel().astype(np.float64)))
+    return {k: found[k] for k in ("accuracy", "roc_auc") if found[k] is not None}
+
+
+def main() -> None:
+    backbone = sys.argv[1]
+    spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
+    val_x, val_y = data.as_float(val.images), val.labels.reshape(-1, 1).astype(np.float32)
+    train_y = train.labels.reshape(-1, 1)
+    model = build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
+    initial = model.get_weights()
+    optimizer = FusedOptimizer(s.classifier.optimizer, s.classifier.learning_rate)
+    trainer = KerasTrainable(model, classification_loss(), optimizer, None, val_x, val_y, s.batch_size, validation_metrics)
+    exporter = OnnxExporter(model, "logit", trainer.forward)
+    runs = s.runs()
+    report = {}
+    live = Live(str(A.PLOTS / backbone / "classifier"), dvcyaml=False, save_dvc_exp=False)
+    for name in dict.fromkeys(runs.values()):
+        variant = VARIANTS[name]
+        if variant.autoencoder:
+            tag = s.encoder_tag(variant)
+            model.set_weights(initial)
+            load_weights(encoder, A.encoder_path(backbone, tag, ".weights.h5"))
+            used = json.loads(A.encoder_path(backbone, tag, ".json").read_text(encoding="utf-8"))["init_used"]
+        else:
+            used = start_from(model, initial, encoder, spec, s.image_size, s.init_for(variant.weights))
+        trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
+        live.step = 0
+        result = fit(trainer, s.classifier.fit_config(), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})")
+        summary = A.fit_summary(result)
+        exported = None
+        for member in (v for v in s.variants if runs[v.name] == name):
+            row = {"training": member.training, "weights_requested": member.weights, "weights_used": used,
+                   "same_run_as": None if member.name == name else name, **summary}
+            save_weights(model, A.classifier_path(backbone, member.name, ".weights.h5"))
+            meta = A.onnx_metadata(spec, "classifier", member.name, s.image_size, used, summary,
+                                   {"seed": seed, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
+                                    "paper": s.as_dict("classifier")}, framework())
+            path = A.classifier_path(backbone, member.name, ".onnx")
+            if exported is None:
+                exported = (path, exporter.export(path, meta, val_x, s.parity_tolerance))
+            else:   # the same network: copy the export, with this variant's metadata
+                shutil.copyfile(exported[0], path)
+                M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
+            report[member.name] = {**row, "onnx_parity": exported[1]}
+    live.end()
+    ordered = {v.name: report[v.name] for v in s.variants}
+    write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict("classifier")})
+
+
+if __name__ == "__main__":
+    run(main)

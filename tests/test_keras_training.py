@@ -1,0 +1,133 @@
+"""The Keras Trainable, the paper's augmentation and the ONNX export, on tiny models."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+from medinterp.export import metadata as M
+from medinterp.models.keras.augment import balanced_order, dihedral, epoch_batches
+from medinterp.models.keras.autoencoder import build_autoencoder
+from medinterp.models.keras.export import OnnxExporter, framework
+from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.training import KerasTrainable, configure_tensorflow
+from medinterp.training.loop import FitConfig, fit
+
+
+def test_balanced_order_fills_the_minority_class():
+    labels = np.array([0] * 3 + [1] * 7)
+    order = balanced_order(labels, np.random.default_rng(0))
+    assert len(order) == 14 and np.bincount(labels[order]).tolist() == [7, 7]
+    assert set(order[labels[order] == 1]) == set(range(3, 10))       # every majority image exactly once
+    assert sorted(balanced_order(labels, np.random.default_rng(0), balance=False)) == list(range(10))
+
+
+def test_dihedral_gives_the_eight_symmetries():
+    image = np.arange(9 * 3).reshape(1, 3, 3, 3)
+    symmetries = {np.rot90(image[0], k, axes=(0, 1))[:, ::-1 if m else 1].tobytes() for k in range(4) for m in (0, 1)}
+    seen = {dihedral(image, np.random.default_rng(s))[0].tobytes() for s in range(64)}
+    assert seen == symmetries
+
+
+def test_epoch_batches_scale_and_pair_targets():
+    images = np.stack([np.full((4, 4, 3), 10 * i, np.uint8) for i in range(5)])
+    labels = np.array([0, 0, 1, 1, 1])
+    batches = list(epoch_batches(images, labels.reshape(-1, 1), labels, 2, np.random.default_rng(0), balance=True, augment=True))
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    assert len(x) == 6 and x.dtype == np.float32 and x.max() <= 0.2
+    np.testing.assert_array_equal(np.rint(x[:, 0, 0, 0] * 255 / 10) >= 2, y[:, 0] == 1)   # labels follow their images
+    auto = next(epoch_batches(images, None, labels, 5, np.random.default_rng(0), balance=False, augment=False))
+    assert auto[0] is auto[1]
+
+
+def _tiny_classifier():
+    images = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(images)
+    x = keras.layers.BatchNormalization(momentum=0.0, name="norm")(x)   # inference uses the last batch's statistics
+    logit = keras.layers.Dense(1, name="logit")(keras.layers.GlobalAveragePooling2D(name="pool")(x))
+    return keras.Model(images, logit)
+
+
+def test_trainable_learns_restarts_and_restores():
+    configure_tensorflow(0)
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 3)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("float32").reshape(-1, 1)
+    model = _tiny_classifier()
+    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.05),
+                             lambda epoch: [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)], x, y, 8)
+    start = trainer.evaluate()["loss"]
+    result = fit(trainer, FitConfig(epochs=5, learning_rate=0.05))
+    assert result.best["val_loss"] < start and trainer.evaluate()["loss"] == pytest.approx(result.best["val_loss"], rel=1e-5)
+    assert int(trainer.optimizer.iterations.numpy()) > 0
+    state = trainer.get_state()
+    trainer.restart()
+    assert int(trainer.optimizer.iterations.numpy()) == 0
+    model.set_weights([np.zeros_like(w) for w in model.get_weights()])
+    trainer.set_state(state)
+    assert all(np.array_equal(a, b) for a, b in zip(state, model.get_weights()))
+    assert float(trainer.optimizer.learning_rate) == pytest.approx(0.05)
+    with pytest.raises(Exception, match="optimizer 'rmsprop'"):
+        FusedOptimizer("rmsprop", 0.1)
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd"])
+def test_fused_optimizer_steps_as_keras_does(name):
+    """Five traced steps, the learning rate changed after the second, against Keras's own optimizer."""
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    start = [rng.normal(size=(3, 4)).astype("float32"), rng.normal(size=(4,)).astype("float32")]
+    grads = [[rng.normal(size=w.shape).astype("float32") for w in start] for _ in range(5)]
+    ours = [tf.Variable(w) for w in start]
+    theirs = [keras.Variable(w) for w in start]
+    fused = FusedOptimizer(name, 0.01)
+    fused.build(ours)
+    reference = keras.optimizers.Adam(0.01) if name == "adam" else keras.optimizers.SGD(0.01)
+    reference.build(theirs)
+    step = tf.function(lambda *g: fused.apply_gradients(zip(g, ours)))
+    for i, g in enumerate(grads):
+        if i == 2:
+            fused.learning_rate = reference.learning_rate = 0.003
+        step(*g)
+        reference.apply_gradients(zip([tf.constant(x) for x in g], theirs))
+        for a, b in zip(ours, theirs):
+            np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+    assert int(fused.iterations.numpy()) == 5
+    fused.reset()
+    assert int(fused.iterations.numpy()) == 0 and all(not v.numpy().any() for v in fused.variables)
+    assert float(fused.learning_rate) == pytest.approx(0.003)
+
+
+def test_autoencoder_reconstructs_the_input_shape():
+    images = keras.Input((32, 32, 3))
+    features = keras.layers.Conv2D(8, 3, strides=8, name="enc")(images)   # 4x4: three upsamplings back
+    model = build_autoencoder(keras.Model(images, features), filters=64)
+    assert model.output_shape == (None, 32, 32, 3)
+    assert [layer.filters for layer in model.layers if layer.name.startswith("decoder_up")] == [64, 32, 16]
+    out = model.predict(np.random.default_rng(0).random((2, 32, 32, 3)), verbose=0)
+    assert out.min() >= 0 and out.max() <= 1
+
+
+def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
+    model = _tiny_classifier()
+    x = np.random.default_rng(1).random((5, 8, 8, 3)).astype("float32")
+    meta = M.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="none", split="none",
+                  class_names=["benign", "malignant"], input=M.input_spec(8, "NHWC"), output=M.output_spec("logits", "sigmoid", "logit"),
+                  metrics={}, init_used="random", git_revision="test", params={}, framework=framework())
+    exporter = OnnxExporter(model, "logit")
+    parity = exporter.export(tmp_path / "tiny.onnx", meta, x, tolerance=1e-5)
+    assert parity["max_abs_diff"] < 1e-5 and parity["samples"] == 5 and parity["tolerance"] == 1e-5
+    stored = M.read(tmp_path / "tiny.onnx")
+    assert stored["metrics"]["onnx_parity"] == parity and stored["name"] == "tiny"
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(tmp_path / "tiny.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input"] and [o.name for o in session.get_outputs()] == ["logit"]
+    np.testing.assert_allclose(session.run(None, {"input": x})[0], model.predict(x, verbose=0), atol=1e-5)
+    model.set_weights([w * 2 for w in model.get_weights()])   # the same exporter freezes the new weights
+    assert exporter.export(tmp_path / "twice.onnx", meta, x, tolerance=1e-5)["max_abs_diff"] < 1e-5
+    with pytest.raises(RuntimeError, match="differ by up to"):   # no difference passes a negative tolerance
+        exporter.export(tmp_path / "refused.onnx", meta, x, tolerance=-1.0)

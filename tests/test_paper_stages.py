@@ -1,0 +1,111 @@
+"""The paper's stages end to end on tiny generated data: split, prepare, autoencoder, classifier, evaluate.
+
+MobileNetV2 at 64 px, one epoch each, with ``paper.weights`` a weights file the test makes (standing
+in for ImageNet, so the three variants are three different runs).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from medinterp import registry
+from medinterp.export import metadata as M
+from medinterp.models.keras.backbones import build_backbone
+from medinterp.stages import paper_autoencoder, paper_classifier, paper_evaluate, prepare, split
+
+REPO = Path(__file__).resolve().parents[1]
+BACKBONE = "mobilenet_v2"
+VARIANTS = ("vanilla", "encoder-imagenet", "encoder-random")
+
+
+@pytest.fixture(scope="module")
+def pipeline(tiny_data, tmp_path_factory):
+    work = tmp_path_factory.mktemp("paper")
+    source, _ = build_backbone(registry.get(BACKBONE, "keras"), 64)
+    rng = np.random.default_rng(3)
+    source.set_weights([w + rng.normal(0, 0.01, w.shape).astype(w.dtype) for w in source.get_weights()])
+    weights = work / "pretrained.weights.h5"
+    source.save_weights(str(weights))
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["data"]["root"] = str(tiny_data)
+    params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)   # sized for tiny data
+    params["paper"]["backbones"] = [BACKBONE]
+    params["paper"]["weights"] = str(weights)
+    params["paper"]["autoencoder"]["epochs"] = 1
+    params["paper"]["classifier"]["epochs"] = 1
+    params["paper"]["evaluate"]["overlays"] = 2
+    (work / "params.yaml").write_text(yaml.safe_dump(params))
+
+    patch = pytest.MonkeyPatch()
+    patch.chdir(work)
+    try:
+        split.main()
+        prepare.main()
+        for stage in (paper_autoencoder, paper_classifier):
+            patch.setattr(sys, "argv", [stage.__name__, BACKBONE])
+            stage.main()
+        paper_evaluate.main()
+    finally:
+        patch.undo()
+    return work, str(weights)
+
+
+def test_encoders_for_each_starting_point(pipeline):
+    work, weights = pipeline
+    summary = json.loads((work / "metrics/paper" / BACKBONE / "autoencoder.json").read_text())
+    assert summary["imagenet"]["weights_used"] == weights and summary["random"]["weights_used"] == "random"
+    assert summary["settings"]["autoencoder"]["epochs"] == 1 and "classifier" not in summary["settings"]
+    for tag in ("imagenet", "random"):
+        assert summary[tag]["onnx_parity"]["max_abs_diff"] < 1e-4
+        meta = M.read(work / "models/paper" / BACKBONE / "autoencoder" / f"encoder-{tag}.onnx")
+        assert meta["output"]["kind"] == "features" and meta["init_used"] == summary[tag]["weights_used"]
+        live = work / "plots/paper" / BACKBONE / "autoencoder/plots"
+        assert (live / "metrics" / tag / "val_loss.tsv").is_file() and (live / "images" / tag / "reconstructions.png").is_file()
+
+
+def test_classifier_variants_are_exported_with_parity(pipeline):
+    work, weights = pipeline
+    summary = json.loads((work / "metrics/paper" / BACKBONE / "classifier.json").read_text())
+    expected = {"vanilla": ("vanilla", "imagenet", weights), "encoder-imagenet": ("encoder", "imagenet", weights),
+                "encoder-random": ("encoder", "random", "random")}
+    for variant, (training, requested, used) in expected.items():
+        row = summary[variant]
+        assert (row["training"], row["weights_requested"], row["weights_used"], row["same_run_as"]) == (training, requested, used, None)
+        assert row["onnx_parity"]["max_abs_diff"] < 1e-4 and 0.0 <= row["val_accuracy"] <= 1.0
+        meta = M.read(work / "models/paper" / BACKBONE / "classifier" / f"{variant}.onnx")
+        assert meta["class_names"] == ["benign", "malignant"] and meta["output"]["activation"] == "sigmoid"
+        assert meta["metrics"]["onnx_parity"] == row["onnx_parity"]
+        assert (work / "plots/paper" / BACKBONE / "classifier/plots/metrics" / variant / "val_accuracy.tsv").is_file()
+
+
+def test_table2_rows_agree_with_their_per_image_csv(pipeline):
+    work, weights = pipeline
+    table = json.loads((work / "metrics/table2.json").read_text())
+    test_images = len(pd.read_csv(work / "splits/brecahad.csv"))
+    for variant in VARIANTS:
+        row = table[BACKBONE][variant]
+        per_image = pd.read_csv(work / "metrics/paper/ira" / BACKBONE / f"{variant}.csv")
+        assert len(per_image) == row["images"] == test_images
+        assert row["images_correct"] == int(per_image["correct"].sum())
+        assert row["accuracy"] == pytest.approx(per_image["correct"].mean())
+        assert ((per_image["probability"] >= 0.5) == per_image["correct"]).all()   # every BreCaHAD image is malignant
+        scored = per_image.dropna(subset=["ira"])
+        assert row["images_evaluated"] == len(scored)
+        np.testing.assert_allclose(scored["ira"], scored["points_inside"] / scored["points"], rtol=1e-5)
+        if len(scored):
+            assert row["ira"] == pytest.approx(scored["ira"].mean(), rel=1e-5)
+            assert row["irm"] == pytest.approx(scored["ira"].median(), rel=1e-5)
+            assert row["sd_ira"] == pytest.approx(scored["ira"].std(ddof=0), rel=1e-4, abs=1e-6)
+            assert row["mask_area"] == pytest.approx(scored["mask_area"].mean(), rel=1e-5)
+        assert row["weights_used"] == ("random" if variant == "encoder-random" else weights)
+        assert table["evaluation"][BACKBONE] == {"image_size": 128, "gradcam_layer": "out_relu", "points": ["tumor"],
+                                                 "constant_heatmap": "zero"}
+        assert (work / "plots/paper/overlays" / BACKBONE / f"{variant}.png").is_file()
