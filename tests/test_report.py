@@ -159,7 +159,7 @@ def test_report_stage_end_to_end(tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     _write(tmp_path / "params.yaml", "data: {profile: sample}\nsplit: {isic_multiclass: {classes: [MEL, NV, BCC]}}\n")
-    _write(tmp_path / "metrics/table2.json", json.dumps(TABLE2))
+    _write(tmp_path / "metrics/table2.json", json.dumps({**TABLE2, "evaluation": {"densenet201": {"image_size": 128}}, "seed": 0}))
     _write(tmp_path / "metrics/isic_binary.json", json.dumps({**BINARY, "family": "torch", "init_used": "random",
                                                               "image_size": 64, "seed": 0}))
     _write(tmp_path / "metrics/isic_multiclass.json", json.dumps({**MULTICLASS, "model": "vgg16"}))

@@ -55,6 +55,12 @@ def confusion_figures(task: str, classes: list[str]) -> list[tuple[str, Path]]:
     return drawn
 
 
+def table2_rows(table2: dict) -> dict[str, dict[str, dict]]:
+    """The backbone -> variant -> row part of ``metrics/table2.json`` (it also holds the evaluation's conventions and seed)."""
+    return {backbone: variants for backbone, variants in table2.items()
+            if isinstance(variants, dict) and all(isinstance(row, dict) and "accuracy" in row for row in variants.values())}
+
+
 def figures(table2: dict, binary_classes: list[str], multiclass_classes: list[str]) -> list[tuple[str, Path]]:
     shown = [(f"Grad-CAM + Otsu overlays, {backbone} {variant}", Path(f"plots/paper/overlays/{backbone}/{variant}.png"))
              for backbone, variants in table2.items() for variant in variants]
@@ -66,7 +72,7 @@ def figures(table2: dict, binary_classes: list[str], multiclass_classes: list[st
 def main() -> None:
     params = P.load_params()
     published = load_published()
-    table2 = read_json("metrics/table2.json")
+    table2 = table2_rows(read_json("metrics/table2.json"))
     binary = read_json("metrics/isic_binary.json")
     multiclass = read_json("metrics/isic_multiclass.json")
     model, top = top_filters(pd.read_csv("metrics/interpret/table10.csv"))
