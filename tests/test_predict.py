@@ -96,9 +96,9 @@ def test_unreadable_image_gets_an_error_row_not_a_crash(tmp_path):
     assert main(["predict", "--model", str(_export(tmp_path)), str(tmp_path / "imgs"), "--out", str(out)]) == 0
     rows = list(csv.DictReader(open(out)))
     assert [r["image"].rsplit("/", 1)[1] for r in rows] == ["broken.png", "img0.png", "img1.png", "img2.png"]
-    assert "unreadable image" in rows[0]["error"] and rows[0]["p_benign"] == ""
+    assert "unreadable image" in rows[0]["error"] and rows[0]["prob_benign"] == ""
     assert all(r["error"] == "" and r["predicted"] in ("benign", "malignant") for r in rows[1:])
-    assert float(rows[1]["p_benign"]) + float(rows[1]["p_malignant"]) == pytest.approx(1, abs=1e-5)
+    assert float(rows[1]["prob_benign"]) + float(rows[1]["prob_malignant"]) == pytest.approx(1, abs=1e-5)
 
 
 def test_csv_inputs_are_relative_to_root(tmp_path):

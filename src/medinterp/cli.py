@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from medinterp.errors import MedinterpError
+from medinterp.errors import ConfigError, MedinterpError
 
 
 def _synth(args: argparse.Namespace) -> None:
@@ -24,6 +24,23 @@ def _predict(args: argparse.Namespace) -> None:
     failed = sum(1 for p in run.predictions if p.error)
     print(f"{len(run.predictions)} images -> {args.out} ({run.metadata['name']}, {run.provider}, "
           f"{run.images_per_second:.1f} images/s{f', {failed} unreadable' if failed else ''})")
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from medinterp.inference.bench import run_benchmarks
+    from medinterp.inference.predict import model_artifacts, resolve_model
+    from medinterp.io import write_json
+
+    names = args.models or sorted(model_artifacts())
+    if not names:
+        raise ConfigError("no models given and no model artifacts in dvc.yaml")
+    result = run_benchmarks({name: resolve_model(name) for name in names}, tuple(args.batch_sizes), args.repeats, args.providers)
+    write_json(args.out, result)
+    for name, model in result["models"].items():
+        cells = ", ".join(f"{key.removeprefix('batch_')}: {row['eager_images_per_second']:.0f} -> "
+                          f"{row['onnxruntime_images_per_second']:.0f}" for key, row in model["batches"].items())
+        print(f"{name} ({model['framework']['name']} eager -> ONNX Runtime {model['provider']}, images/s by batch) {cells}")
+    print(f"-> {args.out}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,6 +65,14 @@ def build_parser() -> argparse.ArgumentParser:
     pred.add_argument("--batch-size", type=int, default=32)
     pred.add_argument("--providers", nargs="+", help="ONNX Runtime execution providers in order (default: CUDA if available, else CPU)")
     pred.set_defaults(func=_predict)
+
+    bench = commands.add_parser("bench", help="ONNX Runtime against the framework's eager inference, same model and inputs")
+    bench.add_argument("models", nargs="*", help=".onnx files or artifact names (default: every model artifact in dvc.yaml)")
+    bench.add_argument("--batch-sizes", nargs="+", type=int, default=[1, 8, 32])
+    bench.add_argument("--repeats", type=int, default=5, help="timed batches per measurement (the median is kept)")
+    bench.add_argument("--providers", nargs="+", help="ONNX Runtime execution providers (default: CUDA if available, else CPU)")
+    bench.add_argument("--out", default="metrics/bench.json")
+    bench.set_defaults(func=_bench)
     return parser
 
 

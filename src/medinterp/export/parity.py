@@ -6,6 +6,7 @@ the machine has one and on the CPU otherwise, and the caller learns which ran.
 
 from __future__ import annotations
 
+import ctypes
 from pathlib import Path
 
 import numpy as np
@@ -13,14 +14,31 @@ import numpy as np
 PREFERRED_PROVIDERS = ("CUDAExecutionProvider", "CPUExecutionProvider")
 
 
+def nvidia_driver_present() -> bool:
+    """Whether the NVIDIA driver library loads: onnxruntime-gpu lists its CUDA provider even
+    without one, then logs a load error before falling back to the CPU."""
+    try:
+        ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        return False
+    return True
+
+
+def available_providers() -> list[str]:
+    """The providers this machine can really run, best first."""
+    import onnxruntime as ort
+
+    available = set(ort.get_available_providers())
+    if not nvidia_driver_present():
+        available.discard("CUDAExecutionProvider")
+    return [p for p in PREFERRED_PROVIDERS if p in available]
+
+
 def session(onnx_path: str | Path, providers: list[str] | None = None):
     """An inference session on the best available provider (CUDA, else CPU) unless ``providers`` is given."""
     import onnxruntime as ort
 
-    ort.set_default_logger_severity(3)   # CUDA probing on a CPU-only machine is not worth a warning
-    available = ort.get_available_providers()
-    chosen = providers or [p for p in PREFERRED_PROVIDERS if p in available]
-    return ort.InferenceSession(str(onnx_path), providers=chosen)
+    return ort.InferenceSession(str(onnx_path), providers=providers or available_providers())
 
 
 def run(onnx_path: str | Path, inputs: np.ndarray, providers: list[str] | None = None, batch_size: int = 32) -> tuple[np.ndarray, str]:

@@ -24,6 +24,13 @@ from medinterp.export.parity import session
 from medinterp.preprocessing.arrays import decode_resized
 
 
+def model_artifacts(dvc_yaml: str | Path = "dvc.yaml") -> dict[str, dict]:
+    """The ``artifacts:`` of type ``model`` declared in ``dvc_yaml``, by name."""
+    dvc_yaml = Path(dvc_yaml)
+    artifacts = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("artifacts", {}) if dvc_yaml.is_file() else {}
+    return {name: spec for name, spec in artifacts.items() if spec.get("type", "model") == "model"}
+
+
 def resolve_model(model: str, dvc_yaml: str | Path = "dvc.yaml") -> Path:
     """A path to an ``.onnx`` file, or the name of an artifact in ``dvc.yaml``'s ``artifacts:``."""
     path = Path(model)
@@ -32,7 +39,7 @@ def resolve_model(model: str, dvc_yaml: str | Path = "dvc.yaml") -> Path:
             raise ConfigError(f"{path}: model file not found")
         return path
     dvc_yaml = Path(dvc_yaml)
-    artifacts = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("artifacts", {}) if dvc_yaml.is_file() else {}
+    artifacts = model_artifacts(dvc_yaml)
     if model not in artifacts:
         known = ", ".join(sorted(artifacts)) or "none here"
         raise ConfigError(f"'{model}' is neither an .onnx file nor an artifact of {dvc_yaml} (artifacts: {known})")
@@ -151,7 +158,7 @@ def write_predictions(path: str | Path, run: PredictionRun) -> None:
     names = run.metadata["class_names"]
     with atomic_path(path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["image", *[f"p_{n}" for n in names], "predicted", "error"])
+        writer.writerow(["image", *[f"prob_{n}" for n in names], "predicted", "error"])
         for item in run.predictions:
             if item.probabilities is None:
                 writer.writerow([item.image.as_posix(), *[""] * len(names), "", item.error])

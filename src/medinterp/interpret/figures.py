@@ -70,8 +70,9 @@ def filter_heatmap(table: pd.DataFrame, top: pd.DataFrame, layer: str) -> plt.Fi
     return figure
 
 
-def featurevis_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[int]]], title: str = "") -> plt.Figure:
-    """``rows``: (row label, images ``(n, S, S, 3)`` in [0, 1], filter indices) per row."""
+def featurevis_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[int]]], title: str = "", prefix: str = "Filter") -> plt.Figure:
+    """``rows``: (row label, images ``(n, S, S, 3)`` in [0, 1], filter indices) per row; each image is
+    titled ``"<prefix> <index>"`` (``prefix="Class"`` for class-score visualizations)."""
     width = max(len(images) for _, images, _ in rows)
     figure, axes = plt.subplots(len(rows), width, figsize=(2 * width, 2.2 * len(rows)), squeeze=False)
     for r, (label, images, filters) in enumerate(rows):
@@ -79,8 +80,8 @@ def featurevis_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[int]]], title
             axis = axes[r, c]
             axis.set_axis_off()
             if c < len(images):
-                axis.imshow(np.clip(images[c], 0, 1))
-                axis.set_title(f"Filter {filters[c]}", fontsize=8)
+                axis.imshow(np.clip(images[c], 0, 1), interpolation="nearest")   # the pixels as optimised; a much smaller PNG
+                axis.set_title(f"{prefix} {filters[c]}", fontsize=8)
         axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
     if title:
         figure.suptitle(title, fontsize=10)

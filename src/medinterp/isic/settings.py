@@ -78,8 +78,10 @@ def torch_spec(model: str, family: str) -> ModelSpec:
     spec = registry.get(model, family)
     if spec.family != "torch":
         raise ConfigError(
-            f"model '{model}' (family {spec.family}) cannot run the ISIC stages yet: they train torchvision models "
-            f"only ({', '.join(registry.names('torch'))}); pick one of those, or family=torch where the name has both"
+            f"model '{model}' (family {spec.family}) cannot run the ISIC stages: they train torchvision models only "
+            f"({', '.join(registry.names('torch'))}), as the thesis did, and the Keras family has no ISIC training, "
+            f"checkpoint or interpretation adapter yet (its models are trained on BreakHis by the paper stages); "
+            f"pick one of those names, or family=torch where the name has both"
         )
     return spec
 

@@ -93,3 +93,22 @@ class OnnxExporter:
                                f"(tolerance {tolerance:g}) on {result['samples']} images")
         M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": result}})
         return result
+
+
+def eager_runner(onnx_path: str | Path, meta: dict):
+    """Keras's own (eager) forward pass of the weights an ONNX file was exported from
+    (``<name>.weights.h5`` beside ``<name>.onnx``), taking the ONNX model's input; and the framework.
+    The network is rebuilt from the registry and the head settings recorded in the metadata."""
+    from medinterp import registry
+    from medinterp.models.keras.backbones import build_backbone
+    from medinterp.models.keras.checkpoints import load_weights
+    from medinterp.models.keras.classifier import build_classifier
+
+    onnx_path = Path(onnx_path)
+    spec = registry.get(meta["architecture"], "keras")
+    model, _ = build_backbone(spec, int(meta["input"]["shape"][1]), "random")
+    if meta["output"]["kind"] == "logits":
+        head = meta["params"]["paper"]["classifier"]
+        model = build_classifier(model, int(head["head_units"]), float(head["dropout"]))
+    load_weights(model, onnx_path.with_name(f"{onnx_path.stem}.weights.h5"))
+    return (lambda x: np.asarray(model(x, training=False))), framework()

@@ -21,6 +21,7 @@ from torch import nn
 
 from medinterp import registry
 from medinterp.errors import ConfigError
+from medinterp.export.metadata import framework_info
 from medinterp.io import atomic_path
 from medinterp.models.torch.build import build, read_torch_file
 
@@ -53,3 +54,15 @@ def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     model = build(spec, int(info["num_outputs"]), "random", float(info["dropout"])).model
     model.load_state_dict(saved["state_dict"])
     return model.eval(), info
+
+
+def eager_runner(onnx_path: str | Path, meta: dict[str, Any]):
+    """PyTorch's own forward pass of the checkpoint an ONNX file was exported from (``model.pt``
+    beside ``model.onnx``), on the CPU, taking the ONNX model's input; and the framework."""
+    model, _ = load_checkpoint(Path(onnx_path).with_suffix(".pt"))
+
+    def run(inputs):
+        with torch.inference_mode():
+            return model(torch.from_numpy(inputs)).numpy()
+
+    return run, framework_info("torch", torch.__version__)

@@ -1,0 +1,153 @@
+"""Throughput of an exported model under ONNX Runtime beside its framework's own eager inference.
+
+Both run the same model on the same inputs (random pixels put through the preprocessing recorded
+in the model's metadata) at each batch size; each timing is the median of ``repeats`` timed
+batches after ``warmup`` untimed ones, as images per second. The framework side needs the
+checkpoint the ONNX file was exported from, found through :func:`eager_model` by the family
+recorded in the metadata; each model is measured in its own process (:func:`bench_in_subprocess`),
+so TensorFlow and PyTorch never share one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from importlib import metadata as dist
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from tqdm import tqdm
+
+from medinterp.errors import ConfigError
+from medinterp.export import metadata as M
+from medinterp.export.parity import session
+from medinterp.inference.predict import preprocess
+
+BATCH_SIZES = (1, 8, 32)
+Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def model_inputs(meta: dict, count: int, seed: int = 0) -> np.ndarray:
+    """``count`` random images in the model's input form (size, scaling, normalisation, layout)."""
+    spec = meta["input"]
+    size = spec["shape"][1] if spec["layout"] == "NHWC" else spec["shape"][2]
+    pixels = np.random.default_rng(seed).integers(0, 256, size=(count, size, size, 3), dtype=np.uint8)
+    return preprocess(pixels, spec)
+
+
+def images_per_second(run: Runner, inputs: np.ndarray, batch_size: int, repeats: int, warmup: int = 1) -> float:
+    """Median throughput of ``run`` over ``repeats`` timed calls on batches of ``batch_size``."""
+    batch = inputs[:batch_size]
+    if len(batch) < batch_size:
+        raise ValueError(f"{len(inputs)} inputs cannot fill a batch of {batch_size}")
+    for _ in range(warmup):
+        run(batch)
+    seconds = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(batch)
+        seconds.append(time.perf_counter() - start)
+    return batch_size / statistics.median(seconds)
+
+
+def onnx_runner(onnx_path: str | Path, providers: list[str] | None = None) -> tuple[Runner, str]:
+    sess = session(onnx_path, providers)
+    name = sess.get_inputs()[0].name
+    return (lambda x: sess.run(None, {name: x})[0]), sess.get_providers()[0]
+
+
+def eager_model(onnx_path: Path, meta: dict) -> tuple[Runner, dict]:
+    """The framework's own forward pass of the checkpoint ``onnx_path`` was exported from, and the
+    framework's name and version. Imports only that model's framework."""
+    if meta["family"] == "torch":
+        from medinterp.models.torch.checkpoint import eager_runner
+    else:
+        from medinterp.models.keras.export import eager_runner
+    return eager_runner(onnx_path, meta)
+
+
+def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
+                providers: list[str] | None = None) -> dict:
+    """Eager and ONNX Runtime throughput of one exported model at each batch size."""
+    onnx_path = Path(onnx_path)
+    meta = M.read(onnx_path)
+    inputs = model_inputs(meta, max(batch_sizes))
+    eager, framework = eager_model(onnx_path, meta)
+    ort_run, provider = onnx_runner(onnx_path, providers)
+    rows = {}
+    for batch_size in batch_sizes:
+        eager_ips = images_per_second(eager, inputs, batch_size, repeats)
+        ort_ips = images_per_second(ort_run, inputs, batch_size, repeats)
+        rows[f"batch_{batch_size}"] = {"eager_images_per_second": eager_ips, "onnxruntime_images_per_second": ort_ips,
+                                       "onnxruntime_speedup": ort_ips / eager_ips}
+    return {"model": str(onnx_path), "name": meta["name"], "architecture": meta["architecture"],
+            "family": meta["family"], "input_shape": meta["input"]["shape"][1:], "framework": framework,
+            "provider": provider, "eager_device": "cpu", "repeats": repeats, "batches": rows}
+
+
+def bench_in_subprocess(onnx_paths: list[Path], batch_sizes: tuple[int, ...], repeats: int,
+                        providers: list[str] | None = None) -> list[dict]:
+    """:func:`bench_model` for models of one family in a fresh Python process, so each framework
+    is imported alone (and once)."""
+    command = [sys.executable, "-m", "medinterp.inference.bench", *map(str, onnx_paths), "--repeats", str(repeats),
+               "--batch-sizes", *map(str, batch_sizes)] + (["--providers", *providers] if providers else [])
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        raise ConfigError(f"benchmark of {', '.join(map(str, onnx_paths))} failed: {last}")
+    return [json.loads(line) for line in done.stdout.strip().splitlines()[-len(onnx_paths):]]
+
+
+def run_benchmarks(models: dict[str, Path], batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
+                   providers: list[str] | None = None) -> dict:
+    """Every model of ``models`` (name -> ONNX file), one process per framework family, with the machine."""
+    from medinterp.export.parity import available_providers
+
+    by_family: dict[str, list[str]] = {}
+    for name, path in models.items():
+        by_family.setdefault(M.read(path)["family"], []).append(name)
+    results = {}
+    for family, names in sorted(by_family.items()):
+        print(f"bench: {len(names)} {family} model(s) ...", flush=True)
+        for name, result in zip(names, bench_in_subprocess([models[n] for n in names], batch_sizes, repeats, providers)):
+            results[name] = result
+    return {"machine": machine(), "providers_available": available_providers(), "batch_sizes": list(batch_sizes),
+            "repeats": repeats, "models": {name: results[name] for name in models}}
+
+
+def _version(name: str) -> str | None:
+    try:
+        return dist.version(name)
+    except dist.PackageNotFoundError:
+        return None
+
+
+def machine() -> dict:
+    """Where the numbers were measured."""
+    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(), "python": platform.python_version(),
+            "versions": {name: _version(name) for name in ("onnxruntime-gpu", "onnxruntime", "torch", "tensorflow-cpu",
+                                                          "tensorflow", "numpy") if _version(name)}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    import argparse
+
+    parser = argparse.ArgumentParser(description="benchmark exported models of one family; one JSON line each")
+    parser.add_argument("models", nargs="+")
+    parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES))
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--providers", nargs="+")
+    args = parser.parse_args(argv)
+    for model in tqdm(args.models, desc="bench", unit="model", file=sys.stderr):
+        print(json.dumps(bench_model(model, tuple(args.batch_sizes), args.repeats, args.providers)), flush=True)
+
+
+if __name__ == "__main__":
+    main()

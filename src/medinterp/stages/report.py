@@ -1,0 +1,97 @@
+"""Stage ``report``: this run's Table 2, ISIC Tables 6-9 and Table 10 beside the published numbers.
+
+Writes ``metrics/report.md`` (diffable in git) and ``metrics/report.html`` (the same tables plus
+the key figures: Grad-CAM overlays, confusion matrices, feature visualizations), and draws the
+confusion matrices into ``plots/report/``. The published numbers come only from
+``report/published.yaml``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from medinterp import params as P
+from medinterp.errors import ConfigError
+from medinterp.export.metadata import git_revision
+from medinterp.io import write_text
+from medinterp.report import tables
+from medinterp.report.figures import confusion_figure
+from medinterp.report.published import load_published
+from medinterp.report.render import html_page, markdown
+from medinterp.stages import run
+
+OUT = Path("metrics")
+FIGURES = Path("plots/report")
+TITLE = "medinterp: this run beside the published results"
+# Table 10's columns -> this run's filter set (pooled over classes) in metrics/interpret/table10.csv
+TABLE10_SETS = {"binary_outlier": "outliers", "multiclass": "multiclass"}
+
+
+def read_json(path: str | Path) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path} is missing; run the stage that writes it (uv run dvc repro)")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def top_filters(table10: pd.DataFrame) -> tuple[str | None, dict[str, list[int]]]:
+    """The model and, per Table 10 column, its top filters pooled over classes, ascending as the thesis prints them."""
+    pooled = table10[table10["class"] == "all"]
+    model = str(table10["model"].iloc[0]) if len(table10) else None
+    return model, {column: sorted(int(f) for f in pooled[pooled["set"] == name]["filter"])
+                   for column, name in TABLE10_SETS.items() if (pooled["set"] == name).any()}
+
+
+def confusion_figures(task: str, classes: list[str]) -> list[tuple[str, Path]]:
+    drawn = []
+    for split in ("val", "test"):
+        predictions = pd.read_csv(f"plots/isic_{task}/predictions_{split}.csv")
+        path = FIGURES / f"confusion_{task}_{split}.png"
+        confusion_figure(predictions, classes, f"ISIC {task}, {split}", path, normalise=task == "multiclass")
+        drawn.append((f"ISIC {task} confusion matrix ({split})", path))
+    return drawn
+
+
+def table2_rows(table2: dict) -> dict[str, dict[str, dict]]:
+    """The backbone -> variant -> row part of ``metrics/table2.json`` (it also holds the evaluation's conventions and seed)."""
+    return {backbone: variants for backbone, variants in table2.items()
+            if isinstance(variants, dict) and all(isinstance(row, dict) and "accuracy" in row for row in variants.values())}
+
+
+def figures(table2: dict, binary_classes: list[str], multiclass_classes: list[str]) -> list[tuple[str, Path]]:
+    shown = [(f"Grad-CAM + Otsu overlays, {backbone} {variant}", Path(f"plots/paper/overlays/{backbone}/{variant}.png"))
+             for backbone, variants in table2.items() for variant in variants]
+    shown += confusion_figures("binary", binary_classes) + confusion_figures("multiclass", multiclass_classes)
+    shown += [(f"interpretation: {p.stem.replace('_', ' ')}", p) for p in sorted(Path("plots/interpret").glob("*.png"))]
+    return [(caption, path) for caption, path in shown if path.is_file()]
+
+
+def main() -> None:
+    params = P.load_params()
+    published = load_published()
+    table2 = table2_rows(read_json("metrics/table2.json"))
+    binary = read_json("metrics/isic_binary.json")
+    multiclass = read_json("metrics/isic_multiclass.json")
+    model, top = top_filters(pd.read_csv("metrics/interpret/table10.csv"))
+    built = [tables.table2(table2, published), tables.table6(binary, published), tables.table7(binary, published),
+             tables.table8(multiclass, published), tables.table9(multiclass, published),
+             tables.table10(top, model, published)]
+    inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
+    context = {
+        "data profile": P.get(params, "data.profile"), "git revision": git_revision(),
+        "paper backbones": ", ".join(table2), "paper initialisation used": ", ".join(inits),
+        "ISIC model": f"{binary['model']} ({binary['family']}), initialisation {binary['init_used']}, "
+                      f"{binary['image_size']} px, seed {binary['seed']}",
+        "published sources": f"{published['paper']['source']}; {published['thesis']['source']}",
+    }
+    shown = figures(table2, ["benign", "malignant"], list(P.get(params, "split.isic_multiclass.classes")))
+    write_text(OUT / "report.md", markdown(TITLE, context, built, shown, base=OUT))
+    write_text(OUT / "report.html", html_page(TITLE, context, built, shown, base=OUT))
+    print(f"report: {OUT / 'report.md'}, {OUT / 'report.html'} ({len(shown)} figures)")
+
+
+if __name__ == "__main__":
+    run(main)
