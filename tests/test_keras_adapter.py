@@ -127,3 +127,21 @@ def test_bad_layers_and_inputs_are_refused(images):
         adapter.input_gradient(images, "conv_a", [0, 1])
     with pytest.raises(ValueError, match="expected images"):
         adapter.scores(images[..., :2])
+
+
+def test_framework_free_interpretation_runs_through_the_keras_adapter(images):
+    """The thesis's methods reach a Keras model through the same numpy code as a torch one."""
+    from medinterp.interpret.featurevis import Settings, visualize
+    from medinterp.interpret.filters import layer_maxima, occurrence_table
+
+    model = _tiny(2)
+    adapter = KerasAdapter(model)
+    maxima = layer_maxima(adapter, (images * 255).astype(np.uint8), "conv_a", progress=False)
+    expected = _numpy_forward(model, (images * 255).astype(np.uint8) / 255.0)["conv_a"].max(axis=(1, 2))
+    np.testing.assert_allclose(maxima, expected, rtol=1e-4, atol=1e-5)
+    counts = occurrence_table(maxima, np.array([0, 1, 0, 1, 0]), ["benign", "malignant"], quantile=0.5, set_name="tiny")
+    assert set(counts["filter"]) == set(range(4)) and (counts["occurrences"] <= 3).all()
+
+    result = visualize(adapter, "conv_a", range(4), SIZE, Settings(steps=20, lr=0.05, batch_size=4), progress=False)
+    assert result.images.shape == (4, SIZE, SIZE, 3)
+    assert (result.end > result.start + 0.1).all(), (result.start, result.end)
