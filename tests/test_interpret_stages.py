@@ -124,13 +124,14 @@ def _class_counts(workdir) -> dict[str, pd.Series]:
     multi = pd.read_csv(workdir / "splits/isic_multiclass.csv")
     return {"outliers": outliers.loc[outliers["outlier"], "class_name"].value_counts(),
             "binary": fold["class_name"].value_counts(),
+            "binary_without_outliers": outliers.loc[~outliers["outlier"], "class_name"].value_counts(),
             "multiclass": multi.loc[multi["split"] == "val", "class_name"].value_counts()}
 
 
 def test_filters_stage_counts_each_set_through_its_model(workdir):
     table = pd.read_csv(workdir / "metrics/interpret/filters.csv")
     assert table.columns.tolist() == ["set", "class", "filter", "occurrences", "percent", "mean_max"]
-    assert list(dict.fromkeys(table["set"])) == ["outliers", "binary", "multiclass"]
+    assert list(dict.fromkeys(table["set"])) == ["outliers", "binary", "binary_without_outliers", "multiclass"]
     counts = _class_counts(workdir)
     for (name, cls), rows in table.groupby(["set", "class"]):
         size = counts[name].get(cls, 0)
@@ -165,7 +166,7 @@ def test_table10_has_the_top_filters_of_every_set_and_class(workdir):
     groups = {key: rows for key, rows in top.groupby(["set", "class"], sort=False)}
     expected = [(s, c) for s, c in dict.fromkeys(zip(table["set"], table["class"]))
                 if table.loc[(table["set"] == s) & (table["class"] == c), "occurrences"].gt(0).sum() >= TOP_K]
-    assert set(expected) | {(s, "all") for s in ("outliers", "binary", "multiclass")} == set(groups)
+    assert set(expected) | {(s, "all") for s in ("outliers", "binary", "binary_without_outliers", "multiclass")} == set(groups)
     for (name, cls), rows in groups.items():
         assert rows["rank"].tolist() == list(range(1, TOP_K + 1))
         if cls != "all":
@@ -266,6 +267,7 @@ def test_outlier_examples_and_subsets():
     table = ImageTable(pd.DataFrame({"image": ["a", "b", "c"]}), np.zeros((3, 2, 2, 3), np.uint8))
     flags = pd.DataFrame({"image": ["a", "b", "c"], "outlier": [True, False, True]})
     assert outlier_subset(table, flags, "list").frame["image"].tolist() == ["a", "c"]
+    assert outlier_subset(table, flags, "list", flagged=False).frame["image"].tolist() == ["b"]
     with pytest.raises(ConfigError, match="other images"):
         outlier_subset(table, flags.iloc[::-1], "list")
     labels = np.array([1, 0, 1, 1, 1, 0])

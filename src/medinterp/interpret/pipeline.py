@@ -9,6 +9,8 @@ The image sets are validation images only, as in the thesis (section 5.5):
 - ``binary``: the validation fold of the cross-validation fold whose model the ``isic_binary``
   stage kept (``test.fold`` of ``metrics/isic_binary.json``), outliers included (the thesis's "all
   validation images with and without outliers"); classes benign and malignant;
+- ``binary_without_outliers``: ``binary`` less the images the z-score rule flags, so a filter's
+  count can be compared with and without them;
 - ``outliers``: the images of ``binary`` that the z-score rule flags, with their benign / malignant
   labels (the thesis sorted its outlier images into artefact classes by hand; no such label exists
   here);
@@ -40,7 +42,7 @@ CHECKPOINTS = {"binary": Path("models/isic/binary"), "multiclass": Path("models/
 METRICS = Path("metrics/interpret")
 PLOTS = Path("plots/interpret")
 OUTLIER_LIST = METRICS / "outliers.csv"
-BINARY, OUTLIERS, MULTICLASS = "binary", "outliers", "multiclass"
+BINARY, BINARY_CLEAN, OUTLIERS, MULTICLASS = "binary", "binary_without_outliers", "outliers", "multiclass"
 
 
 # -- image sets ---------------------------------------------------------------------------------
@@ -120,11 +122,13 @@ def outlier_report(table: ImageTable, z: float, min_share: float, examples: int)
     return frame, figure, summary
 
 
-def outlier_subset(table: ImageTable, outliers: pd.DataFrame, source: str) -> ImageTable:
-    """The rows of ``table`` that the outlier list (``source``, row for row the same images) flags."""
+def outlier_subset(table: ImageTable, outliers: pd.DataFrame, source: str, flagged: bool = True) -> ImageTable:
+    """The rows of ``table`` that the outlier list (``source``, row for row the same images) flags,
+    or (``flagged=False``) those it does not."""
     if outliers["image"].tolist() != table.frame["image"].tolist():
         raise ConfigError(f"{source} lists other images than the binary validation set; rerun interpret_outliers")
-    return table.subset(outliers["outlier"].to_numpy(dtype=bool))
+    flags = outliers["outlier"].to_numpy(dtype=bool)
+    return table.subset(flags if flagged else ~flags)
 
 
 # -- class-specific filters (Table 10, Fig. 26) ---------------------------------------------------

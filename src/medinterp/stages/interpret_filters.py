@@ -22,7 +22,7 @@ from medinterp.errors import ConfigError
 from medinterp.interpret.figures import filter_heatmap, save
 from medinterp.interpret.filters import top_filters
 from medinterp.interpret.pipeline import (
-    BINARY, CHECKPOINTS, METRICS, MULTICLASS, OUTLIER_LIST, OUTLIERS, PLOTS, binary_validation, filter_statistics, image_set,
+    BINARY, BINARY_CLEAN, CHECKPOINTS, METRICS, MULTICLASS, OUTLIER_LIST, OUTLIERS, PLOTS, binary_validation, filter_statistics, image_set,
     multiclass_validation, outlier_subset, table10,
 )
 from medinterp.io import write_csv, write_json
@@ -44,9 +44,12 @@ def main() -> None:
     layer = block["layer"] or spec.last_conv_layer
 
     validation = binary_validation()
+    outliers = pd.read_csv(OUTLIER_LIST)
     sets = [
-        (image_set(OUTLIERS, outlier_subset(validation, pd.read_csv(OUTLIER_LIST), str(OUTLIER_LIST)), binary_info["class_names"]), binary),
+        (image_set(OUTLIERS, outlier_subset(validation, outliers, str(OUTLIER_LIST)), binary_info["class_names"]), binary),
         (image_set(BINARY, validation, binary_info["class_names"]), binary),
+        (image_set(BINARY_CLEAN, outlier_subset(validation, outliers, str(OUTLIER_LIST), flagged=False),
+                   binary_info["class_names"]), binary),
         (image_set(MULTICLASS, multiclass_validation(int(multiclass_info["image_size"])), multiclass_info["class_names"]), multiclass),
     ]
     stats = filter_statistics(sets, layer, float(block["quantile"]), int(block["top_k"]), batch_size)
@@ -56,7 +59,8 @@ def main() -> None:
     write_json(METRICS / "filters.json", {
         "model": spec.name, "family": spec.family, "init_used": binary_info["init_used"], "layer": layer,
         "filters": int(binary.channels(layer)), "quantile": float(block["quantile"]), "top_k": int(block["top_k"]),
-        "images": stats.images, "checkpoints": {OUTLIERS: str(paths["binary"]), BINARY: str(paths["binary"]), MULTICLASS: str(paths["multiclass"])},
+        "images": stats.images, "checkpoints": {OUTLIERS: str(paths["binary"]), BINARY: str(paths["binary"]), BINARY_CLEAN: str(paths["binary"]),
+                        MULTICLASS: str(paths["multiclass"])},
     })
     save(filter_heatmap(stats.table, top_filters(stats.table, int(block["heatmap_top"])), layer), PLOTS / "filters_heatmap.png")
 
