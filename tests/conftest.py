@@ -76,6 +76,15 @@ def tiny_onnx_classifier(tmp_path_factory) -> Path:
     return folder / "model.onnx"
 
 
+def run_command(args, cwd) -> str:
+    """Run a command (git, dvc) for a test; a failure shows the command and its output."""
+    import subprocess
+
+    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
+    assert result.returncode == 0, " ".join(map(str, args)) + "\n" + result.stdout + result.stderr
+    return result.stdout
+
+
 def pytest_sessionfinish(session, exitstatus):
     """A run in which no test passed (none collected, all skipped) fails, so CI cannot go green empty."""
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")

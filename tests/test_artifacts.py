@@ -5,13 +5,12 @@ the probabilities the evaluation code computes with the framework model."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import run_command
 from medinterp.inference.predict import predict
 from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.classifier import predict_logits, probabilities
@@ -27,14 +26,9 @@ ARTIFACTS = """artifacts:
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
 
 
-def _run(args, cwd) -> str:
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, " ".join(map(str, args)) + "\n" + result.stdout + result.stderr
-    return result.stdout
-
 
 def _dvc(cwd, *args) -> str:
-    return _run([sys.executable, "-m", "dvc", *args], cwd)
+    return run_command([sys.executable, "-m", "dvc", *args], cwd)
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
@@ -43,17 +37,17 @@ def test_get_from_a_second_clone_then_predict_like_the_evaluation(tmp_path, tiny
     models = origin / "models" / "isic" / "binary"
     models.mkdir(parents=True)
     shutil.copy(tiny_onnx_classifier, models / "model.onnx")
-    _run(GIT + ["init", "-q"], origin)
+    run_command(GIT + ["init", "-q"], origin)
     _dvc(origin, "init", "-q")
     _dvc(origin, "remote", "add", "-d", "store", str(store))
     _dvc(origin, "add", "-q", "models/isic/binary/model.onnx")
     (origin / "dvc.yaml").write_text(ARTIFACTS)
     _dvc(origin, "push", "-q")
-    _run(GIT + ["add", "-A"], origin)
-    _run(GIT + ["commit", "-qm", "model"], origin)
+    run_command(GIT + ["add", "-A"], origin)
+    run_command(GIT + ["commit", "-qm", "model"], origin)
     # A version is a Git tag in GTO's form <artifact>@v<semver>; `dvc artifacts get` takes the latest.
-    _run(GIT + ["tag", "-a", "isic-binary-classifier@v0.1.0", "-m", "register"], origin)
-    _run(GIT + ["clone", "-q", str(origin), str(clone)], tmp_path)
+    run_command(GIT + ["tag", "-a", "isic-binary-classifier@v0.1.0", "-m", "register"], origin)
+    run_command(GIT + ["clone", "-q", str(origin), str(clone)], tmp_path)
     elsewhere.mkdir()
 
     _dvc(elsewhere, "get", str(clone), "models/isic/binary/model.onnx", "-o", "got.onnx")

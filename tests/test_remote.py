@@ -4,28 +4,22 @@ lose the data and the cache, pull it back, and find it unchanged."""
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, run_command
 
-
-def _run(args, cwd):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True)
-    assert result.returncode == 0, " ".join(map(str, args)) + "\n" + result.stdout + result.stderr
-    return result.stdout
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 def test_push_and_pull_through_a_local_directory_remote(tmp_path):
     clone, store = tmp_path / "clone", tmp_path / "remote"
-    _run(["git", "clone", "-q", str(REPO), str(clone)], tmp_path)
+    run_command(["git", "clone", "-q", str(REPO), str(clone)], tmp_path)
 
     def dvc(*args):
-        return _run([sys.executable, "-m", "dvc", *args], clone)
+        return run_command([sys.executable, "-m", "dvc", *args], clone)
 
     dvc("pull", "-q", "data.dvc")
     dvc("remote", "add", "--local", "mine", str(store))

@@ -27,7 +27,7 @@ from tqdm import tqdm
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import session
-from medinterp.inference.predict import preprocess
+from medinterp.inference.predict import input_size, preprocess
 
 BATCH_SIZES = (1, 8, 32)
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -36,7 +36,7 @@ Runner = Callable[[np.ndarray], np.ndarray]
 def model_inputs(meta: dict, count: int, seed: int = 0) -> np.ndarray:
     """``count`` random images in the model's input form (size, scaling, normalisation, layout)."""
     spec = meta["input"]
-    size = spec["shape"][1] if spec["layout"] == "NHWC" else spec["shape"][2]
+    size = input_size(spec)
     pixels = np.random.default_rng(seed).integers(0, 256, size=(count, size, size, 3), dtype=np.uint8)
     return preprocess(pixels, spec)
 

@@ -77,6 +77,11 @@ def _from_csv(path: Path, root: Path) -> list[Path]:
         return [root / row["image"] for row in reader]
 
 
+def input_size(spec: dict) -> int:
+    """The square input side of a model's ``input`` metadata, whatever its layout."""
+    return int(spec["shape"][1] if spec["layout"] == "NHWC" else spec["shape"][2])
+
+
 def preprocess(pixels: np.ndarray, spec: dict) -> np.ndarray:
     """``(N, S, S, 3) uint8`` to the model's input: [0, 1], normalised, in its layout."""
     x = pixels.astype(np.float32) / 255.0
@@ -125,7 +130,7 @@ def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, pr
     if meta["output"]["kind"] != "logits":
         raise ConfigError(f"{model_path} outputs {meta['output']['kind']}, not class scores; predict needs a classifier")
     spec = meta["input"]
-    size = spec["shape"][1] if spec["layout"] == "NHWC" else spec["shape"][2]
+    size = input_size(spec)
     sess = session(model_path, providers)
     input_name = sess.get_inputs()[0].name
     run = PredictionRun(meta, sess.get_providers()[0])
