@@ -109,3 +109,22 @@ def test_table2_rows_agree_with_their_per_image_csv(pipeline):
         assert table["evaluation"][BACKBONE] == {"image_size": 128, "gradcam_layer": "out_relu", "points": ["tumor"],
                                                  "constant_heatmap": "zero"}
         assert (work / "plots/paper/overlays" / BACKBONE / f"{variant}.png").is_file()
+
+
+def test_exported_classifiers_give_table2_probabilities(pipeline, tiny_data):
+    """The ONNX artifacts take Table 2's input size, so ``medinterp predict`` on the BreCaHAD images
+    gives the probabilities ``paper_evaluate`` computed with the Keras model."""
+    from medinterp.inference.predict import predict
+
+    work, _ = pipeline
+    frame = pd.read_csv(work / "splits/brecahad.csv")
+    images = [tiny_data / name for name in frame["image"]]
+    for variant in VARIANTS:
+        onnx = work / "models/paper" / BACKBONE / "classifier" / f"{variant}.onnx"
+        meta = M.read(onnx)
+        assert meta["input"]["shape"] == [None, 128, 128, 3] and meta["params"]["trained_at_image_size"] == 64
+        run = predict(onnx, images, batch_size=4)
+        assert not any(p.error for p in run.predictions)
+        evaluated = pd.read_csv(work / "metrics/paper/ira" / BACKBONE / f"{variant}.csv").set_index("image")
+        predicted = np.array([p.probabilities[1] for p in run.predictions])
+        np.testing.assert_allclose(predicted, evaluated.loc[frame["image"], "probability"].to_numpy(), atol=1e-4)

@@ -13,7 +13,11 @@ trained once; each still gets its files, and says ``same_run_as``. All runs shar
 and one traced step. Writes, per variant:
 
 - ``models/paper/<backbone>/classifier/<variant>.weights.h5``;
-- ``.../<variant>.onnx`` (+ ``.json``): input [0, 1] NHWC, output ``logit`` (sigmoid: P(malignant));
+- ``.../<variant>.onnx`` (+ ``.json``): input [0, 1] NHWC at ``paper.evaluate.image_size``, the size
+  Table 2 runs BreCaHAD at (the network is fully convolutional up to its pooled head, so the weights
+  trained at ``paper.image_size`` are the same network there), output ``logit`` (sigmoid:
+  P(malignant)); so the artifact gives Table 2's probabilities. Parity is checked on the validation
+  images resized to that size;
 
 ``plots/paper/<backbone>/classifier/`` (dvclive, ``plots/metrics/<run>/``: train/val loss, val
 accuracy and ROC AUC, learning rate per epoch) and ``metrics/paper/<backbone>/classifier.json`` (per variant: training,
@@ -27,6 +31,7 @@ import shutil
 import sys
 
 import numpy as np
+import tensorflow as tf
 from dvclive import Live
 from scipy.special import expit
 
@@ -34,6 +39,7 @@ from medinterp import params as P
 from medinterp.evaluation.classification import binary_metrics
 from medinterp.export import metadata as M
 from medinterp.io import write_json
+from medinterp.models.keras.backbones import build_backbone
 from medinterp.models.keras.checkpoints import load_weights, save_weights
 from medinterp.models.keras.classifier import build_classifier, classification_loss
 from medinterp.models.keras.export import OnnxExporter, framework
@@ -52,6 +58,19 @@ def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, floa
     return {k: found[k] for k in ("accuracy", "roc_auc") if found[k] is not None}
 
 
+def export_setup(model, trainer: KerasTrainable, spec, s, val_x: np.ndarray):
+    """The model the ONNX files are made from (``model`` itself when evaluation runs at the
+    training size, else the same network built at the evaluation size, given ``model``'s weights
+    before each export), its exporter, and the parity images at that size."""
+    size = s.evaluate.image_size
+    if size == s.image_size:
+        return model, OnnxExporter(model, "logit", trainer.forward), val_x
+    encoder, _ = build_backbone(spec, size, "random")
+    at_size = build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
+    resized = np.clip(tf.image.resize(val_x, (size, size), method="bilinear").numpy(), 0.0, 1.0)
+    return at_size, OnnxExporter(at_size, "logit"), resized
+
+
 def main() -> None:
     backbone = sys.argv[1]
     spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
@@ -61,7 +80,7 @@ def main() -> None:
     initial = model.get_weights()
     optimizer = FusedOptimizer(s.classifier.optimizer, s.classifier.learning_rate)
     trainer = KerasTrainable(model, classification_loss(), optimizer, None, val_x, val_y, s.batch_size, validation_metrics)
-    exporter = OnnxExporter(model, "logit", trainer.forward)
+    exported_model, exporter, parity_x = export_setup(model, trainer, spec, s, val_x)
     runs = s.runs()
     report = {}
     live = Live(str(A.PLOTS / backbone / "classifier"), dvcyaml=False, save_dvc_exp=False)
@@ -83,12 +102,14 @@ def main() -> None:
             row = {"training": member.training, "weights_requested": member.weights, "weights_used": used,
                    "same_run_as": None if member.name == name else name, **summary}
             save_weights(model, A.classifier_path(backbone, member.name, ".weights.h5"))
-            meta = A.onnx_metadata(spec, "classifier", member.name, s.image_size, used, summary,
+            meta = A.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
                                    {"seed": seed, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
-                                    "paper": s.as_dict("classifier")}, framework())
+                                    "trained_at_image_size": s.image_size, "paper": s.as_dict("classifier")}, framework())
             path = A.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
-                exported = (path, exporter.export(path, meta, val_x, s.parity_tolerance))
+                if exported_model is not model:
+                    exported_model.set_weights(model.get_weights())
+                exported = (path, exporter.export(path, meta, parity_x, s.parity_tolerance))
             else:   # the same network: copy the export, with this variant's metadata
                 shutil.copyfile(exported[0], path)
                 M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
