@@ -57,22 +57,23 @@ def data_copy(tiny_data, tmp_path) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_onnx_classifier(tmp_path_factory) -> Path:
-    """A random MobileNetV2 binary classifier at 32 px: ``model.pt`` and its ``model.onnx`` with metadata."""
+    """A random MobileNetV2 binary classifier at 32 px: ``checkpoint.npz`` and its ``model.onnx`` with metadata."""
     from medinterp import registry
     from medinterp.export import metadata as M
     from medinterp.models.torch.build import build
     from medinterp.models.torch.checkpoint import save_checkpoint
-    from medinterp.models.torch.to_onnx import export_onnx, metadata
+    from medinterp.models.torch.to_onnx import export_onnx
     from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     folder = tmp_path_factory.mktemp("tiny_onnx")
     model = build(registry.get("mobilenet_v2", "torch"), 1, "random", 0.1).model.eval()
     info = {"architecture": "mobilenet_v2", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"],
-            "num_outputs": 1, "image_size": 32, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "num_outputs": 1, "image_size": 32, "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
             "init_used": "random", "seed": 0, "settings": {}, "dropout": 0.1}
-    save_checkpoint(folder / "model.pt", model, info)
+    save_checkpoint(folder / "checkpoint.npz", model, info)
     export_onnx(model, folder / "model.onnx", 32)
-    M.attach(folder / "model.onnx", metadata(info, "tiny", "tiny", "all", {}, {}))
+    M.attach(folder / "model.onnx", M.for_checkpoint(info, name="tiny", dataset="tiny", split="all", metrics={}, params={},
+                                                     framework=M.framework_info("torch", torch.__version__)))
     return folder / "model.onnx"
 
 

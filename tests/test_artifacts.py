@@ -59,7 +59,7 @@ def test_get_from_a_second_clone_then_predict_like_the_evaluation(tmp_path, tiny
     assert len(images) >= 4
     run = predict(elsewhere / "got.onnx", images, batch_size=3)
     fetched = np.stack([p.probabilities for p in run.predictions])
-    model, info = load_checkpoint(tiny_onnx_classifier.with_suffix(".pt"))
+    model, info = load_checkpoint(tiny_onnx_classifier.with_name("checkpoint.npz"))
     pixels = np.stack([decode_resized(p, int(info["image_size"])) for p in images])
     evaluated = probabilities(predict_logits(model, pixels))
     np.testing.assert_allclose(fetched[:, 1], evaluated, atol=1e-5)

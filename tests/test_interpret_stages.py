@@ -19,7 +19,8 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.interpret.pipeline import ImageSet, example_rows, filter_statistics, natural_rows, outlier_subset
 from medinterp.interpret.sanity import pick_layers
-from medinterp.models import find_checkpoint, load_adapter
+from medinterp.models import load_adapter
+from medinterp.models.checkpoint import REQUIRED_INFO, save
 from medinterp.models.torch.build import build
 from medinterp.models.torch.checkpoint import load_checkpoint, save_checkpoint
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
@@ -64,7 +65,7 @@ def _checkpoint(path, task: str, class_names: list[str]) -> None:
             parameter.add_(0.05 * torch.randn_like(parameter))
     info = {"architecture": MODEL, "family": "torch", "task": task, "class_names": class_names,
             "num_outputs": 1 if len(class_names) == 2 else len(class_names), "image_size": SIZE,
-            "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "init_used": "random", "seed": SEED,
+            "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "init_used": "random", "seed": SEED,
             "settings": {"weights": "random"}, "dropout": 0.1}
     save_checkpoint(path, built.model, info)
 
@@ -80,8 +81,8 @@ def workdir(tiny_data, tmp_path_factory):
         patch.chdir(work)
         split.main()
         prepare.main()
-        _checkpoint(work / "models/isic/binary/model.pt", "binary", ["benign", "malignant"])
-        _checkpoint(work / "models/isic/multiclass/model.pt", "multiclass", params["split"]["isic_multiclass"]["classes"])
+        _checkpoint(work / "models/isic/binary/checkpoint.npz", "binary", ["benign", "malignant"])
+        _checkpoint(work / "models/isic/multiclass/checkpoint.npz", "multiclass", params["split"]["isic_multiclass"]["classes"])
         (work / "metrics").mkdir(exist_ok=True)
         (work / "metrics/isic_binary.json").write_text(json.dumps({"image_size": SIZE, "test": {"fold": FOLD}}))
         for stage in (interpret_outliers, interpret_filters, interpret_featurevis, interpret_sanity):
@@ -142,7 +143,7 @@ def test_filters_stage_counts_each_set_through_its_model(workdir):
 
     # The multiclass set's occurrences recomputed here: the multiclass checkpoint, a hook on the last
     # convolution, thresholds at the quantile over the set's images.
-    model, info = load_checkpoint(workdir / "models/isic/multiclass/model.pt")
+    model, info = load_checkpoint(workdir / "models/isic/multiclass/checkpoint.npz")
     multi = pd.read_csv(workdir / "splits/isic_multiclass.csv")
     rows = (multi["split"] == "val").to_numpy()
     seen = {}
@@ -218,7 +219,7 @@ def test_sanity_stage_compares_layers(workdir):
     similarity = pd.read_csv(workdir / "metrics/interpret/sanity_similarity.csv")
     assert similarity.columns.tolist() == ["class", "layer_index", "layer", "filters", "featurevis_vs_natural",
                                            "natural_vs_natural", "featurevis", "natural"]
-    adapter, _ = load_adapter(workdir / "models/isic/binary/model.pt")
+    adapter, _ = load_adapter(workdir / "models/isic/binary/checkpoint.npz")
     layers = pick_layers(adapter.conv_layers(), 2)
     assert similarity["layer"].tolist() == layers == [FIRST, LAST] and set(similarity["class"]) == {"malignant"}
     assert (similarity["featurevis"] == 1).all() and (similarity["natural"] == 2).all()
@@ -232,7 +233,7 @@ def test_sanity_stage_compares_layers(workdir):
 
 
 def test_initial_network_is_the_seeded_start_of_fine_tuning(workdir):
-    path = workdir / "models/isic/binary/model.pt"
+    path = workdir / "models/isic/binary/checkpoint.npz"
     trained, info = load_adapter(path)
     initial, _ = load_adapter(path, initial=True)
     torch.manual_seed(SEED)
@@ -240,23 +241,18 @@ def test_initial_network_is_the_seeded_start_of_fine_tuning(workdir):
     state = initial.module.state_dict()
     assert all(torch.equal(state[k], expected[k]) for k in expected)
     assert not torch.equal(trained.module.state_dict()[f"{FIRST}.weight"], state[f"{FIRST}.weight"])
-    assert info["architecture"] == MODEL and find_checkpoint(path.parent) == path
+    assert info["architecture"] == MODEL
 
 
-def test_checkpoint_files_of_either_family(tmp_path):
-    with pytest.raises(ConfigError, match="no checkpoint"):
-        find_checkpoint(tmp_path)
-    (tmp_path / "model.pt").write_bytes(b"")
-    (tmp_path / "model.keras").write_bytes(b"")
-    with pytest.raises(ConfigError, match="more than one checkpoint"):
-        find_checkpoint(tmp_path)
-    with pytest.raises(ConfigError, match="not a checkpoint medinterp reads"):
-        load_adapter(tmp_path / "model.onnx")
+def test_adapter_family_comes_from_the_checkpoint_without_importing_a_framework(tmp_path):
+    with pytest.raises(ConfigError, match="checkpoint not found"):
+        load_adapter(tmp_path / "checkpoint.npz")
+    save(tmp_path / "checkpoint.npz", {key: None for key in REQUIRED_INFO} | {"family": "caffe"}, {})
     probe = ("import sys\nfrom medinterp.errors import ConfigError\nfrom medinterp.models import load_adapter\n"
-             f"try:\n    load_adapter({str(tmp_path / 'model.keras')!r})\nexcept ConfigError as exc:\n    print(exc)\n"
+             f"try:\n    load_adapter({str(tmp_path / 'checkpoint.npz')!r})\nexcept ConfigError as exc:\n    print(exc)\n"
              "print('frameworks loaded:', sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert "a Keras checkpoint" in result.stdout and "KerasAdapter" in result.stdout
+    assert "no 'checkpoint_adapter' for family 'caffe'" in result.stdout
     assert "frameworks loaded: []" in result.stdout
 
 

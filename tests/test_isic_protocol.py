@@ -14,7 +14,7 @@ from medinterp.evaluation.curves import macro_roc_table, roc_table
 from medinterp.evaluation.scalars import mean_std
 from medinterp.isic.crossval import check_selection, cross_validate, fold_indices
 from medinterp.isic.predictions import predictions_table
-from medinterp.isic.settings import from_params, task_settings, torch_spec
+from medinterp.isic.settings import from_params, task_settings
 from medinterp.params import load_params
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.training import class_weights
@@ -161,11 +161,13 @@ def test_repository_params_resolve_for_every_torch_model():
     assert (vgg.epochs, vgg.plateau_factor, vgg.plateau_patience, vgg.mode) == (45, 0.2, 2, "min")
 
 
-def test_keras_models_are_refused_with_one_line():
-    with pytest.raises(ConfigError, match="nasnet_mobile' \\(family keras\\) cannot run the ISIC stages"):
-        torch_spec("nasnet_mobile", "auto")
-    with pytest.raises(ConfigError, match="family keras"):
-        torch_spec("resnet50", "keras")
+def test_model_and_family_pick_the_registry_entry():
+    params = load_params(REPO / "params.yaml")
+    assert from_params({**params, "model": "nasnet_mobile"}, "binary")[0].family == "keras"
+    assert from_params({**params, "model": "densenet201"}, "binary")[0].family == "torch"
+    assert from_params({**params, "model": "densenet201", "family": "keras"}, "binary")[0].family == "keras"
+    with pytest.raises(ConfigError, match="alexnet"):
+        from_params({**params, "model": "alexnet", "family": "keras"}, "binary")
 
 
 def test_bad_settings_are_named():

@@ -17,9 +17,9 @@ from medinterp.export import metadata as M
 from medinterp.export.parity import run as onnx_run
 from medinterp.isic.settings import Augment, TaskSettings
 from medinterp.models.torch.build import build, imagenet_file
-from medinterp.models.torch.checkpoint import load_checkpoint, save_checkpoint
+from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.classifier import predict_logits, probabilities, train_classifier, weighted_loss
-from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, exportable, metadata
+from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, export_checkpoint, exportable
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
 
 AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
@@ -141,17 +141,18 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
     assert trained.fit.epochs_run == 2 and trained.train_images_per_second > 0
     assert trained.predict(images[val]).shape == (8,)
 
-    path = tmp_path / "model.pt"
-    save_checkpoint(path, trained.model, trained.info(trained_on="tiny"))
+    path = tmp_path / "checkpoint.npz"
+    trained.save(path, trained_on="tiny")
     model, info = load_checkpoint(path)
     assert not model.training and info["architecture"] == "mobilenet_v2" and info["num_outputs"] == 1
     assert info["init_used"] == "random" and info["seed"] == 3 and info["settings"]["freeze"] == ["classifier"]
-    assert info["normalisation"] == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+    assert info["normalisation"] == {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
     assert probabilities(predict_logits(model, images[val])) == pytest.approx(trained.predict(images[val]), abs=1e-6)
 
     onnx_path = tmp_path / "model.onnx"
-    meta = metadata(info, "isic-binary-mobilenet_v2", "tiny", "rows 0-15", {"val_auc": 1.0}, {"seed": 3})
-    result = export_checked(model, info, onnx_path, meta, images[val], tolerance=1e-4)
+    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "tiny", "split": "rows 0-15", "metrics": {"val_auc": 1.0},
+              "params": {"seed": 3}}
+    result = export_checkpoint(path, onnx_path, fields, images[val], tolerance=1e-4)
     assert result["max_abs_diff"] <= 1e-4 and result["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
     read = M.read(onnx_path)
     assert read["input"]["shape"] == [None, 3, 32, 32] and read["output"]["activation"] == "sigmoid"
@@ -163,10 +164,16 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
 
 def test_checkpoint_errors_are_clear(tmp_path):
     with pytest.raises(ConfigError, match="checkpoint not found"):
-        load_checkpoint(tmp_path / "missing.pt")
-    torch.save({"something": 1}, tmp_path / "other.pt")
-    with pytest.raises(ConfigError, match="not a medinterp-torch-classifier checkpoint"):
-        load_checkpoint(tmp_path / "other.pt")
+        load_checkpoint(tmp_path / "missing.npz")
+    (tmp_path / "other.npz").write_text("not an archive")
+    with pytest.raises(ConfigError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "other.npz")
+    torch.save({"something": 1}, tmp_path / "torch.npz")   # a zip archive, but not ours
+    with pytest.raises(ConfigError, match="no info inside"):
+        load_checkpoint(tmp_path / "torch.npz")
+    np.savez(tmp_path / "plain.npz", weights=np.zeros(3))
+    with pytest.raises(ConfigError, match="no info inside"):
+        load_checkpoint(tmp_path / "plain.npz")
 
 
 @pytest.mark.parametrize("size_in, size_out", [((2, 2), (7, 7)), ((1, 1), (6, 6)), ((5, 7), (3, 2)), ((13, 9), (4, 5))])
@@ -183,8 +190,10 @@ def test_small_inputs_to_a_seven_by_seven_pool_still_export(tmp_path):
     assert isinstance(exportable(model, example)[1], FixedSizeAdaptiveAvgPool2d) and isinstance(model[1], nn.AdaptiveAvgPool2d)
     kept = nn.Sequential(nn.Conv2d(3, 4, 3), nn.AdaptiveAvgPool2d((1, 1)))
     assert exportable(kept, example) is kept                      # nothing to replace: the model itself
-    info = {"image_size": 16, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "architecture": "vgg16",
-            "family": "torch", "task": "binary", "class_names": ["benign", "malignant"], "num_outputs": 1, "init_used": "random"}
+    info = {"image_size": 16, "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "architecture": "vgg16", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"], "num_outputs": 1,
+            "init_used": "random"}
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
-    meta = metadata(info, "tiny", "tiny", "all", {}, {})
+    meta = M.for_checkpoint(info, name="tiny", dataset="tiny", split="all", metrics={}, params={},
+                            framework=M.framework_info("torch", torch.__version__))
     assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)["max_abs_diff"] <= 1e-5

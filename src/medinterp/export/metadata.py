@@ -73,6 +73,20 @@ def make(**fields: Any) -> dict:
     return meta
 
 
+def for_checkpoint(info: dict[str, Any], *, name: str, dataset: str, split: str, metrics: dict[str, float],
+                   params: dict[str, Any], framework: dict) -> dict:
+    """The record of an ISIC checkpoint's export (``medinterp.models.checkpoint``'s ``info``), either
+    family: input ``input`` in the checkpoint's layout and normalisation, output ``logits``."""
+    norm = info["normalisation"]
+    return make(
+        name=name, architecture=info["architecture"], family=info["family"], task=info["task"], dataset=dataset,
+        split=split, class_names=list(info["class_names"]),
+        input=input_spec(int(info["image_size"]), norm["layout"], norm["mean"], norm["std"], name="input"),
+        output=output_spec("logits", "sigmoid" if int(info["num_outputs"]) == 1 else "softmax", name="logits"),
+        metrics=metrics, init_used=info["init_used"], git_revision=git_revision(), params=params, framework=framework,
+    )
+
+
 def validate(meta: Any, source: str = "metadata") -> dict:
     """Check that ``meta`` says everything needed to run the model; return it unchanged."""
     if not isinstance(meta, dict):

@@ -28,6 +28,8 @@ from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import session
 from medinterp.inference.predict import input_size, preprocess
+from medinterp.models.checkpoint import path_in
+from medinterp.models.families import family_function
 
 BATCH_SIZES = (1, 8, 32)
 Runner = Callable[[np.ndarray], np.ndarray]
@@ -63,12 +65,13 @@ def onnx_runner(onnx_path: str | Path, providers: list[str] | None = None) -> tu
 
 
 def eager_model(onnx_path: Path, meta: dict) -> tuple[Runner, dict]:
-    """The framework's own forward pass of the checkpoint ``onnx_path`` was exported from, and the
-    framework's name and version. Imports only that model's framework."""
-    if meta["family"] == "torch":
-        from medinterp.models.torch.checkpoint import eager_runner
-    else:
-        from medinterp.models.keras.export import eager_runner
+    """The framework's own forward pass of the checkpoint ``onnx_path`` was exported from (an ISIC
+    ``checkpoint.npz`` beside it, else the paper's weights file), and the framework's name and
+    version. Imports only that model's framework."""
+    if path_in(onnx_path.parent).is_file():
+        return family_function("checkpoint_eager_runner", meta["family"])(onnx_path, meta)
+    from medinterp.models.keras.export import eager_runner
+
     return eager_runner(onnx_path, meta)
 
 

@@ -3,30 +3,21 @@
 fold's model kept as the task's model.
 
 A family supplies ``train_fold(fold, train_index, val_index)`` returning a trained model
-(:class:`Trained`); everything else (which rows train and validate, metrics per fold, mean and
+(:class:`medinterp.isic.trained.Trained`); everything else (which rows train and validate, metrics per fold, mean and
 standard deviation, out-of-fold predictions, the choice of the best fold) is here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Protocol
+from typing import Callable
 
 import numpy as np
 
 from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import BINARY_KEYS, MULTICLASS_KEYS, mean_std, scalars
+from medinterp.isic.trained import Trained
 from medinterp.preprocessing.arrays import ImageTable
-from medinterp.training.loop import FitResult
-
-
-class Trained(Protocol):
-    fit: FitResult
-    class_weights: list[float]          # of the loss, per class
-    train_images_per_second: float
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
 
 
 @dataclass

@@ -73,23 +73,10 @@ class TaskSettings:
         return out
 
 
-def torch_spec(model: str, family: str) -> ModelSpec:
-    """The registry entry for ``model=``/``family=``, refused unless it is a torchvision model."""
-    spec = registry.get(model, family)
-    if spec.family != "torch":
-        raise ConfigError(
-            f"model '{model}' (family {spec.family}) cannot run the ISIC stages: they train torchvision models only "
-            f"({', '.join(registry.names('torch'))}), as the thesis did, and the Keras family has no ISIC training, "
-            f"checkpoint or interpretation adapter yet (its models are trained on BreakHis by the paper stages); "
-            f"pick one of those names, or family=torch where the name has both"
-        )
-    return spec
-
-
 def from_params(params: dict[str, Any], task: str) -> tuple[ModelSpec, TaskSettings, int]:
-    """The model, the task's settings and the seed a stage of ``task`` runs with; fails on a model
-    outside the torch family before anything is loaded."""
-    spec = torch_spec(str(P.get(params, "model")), str(P.get(params, "family")))
+    """The model (``model=`` and ``family=`` through the registry), the task's settings and the seed
+    a stage of ``task`` runs with; a name the registry lacks fails here, before anything is loaded."""
+    spec = registry.get(str(P.get(params, "model")), str(P.get(params, "family")))
     return spec, task_settings(resolve(params, "isic", spec), task), int(P.get(params, "seed"))
 
 

@@ -19,7 +19,8 @@ from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.figures import save
 from medinterp.interpret.pipeline import BINARY, CHECKPOINTS, METRICS, PLOTS, binary_validation, featurevis_report, image_set
 from medinterp.io import write_csv, write_json
-from medinterp.models import find_checkpoint, load_adapter
+from medinterp.models import load_adapter
+from medinterp.models.checkpoint import path_in
 from medinterp.settings import resolve
 from medinterp.stages import run
 
@@ -29,7 +30,7 @@ def main() -> None:
     block = resolve(params, "interpret.featurevis")
     settings = settings_from_params(block, int(P.get(params, "seed")))
     top_n = int(block["top_n"])
-    path = find_checkpoint(CHECKPOINTS["binary"])
+    path = path_in(CHECKPOINTS["binary"])
     finetuned, info = load_adapter(path)
     pretrained, _ = load_adapter(path, initial=True)
     spec = registry.get(info["architecture"], info["family"])

@@ -26,7 +26,8 @@ from medinterp.interpret.pipeline import (
     multiclass_validation, outlier_subset, table10,
 )
 from medinterp.io import write_csv, write_json
-from medinterp.models import find_checkpoint, load_adapter
+from medinterp.models import load_adapter
+from medinterp.models.checkpoint import path_in
 from medinterp.stages import run
 
 
@@ -34,7 +35,7 @@ def main() -> None:
     params = P.load_params()
     block = P.get(params, "interpret.filters")
     batch_size = int(P.get(params, "interpret.batch_size"))
-    paths = {task: find_checkpoint(folder) for task, folder in CHECKPOINTS.items()}
+    paths = {task: path_in(folder) for task, folder in CHECKPOINTS.items()}
     binary, binary_info = load_adapter(paths["binary"])
     multiclass, multiclass_info = load_adapter(paths["multiclass"])
     if (binary_info["architecture"], binary_info["family"]) != (multiclass_info["architecture"], multiclass_info["family"]):

@@ -21,7 +21,8 @@ from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.figures import correlation_heatmap, save, similarity_plot
 from medinterp.interpret.pipeline import BINARY, CHECKPOINTS, METRICS, PLOTS, binary_validation, image_set, sanity_report
 from medinterp.io import write_csv, write_json
-from medinterp.models import find_checkpoint, load_adapter
+from medinterp.models import load_adapter
+from medinterp.models.checkpoint import path_in
 from medinterp.settings import resolve
 from medinterp.stages import run
 
@@ -31,7 +32,7 @@ def main() -> None:
     seed = int(P.get(params, "seed"))
     block = resolve(params, "interpret.sanity")
     settings = settings_from_params(resolve(params, "interpret.featurevis"), seed)
-    path = find_checkpoint(CHECKPOINTS["binary"])
+    path = path_in(CHECKPOINTS["binary"])
     adapter, info = load_adapter(path)
 
     start = time.perf_counter()

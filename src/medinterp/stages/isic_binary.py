@@ -5,7 +5,8 @@ model trains on the other folds (seed ``seed + k``) and validates on fold k; eve
 also tested on the ISIC 2016 test set, and the fold with the best ``isic.binary.best_fold_by``
 becomes the task's model.
 
-Outputs: ``models/isic/binary/model.pt`` (checkpoint, see ``models.torch.checkpoint``),
+Trains ``model=`` in its family (torchvision or Keras). Outputs: ``models/isic/binary/checkpoint.npz``
+(see ``models.checkpoint``),
 ``metrics/isic_binary.json``, and under ``plots/isic_binary/``: ``training/`` (dvclive curves per
 fold), ``predictions_val.csv`` (out-of-fold), ``predictions_test.csv`` (the kept model on ISIC 2016),
 ``roc_val.csv`` and ``roc_test.csv``.
@@ -24,12 +25,14 @@ from medinterp.isic.crossval import check_selection, cross_validate
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
 from medinterp.isic.settings import from_params
+from medinterp.models.checkpoint import path_in
+from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
 from medinterp.splits.isic import BINARY_CLASSES
 from medinterp.stages import run
 from medinterp.training import class_weights
 
-MODEL = Path("models/isic/binary/model.pt")
+MODEL = path_in("models/isic/binary")
 METRICS = Path("metrics/isic_binary.json")
 PLOTS = Path("plots/isic_binary")
 
@@ -38,11 +41,10 @@ def main() -> None:
     params = P.load_params()
     spec, settings, seed = from_params(params, "binary")
     best_by = check_selection(str(P.get(params, "isic.binary.best_fold_by")))
-    # torch takes ~10 s to import: only once the params are known to be usable
+    # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
 
-    from medinterp.models.torch.checkpoint import save_checkpoint
-    from medinterp.models.torch.classifier import train_classifier
+    train_classifier = family_function("train_classifier", spec.family)
 
     table = load("isic_binary", settings.image_size)
     test = load("isic2016_test", settings.image_size)
@@ -61,8 +63,8 @@ def main() -> None:
         cv = cross_validate(table, test, class_names, train_fold, best_by)
 
     best = cv.best
-    run_info = run_block(spec.name, spec.family, best.built.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
-    save_checkpoint(MODEL, best.model, best.info(fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}"))
+    run_info = run_block(spec.name, spec.family, best.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
+    best.save(MODEL, fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}")
     write_csv(PLOTS / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
     write_csv(PLOTS / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))
     write_csv(PLOTS / "roc_val.csv", roc_table(table.labels, cv.val_prob))

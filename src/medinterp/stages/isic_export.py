@@ -1,9 +1,10 @@
 """Stage ``isic_export``: both ISIC checkpoints as ONNX models with their metadata, checked
-against PyTorch.
+against the framework that trained them.
 
-For each task, ``models/isic/<task>/model.pt`` becomes ``models/isic/<task>/model.onnx`` (dynamic
-batch, metadata inside and in ``model.json`` beside it); ONNX Runtime's logits on the task's test
-images must match PyTorch's within ``isic.export.parity_tolerance``. ``metrics/isic_export.json``
+For each task, ``models/isic/<task>/checkpoint.npz`` becomes ``models/isic/<task>/model.onnx``
+(dynamic batch, metadata inside and in ``model.json`` beside it) through the exporter of the
+checkpoint's family; ONNX Runtime's logits on the task's test images must match the framework's
+within ``isic.export.parity_tolerance``. ``metrics/isic_export.json``
 records the largest and mean absolute differences and the execution provider that ran.
 """
 
@@ -16,6 +17,8 @@ import numpy as np
 
 from medinterp import params as P
 from medinterp.io import write_json
+from medinterp.models.checkpoint import path_in, read_info
+from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
 from medinterp.stages import run
 
@@ -39,24 +42,22 @@ def main() -> None:
     params = P.load_params()
     tolerance = float(P.get(params, "isic.export.parity_tolerance"))
     opset = int(P.get(params, "isic.export.opset"))
-    # torch takes ~10 s to import
-    from medinterp.models.torch.checkpoint import load_checkpoint
-    from medinterp.models.torch.to_onnx import export_checked, metadata
-
     results = {}
     for task, (dataset, test_table, test_split, blocks) in TASKS.items():
-        model, info = load_checkpoint(MODELS / task / "model.pt")
+        checkpoint = path_in(MODELS / task)
+        info = read_info(checkpoint)
         test = load(test_table, int(info["image_size"]))
         if test_split is not None:
             test = test.subset(test.frame["split"] == test_split)
         report = json.loads(Path(f"metrics/isic_{task}.json").read_text(encoding="utf-8"))
-        meta = metadata(
-            info, name=f"isic-{task}-{info['architecture']}", dataset=dataset, split=info["trained_on"],
-            metrics=flat_numbers(report, blocks),
-            params={"model": info["architecture"], "family": info["family"], "seed": info["seed"],
-                    "data.profile": report["profile"], f"isic.{task}": info["settings"]},
-        )
-        results[task] = export_checked(model, info, MODELS / task / "model.onnx", meta, np.asarray(test.images), tolerance, opset)
+        fields = {
+            "name": f"isic-{task}-{info['architecture']}", "dataset": dataset, "split": info["trained_on"],
+            "metrics": flat_numbers(report, blocks),
+            "params": {"model": info["architecture"], "family": info["family"], "seed": info["seed"],
+                       "data.profile": report["profile"], f"isic.{task}": info["settings"]},
+        }
+        export = family_function("export_checkpoint", info["family"])   # imports the checkpoint's framework
+        results[task] = export(checkpoint, MODELS / task / "model.onnx", fields, np.asarray(test.images), tolerance, opset)
         results[task]["tolerance"] = tolerance
     write_json(METRICS, results)
 

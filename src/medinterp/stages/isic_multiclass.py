@@ -5,7 +5,7 @@ Trains on the ``train`` rows of ``splits/isic_multiclass.csv``, keeps the epoch 
 Class weights: ``isic.multiclass.class_weights`` when given, else the thesis's manual scheme,
 ``class_weight_range`` from the rarest training class down to the most frequent.
 
-Outputs: ``models/isic/multiclass/model.pt``, ``metrics/isic_multiclass.json``, and under
+Trains ``model=`` in its family. Outputs: ``models/isic/multiclass/checkpoint.npz``, ``metrics/isic_multiclass.json``, and under
 ``plots/isic_multiclass/``: ``training/`` (dvclive curves), ``predictions_val.csv``,
 ``predictions_test.csv``, ``roc_val.csv`` and ``roc_test.csv`` (macro-average one-vs-rest).
 """
@@ -23,11 +23,13 @@ from medinterp.io import write_csv, write_json
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
 from medinterp.isic.settings import from_params
+from medinterp.models.checkpoint import path_in
+from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import SPLITS, load
 from medinterp.stages import run
 from medinterp.training import class_weights
 
-MODEL = Path("models/isic/multiclass/model.pt")
+MODEL = path_in("models/isic/multiclass")
 METRICS = Path("metrics/isic_multiclass.json")
 PLOTS = Path("plots/isic_multiclass")
 EVALUATED = ("val", "test")
@@ -38,11 +40,10 @@ def main() -> None:
     spec, settings, seed = from_params(params, "multiclass")
     class_names = [str(c) for c in P.get(params, "split.isic_multiclass.classes")]
     block = P.get(params, "isic.multiclass")
-    # torch takes ~10 s to import: only once the params are known to be usable
+    # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
 
-    from medinterp.models.torch.checkpoint import save_checkpoint
-    from medinterp.models.torch.classifier import train_classifier
+    train_classifier = family_function("train_classifier", spec.family)
 
     table = load("isic_multiclass", settings.image_size)
     named = [class_names[k] if 0 <= k < len(class_names) else None for k in table.labels]
@@ -60,8 +61,8 @@ def main() -> None:
                                    np.asarray(parts["val"].images), parts["val"].labels, seed, live, desc=f"{spec.name} multiclass")
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
-    run_info = run_block(spec.name, spec.family, trained.built.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
-    save_checkpoint(MODEL, trained.model, trained.info(trained_on="splits/isic_multiclass.csv split=train"))
+    run_info = run_block(spec.name, spec.family, trained.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
+    trained.save(MODEL, trained_on="splits/isic_multiclass.csv split=train")
     for name, part in parts.items():
         write_csv(PLOTS / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))
         write_csv(PLOTS / f"roc_{name}.csv", macro_roc_table(part.labels, probs[name]))

@@ -15,18 +15,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from scipy.special import expit, softmax
 from torch import nn
 from tqdm import tqdm
 
 from medinterp.evaluation.scalars import scalars
 from medinterp.isic.settings import TaskSettings
+from medinterp.isic.trained import checkpoint_info, num_outputs, probabilities
 from medinterp.models.torch.build import Built, build
+from medinterp.models.torch.checkpoint import save_checkpoint
 from medinterp.models.torch.data import ArrayDataset, chunks, train_loader
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
 from medinterp.registry import ModelSpec
@@ -35,11 +37,6 @@ from medinterp.training.loop import FitResult, MetricLogger, fit
 
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-
-
-def num_outputs(class_names: list[str]) -> int:
-    """One logit for two classes (the binary task), one per class otherwise."""
-    return 1 if len(class_names) == 2 else len(class_names)
 
 
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -52,12 +49,6 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: tor
         per_image = F.cross_entropy(logits, labels, reduction="none")
     total = (weights * per_image).sum()
     return total if reduction == "sum" else total / weights.sum()
-
-
-def probabilities(logits: np.ndarray) -> np.ndarray:
-    """P(class 1) ``(N,)`` from one logit per image, or softmax ``(N, K)`` from K logits."""
-    logits = np.asarray(logits, dtype=np.float64)
-    return expit(logits[:, 0]) if logits.shape[1] == 1 else softmax(logits, axis=1)
 
 
 @torch.no_grad()
@@ -144,17 +135,19 @@ class TrainedClassifier:
         """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
         return probabilities(predict_logits(self.model, images))
 
+    @property
+    def init_used(self) -> str:
+        return self.built.init_used
+
     def info(self, **extra: Any) -> dict[str, Any]:
-        """The checkpoint ``info`` of this model (see ``checkpoint``), plus ``extra`` entries."""
-        return {
-            "architecture": self.spec.name, "family": self.spec.family, "task": self.settings.task,
-            "class_names": list(self.class_names), "num_outputs": num_outputs(self.class_names),
-            "image_size": self.settings.image_size, "normalisation": {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "init_used": self.built.init_used, "seed": self.seed, "settings": self.settings.as_dict(),
-            "head": self.built.head, "dropout": self.settings.dropout, "frozen_parameters": list(self.built.frozen),
-            "class_weights": self.class_weights, "best_epoch": self.fit.best_epoch, "epochs_run": self.fit.epochs_run,
-            "best": self.fit.best, **extra,
-        }
+        """The checkpoint ``info`` of this model (``models.checkpoint``), plus ``extra`` entries."""
+        normalisation = {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
+        return checkpoint_info(self.spec, self.settings, self.class_names, self.built.init_used, self.seed, normalisation,
+                               self.fit, self.class_weights, head=self.built.head,
+                               frozen_parameters=list(self.built.frozen), **extra)
+
+    def save(self, path: str | Path, **extra: Any) -> None:
+        save_checkpoint(path, self.model, self.info(**extra))
 
 
 def train_classifier(

@@ -24,10 +24,11 @@ from torch import nn
 from medinterp.export import metadata as M
 from medinterp.export.parity import parity
 from medinterp.io import atomic_path
+from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.classifier import predict_logits
 from medinterp.models.torch.transforms import to_input
 
-INPUT, OUTPUT = "input", "logits"
+INPUT, OUTPUT = "input", "logits"   # the names export.metadata.for_checkpoint records
 
 
 def pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
@@ -94,19 +95,6 @@ def export_onnx(model: nn.Module, path: str | Path, image_size: int, opset: int 
                           output_names=[OUTPUT], dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
 
 
-def metadata(info: dict[str, Any], name: str, dataset: str, split: str, metrics: dict[str, float], params: dict[str, Any]) -> dict:
-    """The metadata record of a checkpoint's ONNX export (see ``export.metadata``)."""
-    norm = info["normalisation"]
-    return M.make(
-        name=name, architecture=info["architecture"], family=info["family"], task=info["task"], dataset=dataset,
-        split=split, class_names=list(info["class_names"]),
-        input=M.input_spec(int(info["image_size"]), "NCHW", list(norm["mean"]), list(norm["std"]), name=INPUT),
-        output=M.output_spec("logits", "sigmoid" if int(info["num_outputs"]) == 1 else "softmax", name=OUTPUT),
-        metrics=metrics, init_used=info["init_used"], git_revision=M.git_revision(), params=params,
-        framework=M.framework_info("torch", torch.__version__),
-    )
-
-
 def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, meta: dict, images: np.ndarray,
                    tolerance: float, opset: int = 17) -> dict:
     """Export, attach ``meta``, and compare ONNX Runtime's logits on ``images`` (``uint8`` NHWC) with
@@ -119,3 +107,12 @@ def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, met
         raise RuntimeError(f"{path}: ONNX Runtime and PyTorch logits differ by up to {result['max_abs_diff']:.3g} "
                              f"(tolerance {tolerance:g}) on {result['samples']} images")
     return result
+
+
+def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
+                      tolerance: float, opset: int = 17) -> dict:
+    """A checkpoint (``checkpoint.load_checkpoint``) as ONNX with the metadata ``export.metadata.for_checkpoint``
+    makes of its info and ``fields``, checked against PyTorch on ``images`` (``uint8`` NHWC)."""
+    model, info = load_checkpoint(checkpoint)
+    meta = M.for_checkpoint(info, framework=M.framework_info("torch", torch.__version__), **fields)
+    return export_checked(model, info, onnx_path, meta, images, tolerance, opset)

@@ -1,0 +1,62 @@
+"""A trained ISIC classifier as the stages see it, whatever its family: what it offers
+(:class:`Trained`) and what its checkpoint records (:func:`checkpoint_info`).
+
+``medinterp.models.torch.classifier`` and ``medinterp.models.keras.finetune`` each implement
+:class:`Trained` and both call :func:`checkpoint_info`, so the two families' checkpoints say the
+same things in the same words (:mod:`medinterp.models.checkpoint`).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+from scipy.special import expit, softmax
+
+from medinterp.isic.settings import TaskSettings
+from medinterp.registry import ModelSpec
+from medinterp.training.loop import FitResult
+
+
+class Trained(Protocol):
+    fit: FitResult
+    class_weights: list[float]          # of the loss, per class
+    train_images_per_second: float
+
+    @property
+    def init_used(self) -> str:
+        """The initialisation really used: ``random``, ``imagenet`` or a weights file."""
+
+    def predict(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities of ``(N, H, W, 3) uint8`` images: ``(N,)`` P(class 1) for a binary
+        model, ``(N, K)`` otherwise."""
+
+    def save(self, path: str | Path, **extra: Any) -> None:
+        """Write the model's checkpoint, its :func:`checkpoint_info` extended by ``extra``."""
+
+
+def num_outputs(class_names: list[str]) -> int:
+    """One logit for two classes (the binary task), one per class otherwise."""
+    return 1 if len(class_names) == 2 else len(class_names)
+
+
+def probabilities(logits: np.ndarray) -> np.ndarray:
+    """P(class 1) ``(N,)`` from one logit per image, or softmax ``(N, K)`` from K logits."""
+    logits = np.asarray(logits, dtype=np.float64)
+    return expit(logits[:, 0]) if logits.shape[1] == 1 else softmax(logits, axis=1)
+
+
+def checkpoint_info(spec: ModelSpec, settings: TaskSettings, class_names: list[str], init_used: str, seed: int,
+                    normalisation: dict[str, Any], fit: FitResult, class_weights: list[float], **extra: Any) -> dict[str, Any]:
+    """The ``info`` of a checkpoint (``models.checkpoint``): ``normalisation`` gives the network's
+    input ``layout`` and the ``mean``/``std`` applied after dividing by 255 (``None`` when the
+    network normalises inside)."""
+    return {
+        "architecture": spec.name, "family": spec.family, "task": settings.task,
+        "class_names": list(class_names), "num_outputs": num_outputs(class_names),
+        "image_size": settings.image_size, "normalisation": normalisation,
+        "init_used": init_used, "seed": seed, "settings": settings.as_dict(), "dropout": settings.dropout,
+        "class_weights": [float(w) for w in class_weights], "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
+        "best": fit.best, **extra,
+    }
