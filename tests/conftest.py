@@ -6,6 +6,7 @@ import os
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # Before torch starts its OpenMP threads: waiting threads sleep instead of spinning, which keeps
@@ -18,6 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402,F401
 import torch._dynamo  # noqa: E402,F401
 
+from medinterp.isic.settings import Augment, TaskSettings  # noqa: E402
 from medinterp.synthetic.counts import (
     BREAKHIS_TYPES, BreakHisCounts, BreCaHADCounts, Counts, ISIC2016Counts, ISIC2019Counts, ISIC2020Counts,
 )
@@ -75,6 +77,26 @@ def tiny_onnx_classifier(tmp_path_factory) -> Path:
     M.attach(folder / "model.onnx", M.for_checkpoint(info, name="tiny", dataset="tiny", split="all", metrics={}, params={},
                                                      framework=M.framework_info("torch", torch.__version__)))
     return folder / "model.onnx"
+
+
+THESIS_AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
+
+
+def tiny_task_settings(**changes) -> TaskSettings:
+    """ISIC binary settings for 32 px tiny models, two epochs; ``changes`` override fields."""
+    values = dict(task="binary", image_size=32, weights="random", loader_workers=0, epochs=2, batch_size=8, learning_rate=1e-3,
+                  plateau_factor=0.4, plateau_patience=1, early_stopping_patience=10, monitor="val_loss", dropout=0.1,
+                  freeze=("classifier",), augment=THESIS_AUGMENT)
+    values.update(changes)
+    return TaskSettings(**values)
+
+
+def tiny_task(n=24, size=32, seed=0):
+    """Bright images are class 1, dark ones class 0."""
+    rng = np.random.default_rng(seed)
+    labels = np.arange(n) % 2
+    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8) + (labels * 150)[:, None, None, None].astype(np.uint8)
+    return images, labels
 
 
 def run_command(args, cwd) -> str:

@@ -4,8 +4,6 @@ and isic_export, then the checkpoint and ONNX contracts against the predictions 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

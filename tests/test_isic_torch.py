@@ -15,23 +15,15 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import run as onnx_run
-from medinterp.isic.settings import Augment, TaskSettings
 from medinterp.models.torch.build import build, imagenet_file
 from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.classifier import predict_logits, probabilities, train_classifier, weighted_loss
 from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, export_checkpoint, exportable
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
 
-AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
+from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
+
 HEADS = {"alexnet": "classifier.6", "vgg16": "classifier.6", "resnet50": "fc", "densenet201": "classifier", "mobilenet_v2": "classifier.1"}
-
-
-def _settings(**changes) -> TaskSettings:
-    values = dict(task="binary", image_size=32, weights="random", loader_workers=0, epochs=2, batch_size=8, learning_rate=1e-3,
-                  plateau_factor=0.4, plateau_patience=1, early_stopping_patience=10, monitor="val_loss", dropout=0.1,
-                  freeze=("classifier",), augment=AUGMENT)
-    values.update(changes)
-    return TaskSettings(**values)
 
 
 @pytest.mark.parametrize("name", list(HEADS))
@@ -101,7 +93,7 @@ def test_inputs_are_normalised_with_imagenet_statistics():
 
 
 def test_training_augmentation_is_random_but_seeded():
-    transform = train_transform(32, AUGMENT)
+    transform = train_transform(32, THESIS_AUGMENT)
     image = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).permute(2, 0, 1)
     torch.manual_seed(5)
     first = transform(image)
@@ -124,19 +116,11 @@ def test_weighted_loss_matches_torch_losses():
     assert probabilities(np.array([[1.0, 1.0, 1.0]])) == pytest.approx(np.full((1, 3), 1 / 3))
 
 
-def _tiny_task(n=24, size=32, seed=0):
-    """Bright images are class 1, dark ones class 0."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 2
-    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8) + (labels * 150)[:, None, None, None].astype(np.uint8)
-    return images, labels
-
-
 def test_training_checkpoint_and_onnx_export_agree(tmp_path):
-    images, labels = _tiny_task()
+    images, labels = tiny_task()
     spec = registry.get("mobilenet_v2")
     train, val = np.arange(16), np.arange(16, 24)
-    trained = train_classifier(spec, _settings(), ["benign", "malignant"], np.array([1.0, 1.0]), images, train, labels[train],
+    trained = train_classifier(spec, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 1.0]), images, train, labels[train],
                                images[val], labels[val], seed=3)
     assert trained.fit.epochs_run == 2 and trained.train_images_per_second > 0
     assert trained.predict(images[val]).shape == (8,)

@@ -12,7 +12,7 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import run as onnx_run
-from medinterp.isic.settings import Augment, TaskSettings
+from medinterp.isic.settings import Augment
 from medinterp.models import checkpoint as C
 from medinterp.models import load_adapter
 from medinterp.models.keras.finetune import (
@@ -21,17 +21,10 @@ from medinterp.models.keras.finetune import (
 from medinterp.models.keras.training import configure_tensorflow
 from medinterp.models.keras.transforms import affine_transforms, augment_batch, crop_boxes
 
-AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
+from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
+
 IDENTITY = Augment((1.0, 1.0), (1.0, 1.0), 0, 0, (1.0, 1.0), False, (1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (0.0, 0.0))
 SPEC = registry.get("mobilenet_v2", "keras")
-
-
-def _settings(**changes) -> TaskSettings:
-    values = dict(task="binary", image_size=32, weights="random", loader_workers=0, epochs=2, batch_size=8, learning_rate=1e-3,
-                  plateau_factor=0.4, plateau_patience=1, early_stopping_patience=10, monitor="val_loss", dropout=0.1,
-                  freeze=("classifier",), augment=AUGMENT)
-    values.update(changes)
-    return TaskSettings(**values)
 
 
 def test_weighted_loss_is_scikit_learns_weighted_log_loss():
@@ -62,10 +55,10 @@ def test_augmentation_draws_follow_the_settings_and_the_seed():
     zoomed = affine_transforms(1, 17, Augment((1, 1), (1, 1), 0, 0, (2.0, 2.0), False, (1, 1), (1, 1), (1, 1), (0, 0)), rng)
     assert zoomed[0, :6] == pytest.approx([0.5, 0, 4.0, 0, 0.5, 4.0])   # x2 zoom about pixel 8: input = 8 + (out - 8) / 2
     images = np.random.default_rng(1).random((4, 16, 16, 3)).astype(np.float32)
-    first = augment_batch(images, AUGMENT, np.random.default_rng(5))
-    assert np.array_equal(first, augment_batch(images, AUGMENT, np.random.default_rng(5)))
+    first = augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5))
+    assert np.array_equal(first, augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5)))
     assert first.shape == images.shape and first.min() >= 0 and first.max() <= 1
-    assert not np.allclose(first, augment_batch(images, AUGMENT, np.random.default_rng(6)))
+    assert not np.allclose(first, augment_batch(images, THESIS_AUGMENT, np.random.default_rng(6)))
     flips = Augment((1, 1), (1, 1), 0, 0, (1, 1), True, (1, 1), (1, 1), (1, 1), (0, 0))
     flipped = augment_batch(images, flips, np.random.default_rng(0))
     for image, out in zip(images, flipped):
@@ -83,19 +76,11 @@ def test_final_layer_is_dropout_and_new_logits_and_freezing_is_by_layer_name():
         build_finetune(SPEC, 32, 1, "random", 0.1, ("features",))
 
 
-def _tiny_task(n=24, size=32, seed=0):
-    """Bright images are class 1, dark ones class 0."""
-    rng = np.random.default_rng(seed)
-    labels = np.arange(n) % 2
-    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8) + (labels * 150)[:, None, None, None].astype(np.uint8)
-    return images, labels
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    images, labels = _tiny_task()
+    images, labels = tiny_task()
     train, val = np.arange(16), np.arange(16, 24)
-    model = train_classifier(SPEC, _settings(), ["benign", "malignant"], np.array([1.0, 2.0]), images, train, labels[train],
+    model = train_classifier(SPEC, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 2.0]), images, train, labels[train],
                              images[val], labels[val], seed=3)
     folder = tmp_path_factory.mktemp("keras_isic")
     model.save(C.path_in(folder), trained_on="tiny")

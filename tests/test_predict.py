@@ -89,7 +89,7 @@ def test_single_logit_sigmoid_gives_two_columns(tmp_path):
 
 
 def test_unreadable_image_gets_an_error_row_not_a_crash(tmp_path):
-    paths = _images(tmp_path, 3)
+    _images(tmp_path, 3)
     bad = tmp_path / "imgs" / "broken.png"
     bad.write_bytes(b"not an image")
     out = tmp_path / "preds.csv"

@@ -8,7 +8,6 @@ themselves are checked against the seed files line by line.
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
