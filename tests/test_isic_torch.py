@@ -15,6 +15,7 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import run as onnx_run
+from medinterp.isic.trained import TrainingData
 from medinterp.models.torch.build import build, imagenet_file
 from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.classifier import predict_logits, probabilities, train_classifier, weighted_loss
@@ -120,8 +121,8 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
     images, labels = tiny_task()
     spec = registry.get("mobilenet_v2")
     train, val = np.arange(16), np.arange(16, 24)
-    trained = train_classifier(spec, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 1.0]), images, train, labels[train],
-                               images[val], labels[val], seed=3)
+    trained = train_classifier(spec, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 1.0]),
+                               TrainingData(images, train, labels[train], images[val], labels[val]), seed=3)
     assert trained.fit.epochs_run == 2 and trained.train_images_per_second > 0
     assert trained.predict(images[val]).shape == (8,)
 

@@ -13,6 +13,7 @@ from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import run as onnx_run
 from medinterp.isic.settings import Augment
+from medinterp.isic.trained import TrainingData
 from medinterp.models import checkpoint as C
 from medinterp.models import load_adapter
 from medinterp.models.keras.finetune import (
@@ -80,8 +81,8 @@ def test_final_layer_is_dropout_and_new_logits_and_freezing_is_by_layer_name():
 def trained(tmp_path_factory):
     images, labels = tiny_task()
     train, val = np.arange(16), np.arange(16, 24)
-    model = train_classifier(SPEC, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 2.0]), images, train, labels[train],
-                             images[val], labels[val], seed=3)
+    model = train_classifier(SPEC, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 2.0]),
+                               TrainingData(images, train, labels[train], images[val], labels[val]), seed=3)
     folder = tmp_path_factory.mktemp("keras_isic")
     model.save(C.path_in(folder), trained_on="tiny")
     return model, folder, images[val]

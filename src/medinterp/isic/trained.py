@@ -1,13 +1,16 @@
-"""A trained ISIC classifier as the stages see it, whatever its family: what it offers
-(:class:`Trained`) and what its checkpoint records (:func:`checkpoint_info`).
+"""An ISIC classifier's training as the stages see it, whatever its family: what a run learns
+from (:class:`TrainingData`), what it offers once trained (:class:`Trained`), how fast it trained
+(:class:`Throughput`) and what its checkpoint records (:func:`checkpoint_info`).
 
-``medinterp.models.torch.classifier`` and ``medinterp.models.keras.finetune`` each implement
-:class:`Trained` and both call :func:`checkpoint_info`, so the two families' checkpoints say the
-same things in the same words (:mod:`medinterp.models.checkpoint`).
+``medinterp.models.torch.classifier`` and ``medinterp.models.keras.finetune`` each provide
+``train_classifier(spec, settings, class_names, class_weights, data, seed, logger, prefix, desc)``
+returning a :class:`Trained`, and both call :func:`checkpoint_info`, so the two families'
+checkpoints say the same things in the same words (:mod:`medinterp.models.checkpoint`).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +20,34 @@ from scipy.special import expit, softmax
 from medinterp.isic.settings import TaskSettings
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitResult
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """One run's data: rows ``train_index`` of ``images`` (``(N, H, W, 3) uint8``, typically
+    memory-mapped) with their ``train_labels``, and the validation images and labels."""
+
+    images: np.ndarray
+    train_index: np.ndarray
+    train_labels: np.ndarray
+    val_images: np.ndarray
+    val_labels: np.ndarray
+
+
+@dataclass
+class Throughput:
+    """Training images per second over the epochs run (reading, augmenting, forward and backward pass)."""
+
+    images: int = 0
+    seconds: float = 0.0
+
+    def add(self, images: int, seconds: float) -> None:
+        self.images += images
+        self.seconds += seconds
+
+    @property
+    def per_second(self) -> float:
+        return float(self.images / self.seconds) if self.seconds else float("nan")
 
 
 class Trained(Protocol):

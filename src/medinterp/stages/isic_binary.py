@@ -25,6 +25,7 @@ from medinterp.isic.crossval import check_selection, cross_validate
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
 from medinterp.isic.settings import from_params
+from medinterp.isic.trained import TrainingData
 from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
@@ -54,9 +55,9 @@ def main() -> None:
         def train_fold(fold: int, train_index: np.ndarray, val_index: np.ndarray):
             live.step = 1   # each fold's curves start at epoch 1
             labels = table.labels[train_index]
+            data = TrainingData(table.images, train_index, labels, np.asarray(table.images[val_index]), table.labels[val_index])
             return train_classifier(
-                spec, settings, class_names, class_weights.balanced(labels, len(class_names)),
-                table.images, train_index, labels, np.asarray(table.images[val_index]), table.labels[val_index],
+                spec, settings, class_names, class_weights.balanced(labels, len(class_names)), data,
                 seed + fold, live, prefix=f"fold{fold}/", desc=f"{spec.name} binary fold {fold}",
             )
 

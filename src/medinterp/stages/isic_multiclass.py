@@ -23,6 +23,7 @@ from medinterp.io import write_csv, write_json
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
 from medinterp.isic.settings import from_params
+from medinterp.isic.trained import TrainingData
 from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import SPLITS, load
@@ -57,8 +58,8 @@ def main() -> None:
 
     with Live(str(PLOTS / "training"), dvcyaml=False, save_dvc_exp=False) as live:
         live.step = 1
-        trained = train_classifier(spec, settings, class_names, weights, table.images, train_index, labels,
-                                   np.asarray(parts["val"].images), parts["val"].labels, seed, live, desc=f"{spec.name} multiclass")
+        data = TrainingData(table.images, train_index, labels, np.asarray(parts["val"].images), parts["val"].labels)
+        trained = train_classifier(spec, settings, class_names, weights, data, seed, live, desc=f"{spec.name} multiclass")
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
     run_info = run_block(spec.name, spec.family, trained.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)

@@ -33,7 +33,7 @@ from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import scalars
 from medinterp.export import metadata as M
 from medinterp.isic.settings import TaskSettings
-from medinterp.isic.trained import checkpoint_info, num_outputs, probabilities
+from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.models import checkpoint as C
 from medinterp.models.keras.adapter import KerasAdapter
 from medinterp.models.keras.backbones import build_backbone
@@ -108,8 +108,7 @@ class FineTuning(KerasTrainable):
 
     def __init__(self, model, loss, optimizer, batches, val_x, val_labels, batch_size, class_names: list[str]):
         self.class_names = class_names
-        self.epoch_seconds: list[float] = []
-        self.epoch_images: list[int] = []
+        self.throughput = Throughput()
         metrics = lambda _, logits: scalars(val_labels, probabilities(logits), class_names)
         super().__init__(model, loss, optimizer, batches, val_x, targets(val_labels, model.output_shape[-1]), batch_size, metrics)
 
@@ -127,15 +126,10 @@ class FineTuning(KerasTrainable):
         for x, y in self.batches(epoch):
             seen_logits.append(self._step(x, y).numpy())
             seen_y.append(y)
-        self.epoch_seconds.append(time.perf_counter() - start)
         y, logits = np.concatenate(seen_y), np.concatenate(seen_logits)
-        self.epoch_images.append(len(y))
+        self.throughput.add(len(y), time.perf_counter() - start)
         labels = y[:, 0].astype(np.int64) if y.shape[1] == 1 else y.argmax(axis=1)
         return {"loss": float(self.loss(y, logits)), **scalars(labels, probabilities(logits), self.class_names)}
-
-    @property
-    def train_images_per_second(self) -> float:
-        return float(sum(self.epoch_images) / sum(self.epoch_seconds)) if self.epoch_seconds else float("nan")
 
 
 def training_batches(images: np.ndarray, index: np.ndarray, labels: np.ndarray, outputs: int, settings: TaskSettings,
@@ -183,23 +177,20 @@ class TrainedKeras:
         save_checkpoint(path, self.model, self.info(**extra))
 
 
-def train_classifier(
-    spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
-    images: np.ndarray, train_index: np.ndarray, train_labels: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
-    seed: int, logger: MetricLogger | None = None, prefix: str = "", desc: str = "train",
-) -> TrainedKeras:
-    """Build ``spec`` (seeded), fine-tune it on rows ``train_index`` of ``images`` and return it at
-    the epoch with the best ``settings.monitor`` on the validation images (the torch side's signature)."""
+def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
+                     data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
+                     desc: str = "train") -> TrainedKeras:
+    """The torch side's ``train_classifier`` in Keras (see :mod:`medinterp.isic.trained`)."""
     configure_tensorflow(seed)
     outputs = num_outputs(class_names)
     model, used, frozen = build_finetune(spec, settings.image_size, outputs, settings.weights, settings.dropout, settings.freeze)
     trainable = FineTuning(model, weighted_loss(class_weights), FusedOptimizer("adam", settings.learning_rate),
-                           training_batches(images, np.asarray(train_index), train_labels, outputs, settings, seed),
-                           np.asarray(val_images, dtype=np.float32) / 255.0, np.asarray(val_labels), settings.batch_size,
+                           training_batches(data.images, np.asarray(data.train_index), data.train_labels, outputs, settings, seed),
+                           np.asarray(data.val_images, dtype=np.float32) / 255.0, np.asarray(data.val_labels), settings.batch_size,
                            class_names)
     result = fit(trainable, settings.fit_config(), logger, prefix=prefix, desc=desc)
     return TrainedKeras(spec, settings, model, used, frozen, result, class_names, [float(w) for w in class_weights], seed,
-                        trainable.train_images_per_second, trainable.forward)
+                        trainable.throughput.per_second, trainable.forward)
 
 
 # -- the checkpoint and what reads it ----------------------------------------------------------

@@ -26,7 +26,7 @@ from tqdm import tqdm
 
 from medinterp.evaluation.scalars import scalars
 from medinterp.isic.settings import TaskSettings
-from medinterp.isic.trained import checkpoint_info, num_outputs, probabilities
+from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.models.torch.build import Built, build
 from medinterp.models.torch.checkpoint import save_checkpoint
 from medinterp.models.torch.data import ArrayDataset, chunks, train_loader
@@ -70,8 +70,7 @@ class TorchTrainable:
         self.device = next(model.parameters()).device
         self.class_weights = torch.tensor(class_weights, dtype=torch.float32, device=self.device)
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
-        self.epoch_seconds: list[float] = []
-        self.epoch_images: list[int] = []
+        self.throughput = Throughput()
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         self.model.train()
@@ -90,9 +89,8 @@ class TorchTrainable:
             weight_sum += float(batch_weight)
             logits_all.append(logits.detach().float().cpu().numpy())
             labels_all.append(y.cpu().numpy())
-        self.epoch_seconds.append(time.perf_counter() - start)
         labels = np.concatenate(labels_all)
-        self.epoch_images.append(len(labels))
+        self.throughput.add(len(labels), time.perf_counter() - start)
         return {"loss": weighted_sum / weight_sum, **scalars(labels, probabilities(np.concatenate(logits_all)), self.class_names)}
 
     def evaluate(self) -> dict[str, float]:
@@ -109,11 +107,6 @@ class TorchTrainable:
     def set_learning_rate(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
-
-    @property
-    def train_images_per_second(self) -> float:
-        """Training throughput over the epochs run (reading, augmenting, forward and backward pass)."""
-        return float(sum(self.epoch_images) / sum(self.epoch_seconds)) if self.epoch_seconds else float("nan")
 
 
 @dataclass
@@ -150,19 +143,17 @@ class TrainedClassifier:
         save_checkpoint(path, self.model, self.info(**extra))
 
 
-def train_classifier(
-    spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
-    images: np.ndarray, train_index: np.ndarray, train_labels: np.ndarray, val_images: np.ndarray, val_labels: np.ndarray,
-    seed: int, logger: MetricLogger | None = None, prefix: str = "", desc: str = "train",
-) -> TrainedClassifier:
-    """Build ``spec`` (seeded), fine-tune it on rows ``train_index`` of ``images`` and return it at
-    the epoch with the best ``settings.monitor`` on the validation images."""
+def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
+                     data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
+                     desc: str = "train") -> TrainedClassifier:
+    """Build ``spec`` (seeded), fine-tune it on ``data``'s training rows and return it at the epoch
+    with the best ``settings.monitor`` on its validation images."""
     torch.manual_seed(seed)
     built = build(spec, num_outputs(class_names), settings.weights, settings.dropout, settings.freeze)
     built.model.to(device())
-    dataset = ArrayDataset(images, train_index, train_labels, train_transform(settings.image_size, settings.augment))
+    dataset = ArrayDataset(data.images, data.train_index, data.train_labels, train_transform(settings.image_size, settings.augment))
     loader = train_loader(dataset, settings.batch_size, settings.loader_workers, seed)
-    trainable = TorchTrainable(built.model, loader, val_images, val_labels, class_weights, class_names, desc)
+    trainable = TorchTrainable(built.model, loader, data.val_images, data.val_labels, class_weights, class_names, desc)
     result = fit(trainable, settings.fit_config(), logger, prefix=prefix, desc=desc)
     return TrainedClassifier(spec, settings, built, result, class_names, [float(w) for w in class_weights], seed,
-                             trainable.train_images_per_second)
+                             trainable.throughput.per_second)
