@@ -56,7 +56,7 @@ def _tiny_paper_classifier(path):
     set_batchnorm_momentum(model, 0.0)
     model(np.random.default_rng(0).random((16, 32, 32, 3)).astype(np.float32), training=True)
     meta = onnx_metadata(spec, "classifier", "vanilla", 32, "random", {}, {"paper": {"classifier": {"head_units": 8, "dropout": 0.5}}},
-                         framework())
+                         framework(), {"medinterp": "test"})
     probe = np.random.default_rng(0).random((4, 32, 32, 3)).astype(np.float32)
     OnnxExporter(model, "logit").export(path, meta, probe, 1e-3)
     return model

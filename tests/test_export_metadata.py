@@ -17,7 +17,7 @@ def _meta(**changes):
     fields = dict(
         name="isic-binary-alexnet", architecture="alexnet", family="torch", task="binary", dataset="isic_binary",
         split="folds 0-4", class_names=["benign", "malignant"], input=M.input_spec(8, "NCHW", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-        output=M.output_spec("logits", "sigmoid"), metrics={"val_auc": 0.9}, init_used="random", git_revision="abc",
+        output=M.output_spec("logits", "sigmoid"), metrics={"val_auc": 0.9}, init_used="random", provenance={"medinterp": "test"},
         params={"seed": 0}, framework=M.framework_info("torch", "2.13.0"),
     )
     fields.update(changes)
@@ -90,3 +90,39 @@ def test_parity_reports_difference_and_provider(tmp_path):
     assert provider in ("CUDAExecutionProvider", "CPUExecutionProvider")
     assert parity(path, x, 2 * x)["max_abs_diff"] < 1e-6
     assert parity(path, x, 2 * x + 0.25)["max_abs_diff"] == pytest.approx(0.25, abs=1e-6)
+
+
+def test_parity_record_keeps_no_measurement_and_refuses_an_excess(tmp_path):
+    from medinterp.export.parity import checked
+
+    measured = {"max_abs_diff": 2e-5, "mean_abs_diff": 1e-5, "provider": "CPUExecutionProvider", "samples": 4}
+    assert checked("m.onnx", measured, 1e-4, "PyTorch") == {"samples": 4, "tolerance": 1e-4, "within_tolerance": True}
+    with pytest.raises(RuntimeError, match=r"m.onnx: ONNX Runtime and PyTorch outputs differ by up to 2e-05 \(tolerance 1e-05\) on 4 images"):
+        checked("m.onnx", measured, 1e-5, "PyTorch")
+    with pytest.raises(RuntimeError, match="differ by up to nan"):      # a NaN never passes
+        checked("m.onnx", {**measured, "max_abs_diff": float("nan")}, 1.0, "Keras")
+
+
+def test_provenance_names_the_code_and_the_inputs_by_dvc_hash(tmp_path):
+    import hashlib
+
+    from medinterp.provenance import code_digest
+
+    weights = tmp_path / "checkpoint.npz"
+    weights.write_bytes(b"weights" * 1000)
+    found = M.provenance("medinterp.stages.isic_export", [weights])
+    assert found["stage"] == "medinterp.stages.isic_export" and found["medinterp"] == M.package_version() != "unknown"
+    assert found["code_sha256"] == code_digest("medinterp.stages.isic_export")
+    assert found["inputs"] == {weights.as_posix(): hashlib.md5(b"weights" * 1000).hexdigest()}
+    weights.write_bytes(b"other weights")
+    assert M.provenance("medinterp.stages.isic_export", [weights])["inputs"] != found["inputs"]
+    with pytest.raises(FileNotFoundError):
+        M.provenance("medinterp.stages.isic_export", [tmp_path / "missing.npz"])
+
+
+def test_metadata_does_not_depend_on_git_state_or_the_python_patch_level():
+    meta = M.make(**_meta())
+    assert "git_revision" not in meta and meta["schema"] == 2
+    assert M.framework_info("torch", "2.13.0")["python"].count(".") == 1
+    with pytest.raises(M.MetadataError, match="missing 'provenance'"):
+        M.make(**{k: v for k, v in _meta().items() if k != "provenance"})

@@ -208,7 +208,8 @@ def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
     assert (rows["objective_end"] > rows["objective_start"]).mean() > 0.8
     summary = json.loads((workdir / "metrics/interpret/featurevis.json").read_text())
     assert summary["visualizations"] == len(rows) and summary["layers"] == [FIRST, LAST] and summary["steps"] == 4
-    assert summary["seconds_per_visualization"] > 0
+    assert "seconds_per_visualization" not in summary     # machine-dependent: in the run log only
+    assert json.loads((workdir / "logs/interpret_featurevis.json").read_text())["speed"]["seconds_per_visualization"] > 0
     assert {g: v["visualizations"] for g, v in summary["groups"].items()} == {
         "finetuned": int(rows["figure"].isin(["finetuned", "classes"]).sum()), "pretrained": 4, "unregularized": 4, "class_scores": 2}
     _pngs(workdir, "featurevis_pretrained", "featurevis_finetuned", "featurevis_unregularized", "featurevis_classes",

@@ -136,9 +136,10 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
 
     onnx_path = tmp_path / "model.onnx"
     fields = {"name": "isic-binary-mobilenet_v2", "dataset": "tiny", "split": "rows 0-15", "metrics": {"val_auc": 1.0},
-              "params": {"seed": 3}}
-    result = export_checkpoint(path, onnx_path, fields, images[val], tolerance=1e-4)
-    assert result["max_abs_diff"] <= 1e-4 and result["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+              "params": {"seed": 3}, "provenance": {"medinterp": "test"}}
+    record, measured = export_checkpoint(path, onnx_path, fields, images[val], tolerance=1e-4)
+    assert measured["max_abs_diff"] <= 1e-4 and measured["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
+    assert record == {"samples": int(len(val)), "tolerance": 1e-4, "within_tolerance": True}
     read = M.read(onnx_path)
     assert read["input"]["shape"] == [None, 3, 32, 32] and read["output"]["activation"] == "sigmoid"
     assert json.loads((tmp_path / "model.json").read_text())["class_names"] == ["benign", "malignant"]
@@ -180,5 +181,26 @@ def test_small_inputs_to_a_seven_by_seven_pool_still_export(tmp_path):
             "init_used": "random"}
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
     meta = M.for_checkpoint(info, name="tiny", dataset="tiny", split="all", metrics={}, params={},
-                            framework=M.framework_info("torch", torch.__version__))
-    assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)["max_abs_diff"] <= 1e-5
+                            framework=M.framework_info("torch", torch.__version__), provenance={"medinterp": "test"})
+    assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)[1]["max_abs_diff"] <= 1e-5
+
+
+def test_the_same_weights_export_to_the_same_bytes(tmp_path):
+    """Nothing in an export depends on the time, git's state or the run: a model's DVC hash moves
+    only with its weights, metadata and code."""
+    from medinterp.models.torch.checkpoint import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build(registry.get("mobilenet_v2", "torch"), 1, "random", 0.1).model.eval()
+    info = {"architecture": "mobilenet_v2", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"],
+            "num_outputs": 1, "image_size": 32, "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+            "init_used": "random", "seed": 0, "settings": {}, "dropout": 0.1}
+    checkpoint = tmp_path / "checkpoint.npz"
+    save_checkpoint(checkpoint, model, info)
+    images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
+    fields = {"name": "tiny", "dataset": "tiny", "split": "all", "metrics": {}, "params": {},
+              "provenance": M.provenance("medinterp.stages.isic_export", [checkpoint])}
+    for name in ("first.onnx", "second.onnx"):
+        export_checkpoint(checkpoint, tmp_path / name, fields, images, tolerance=1e-4)
+    assert (tmp_path / "first.onnx").read_bytes() == (tmp_path / "second.onnx").read_bytes()
+    assert M.read(tmp_path / "first.onnx")["provenance"]["inputs"] == {checkpoint.as_posix(): M.file_md5(checkpoint)}

@@ -105,10 +105,11 @@ def test_checkpoint_round_trip_and_export_parity(trained):
     logits = np.asarray(loaded(val_images.astype(np.float32) / 255.0, training=False))
     assert 1 / (1 + np.exp(-logits[:, 0])) == pytest.approx(model.predict(val_images), abs=1e-6)
 
-    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "tiny", "split": "rows 0-15", "metrics": {}, "params": {}}
-    result = export_checkpoint(path, folder / "model.onnx", fields, val_images, tolerance=1e-4, opset=17)
+    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "tiny", "split": "rows 0-15", "metrics": {}, "params": {},
+              "provenance": {"medinterp": "test"}}
+    record, measured = export_checkpoint(path, folder / "model.onnx", fields, val_images, tolerance=1e-4, opset=17)
     meta = M.read(folder / "model.onnx")
-    assert result["max_abs_diff"] <= 1e-4 and meta["family"] == "keras" and meta["input"]["layout"] == "NHWC"
+    assert measured["max_abs_diff"] <= 1e-4 and meta["metrics"]["onnx_parity"] == record and meta["family"] == "keras" and meta["input"]["layout"] == "NHWC"
     assert meta["input"]["shape"] == [None, 32, 32, 3] and meta["output"] == {"name": "logits", "kind": "logits", "activation": "sigmoid"}
     outputs, _ = onnx_run(folder / "model.onnx", val_images[:3].astype(np.float32) / 255.0, providers=["CPUExecutionProvider"])
     assert outputs == pytest.approx(logits[:3], abs=1e-4)

@@ -116,18 +116,21 @@ def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
     x = np.random.default_rng(1).random((5, 8, 8, 3)).astype("float32")
     meta = M.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="none", split="none",
                   class_names=["benign", "malignant"], input=M.input_spec(8, "NHWC"), output=M.output_spec("logits", "sigmoid", "logit"),
-                  metrics={}, init_used="random", git_revision="test", params={}, framework=framework())
+                  metrics={}, init_used="random", provenance={"medinterp": "test"}, params={}, framework=framework())
     exporter = OnnxExporter(model, "logit")
-    parity = exporter.export(tmp_path / "tiny.onnx", meta, x, tolerance=1e-5)
-    assert parity["max_abs_diff"] < 1e-5 and parity["samples"] == 5 and parity["tolerance"] == 1e-5
+    record, measured = exporter.export(tmp_path / "tiny.onnx", meta, x, tolerance=1e-5)
+    assert measured["max_abs_diff"] < 1e-5 and measured["samples"] == 5
+    assert record == {"samples": 5, "tolerance": 1e-5, "within_tolerance": True}
     stored = M.read(tmp_path / "tiny.onnx")
-    assert stored["metrics"]["onnx_parity"] == parity and stored["name"] == "tiny"
+    assert stored["metrics"]["onnx_parity"] == record and stored["name"] == "tiny"
     import onnxruntime as ort
 
     session = ort.InferenceSession(str(tmp_path / "tiny.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"] and [o.name for o in session.get_outputs()] == ["logit"]
     np.testing.assert_allclose(session.run(None, {"input": x})[0], model.predict(x, verbose=0), atol=1e-5)
+    exporter.export(tmp_path / "again.onnx", meta, x, tolerance=1e-5)   # the same weights: the same bytes
+    assert (tmp_path / "again.onnx").read_bytes() == (tmp_path / "tiny.onnx").read_bytes()
     model.set_weights([w * 2 for w in model.get_weights()])   # the same exporter freezes the new weights
-    assert exporter.export(tmp_path / "twice.onnx", meta, x, tolerance=1e-5)["max_abs_diff"] < 1e-5
+    assert exporter.export(tmp_path / "twice.onnx", meta, x, tolerance=1e-5)[1]["max_abs_diff"] < 1e-5
     with pytest.raises(RuntimeError, match="differ by up to"):   # no difference passes a negative tolerance
         exporter.export(tmp_path / "refused.onnx", meta, x, tolerance=-1.0)

@@ -44,7 +44,7 @@ def _export(tmp_path, layout="NCHW", n_out=2, activation="softmax", normalise=Tr
     M.attach(path, M.make(
         name="demo", architecture="demo", family="torch", task="binary", dataset="demo", split="train",
         class_names=names, input=M.input_spec(SIZE, layout, MEAN if normalise else None, STD if normalise else None),
-        output=M.output_spec("logits", activation), metrics={}, init_used="random", git_revision="x",
+        output=M.output_spec("logits", activation), metrics={}, init_used="random", provenance={"medinterp": "test"},
         params={}, framework=M.framework_info("torch", "0"),
     ))
     return path

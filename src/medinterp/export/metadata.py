@@ -3,7 +3,10 @@
 Like a MONAI bundle's metadata, it is enough to run the model without this repository's training
 code: the architecture and family, the data it learnt from, the class names in output order, and
 the exact preprocessing (input layout and shape, value range, normalisation, resizing), plus the
-metrics of its evaluation and the revision and params that made it. :func:`validate` checks it
+metrics of its evaluation, the params, and the provenance that made it: the package version, a
+digest of the stage's code and the md5 of each input file (DVC's hash of the same file, so
+``dvc.lock`` finds the stage that made it). Nothing in it depends on git's working-tree state or
+the machine, so the same weights exported twice give the same bytes. :func:`validate` checks it
 before anything runs the model.
 
 Preprocessing contract, in order: decode to RGB uint8; resize to ``input.shape``'s height and
@@ -15,17 +18,19 @@ width (``input.resize``); divide by 255 so values lie in ``input.value_range`` [
 
 from __future__ import annotations
 
+import hashlib
+import importlib.metadata
 import json
 import platform
-import subprocess
 from pathlib import Path
 from typing import Any
 
 from medinterp.errors import MedinterpError
 from medinterp.io import write_json
+from medinterp.provenance import code_digest
 
 METADATA_KEY = "medinterp"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2   # 2: ``provenance`` replaced ``git_revision``
 FAMILIES = ("keras", "torch")
 LAYOUTS = ("NHWC", "NCHW")
 OUTPUT_KINDS = ("logits", "features")
@@ -35,7 +40,7 @@ RESIZE = "bilinear, squashed to a square (Pillow BILINEAR)"
 REQUIRED = {
     "schema": int, "name": str, "architecture": str, "family": str, "task": str, "dataset": str,
     "split": str, "class_names": list, "input": dict, "output": dict, "metrics": dict,
-    "init_used": str, "git_revision": str, "params": dict, "framework": dict,
+    "init_used": str, "provenance": dict, "params": dict, "framework": dict,
 }
 
 
@@ -53,17 +58,33 @@ def output_spec(kind: str, activation: str | None, name: str = "output") -> dict
     return {"name": name, "kind": kind, "activation": activation}
 
 
-def git_revision(cwd: str | Path = ".") -> str:
-    """``git describe --always --dirty`` of the code that ran, or ``unknown`` outside a repository."""
+def file_md5(path: str | Path) -> str:
+    """md5 of a file's bytes: what DVC 3 records for it in ``dvc.lock``."""
+    digest = hashlib.md5()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def package_version() -> str:
     try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=cwd, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
+        return importlib.metadata.version("medinterp")
+    except importlib.metadata.PackageNotFoundError:
         return "unknown"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "unknown"
+
+
+def provenance(stage_module: str, inputs: list[str | Path]) -> dict:
+    """What made a model: the package version, the stage module and the sha256 of the code it runs
+    (``provenance.code_digest``), and the md5 of each input file, by its path in the repository."""
+    return {"medinterp": package_version(), "stage": stage_module, "code_sha256": code_digest(stage_module),
+            "inputs": {Path(p).as_posix(): file_md5(p) for p in inputs}}
 
 
 def framework_info(name: str, version: str) -> dict:
-    return {"name": name, "version": version, "python": platform.python_version()}
+    # major.minor only: uv may pick any 3.11.x for `.python-version`'s 3.11, and the patch level
+    # would otherwise make the same weights export to other bytes on another machine
+    return {"name": name, "version": version, "python": ".".join(platform.python_version_tuple()[:2])}
 
 
 def make(**fields: Any) -> dict:
@@ -74,7 +95,7 @@ def make(**fields: Any) -> dict:
 
 
 def for_checkpoint(info: dict[str, Any], *, name: str, dataset: str, split: str, metrics: dict[str, float],
-                   params: dict[str, Any], framework: dict) -> dict:
+                   params: dict[str, Any], framework: dict, provenance: dict) -> dict:
     """The record of an ISIC checkpoint's export (``medinterp.models.checkpoint``'s ``info``), either
     family: input ``input`` in the checkpoint's layout and normalisation, output ``logits``."""
     norm = info["normalisation"]
@@ -83,7 +104,7 @@ def for_checkpoint(info: dict[str, Any], *, name: str, dataset: str, split: str,
         split=split, class_names=list(info["class_names"]),
         input=input_spec(int(info["image_size"]), norm["layout"], norm["mean"], norm["std"], name="input"),
         output=output_spec("logits", "sigmoid" if int(info["num_outputs"]) == 1 else "softmax", name="logits"),
-        metrics=metrics, init_used=info["init_used"], git_revision=git_revision(), params=params, framework=framework,
+        metrics=metrics, init_used=info["init_used"], provenance=provenance, params=params, framework=framework,
     )
 
 

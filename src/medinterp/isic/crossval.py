@@ -29,6 +29,7 @@ class CrossValidation:
     labels: np.ndarray               # of the cross-validated table, row for row
     val_prob: np.ndarray             # out-of-fold: each row predicted by the model it validated
     test_prob: np.ndarray            # the best fold's model on the test set
+    train_images_per_second: list[float]   # per fold, for the run log (it depends on the machine)
 
 
 def fold_indices(folds: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -64,6 +65,7 @@ def cross_validate(table: ImageTable, test: ImageTable, class_names: list[str],
     labels = table.labels
     val_prob: np.ndarray | None = None
     rows: list[dict[str, float]] = []
+    speeds: list[float] = []
     best_fold, best, best_value, best_test = -1, None, None, None
     for fold in sorted(np.unique(folds).tolist()):
         train_index, val_index = fold_indices(folds, fold)
@@ -81,9 +83,9 @@ def cross_validate(table: ImageTable, test: ImageTable, class_names: list[str],
         row |= {f"val_{k}": v for k, v in scalars(labels[val_index], prob, class_names, confusion=True).items()}
         row |= {f"test_{k}": v for k, v in scalars(test.labels, test_prob, class_names).items()}
         row |= {f"class_weight_{c}": w for c, w in zip(class_names, trained.class_weights)}
-        row["train_images_per_second"] = trained.train_images_per_second
         rows.append(row)
+        speeds.append(trained.train_images_per_second)
         if better(row.get(best_by), best_value, best_by) or best is None:
             best_fold, best, best_value, best_test = fold, trained, row.get(best_by), test_prob
     summary = mean_std([{k: v for k, v in row.items() if k != "fold" and not k.startswith("class_weight_")} for row in rows])
-    return CrossValidation(rows, summary, best_fold, best, labels, val_prob, best_test)
+    return CrossValidation(rows, summary, best_fold, best, labels, val_prob, best_test, speeds)

@@ -35,14 +35,12 @@ def binary_report(cv: CrossValidation, test_labels: np.ndarray, class_names: lis
         "test": {"fold": cv.best_fold, "n": int(len(test_labels)), **scalars(test_labels, cv.test_prob, class_names, confusion=True)},
         "val_pooled": scalars(cv.labels, cv.val_prob, class_names, confusion=True),
         "folds": {f"fold{row['fold']}": {k: v for k, v in row.items() if k != "fold"} for row in cv.folds},
-        "speed": {"train_images_per_second": cv.summary.get("train_images_per_second_mean")},
         "settings": settings,
     }
 
 
 def multiclass_report(fit: FitResult, splits: dict[str, tuple[np.ndarray, np.ndarray]], class_names: list[str],
-                      run: dict[str, Any], class_weights: list[float], train_images_per_second: float,
-                      settings: dict[str, Any]) -> dict[str, Any]:
+                      run: dict[str, Any], class_weights: list[float], settings: dict[str, Any]) -> dict[str, Any]:
     """Training and validation at the best epoch (Table 8), each evaluated split's accuracy and
     one-vs-rest macro ROC AUC (Table 9), per-class scores and confusion matrices.
 
@@ -58,6 +56,5 @@ def multiclass_report(fit: FitResult, splits: dict[str, tuple[np.ndarray, np.nda
     report["confusion_matrix"] = {name: m["confusion_matrix"] for name, m in full.items()}
     report["confusion_matrix_normalized"] = {name: m["confusion_matrix_normalized"] for name, m in full.items()}
     report["class_weights"] = dict(zip(class_names, class_weights))
-    report["speed"] = {"train_images_per_second": train_images_per_second}
     report["settings"] = settings
     return report

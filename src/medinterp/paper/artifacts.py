@@ -24,6 +24,8 @@ MODELS = Path("models/paper")
 METRICS = Path("metrics/paper")
 PLOTS = Path("plots/paper")
 TABLE2 = Path("metrics/table2.json")
+ARRAYS = Path("arrays/breakhis.npy")    # what the paper's networks train on (the prepare stage's)
+SPLIT = Path("splits/breakhis.csv")
 
 
 def encoder_path(backbone: str, tag: str, suffix: str) -> Path:
@@ -43,7 +45,7 @@ def overlay_png(backbone: str, variant: str) -> Path:
 
 
 def onnx_metadata(spec: ModelSpec, kind: str, name: str, size: int, init_used: str, metrics: dict, params: dict,
-                  framework: dict) -> dict:
+                  framework: dict, provenance: dict) -> dict:
     """Metadata of an exported encoder (``kind="encoder"``) or classifier (``kind="classifier"``)."""
     classifier = kind == "classifier"
     return M.make(
@@ -53,7 +55,7 @@ def onnx_metadata(spec: ModelSpec, kind: str, name: str, size: int, init_used: s
         class_names=CLASS_NAMES if classifier else [],
         input=M.input_spec(size, "NHWC"),
         output=M.output_spec("logits", "sigmoid", name="logit") if classifier else M.output_spec("features", None, name="features"),
-        metrics=metrics, init_used=init_used, git_revision=M.git_revision(), params=params, framework=framework,
+        metrics=metrics, init_used=init_used, provenance=provenance, params=params, framework=framework,
     )
 
 

@@ -8,13 +8,14 @@ Fig. 27), ``featurevis_finetuned.png`` (Fig. 28), ``featurevis_unregularized.png
 ``featurevis_classes.png`` (each class's filters, Fig. 30) and ``featurevis_class_scores.png``
 (each class's logit); ``metrics/interpret/featurevis.csv`` (one row per visualization: its
 objective at the noise start and at the end) and ``metrics/interpret/featurevis.json`` (settings
-and seconds per visualization).
+; seconds per visualization go to ``logs/interpret_featurevis.json``).
 """
 
 from __future__ import annotations
 
 from medinterp import params as P
 from medinterp import registry
+from medinterp import runlog
 from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.figures import save
 from medinterp.interpret.pipeline import BINARY, CHECKPOINTS, METRICS, PLOTS, binary_validation, featurevis_report, image_set
@@ -43,13 +44,15 @@ def main() -> None:
     for name, figure in report.figures.items():
         save(figure, PLOTS / f"featurevis_{name}.png")
     write_csv(METRICS / "featurevis.csv", report.table)
-    seconds = sum(group["seconds"] for group in report.timing.values())
     write_json(METRICS / "featurevis.json", {
         "model": spec.name, "family": spec.family, "init_used": info["init_used"], "checkpoint": str(path), "layers": layers,
         "image_size": int(info["image_size"]), "top_n": top_n, "steps": settings.steps, "seed": settings.seed,
-        "visualizations": len(report.table), "seconds": seconds, "seconds_per_visualization": seconds / len(report.table),
-        "groups": report.timing,
+        "visualizations": len(report.table),
+        "groups": {group: {"visualizations": entry["visualizations"]} for group, entry in report.timing.items()},
     })
+    seconds = sum(group["seconds"] for group in report.timing.values())
+    runlog.write("interpret_featurevis", speed={"seconds": seconds, "seconds_per_visualization": seconds / len(report.table),
+                                                "groups": report.timing})
 
 
 if __name__ == "__main__":

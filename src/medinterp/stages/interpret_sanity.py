@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 
 from medinterp import params as P
+from medinterp import runlog
 from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.figures import correlation_heatmap, save, similarity_plot
 from medinterp.interpret.pipeline import BINARY, CHECKPOINTS, METRICS, PLOTS, binary_validation, image_set, sanity_report
@@ -49,12 +50,13 @@ def main() -> None:
     write_json(METRICS / "sanity.json", {
         "model": model, "family": info["family"], "init_used": info["init_used"], "checkpoint": str(path),
         "class": str(block["class"]), "layers": len(similarity), "top_n": int(block["top_n"]), "steps": settings.steps,
-        "natural_images": int(similarity["natural"].iloc[0]), "seconds": seconds,
+        "natural_images": int(similarity["natural"].iloc[0]),
         "featurevis_vs_natural_mean": float(similarity["featurevis_vs_natural"].mean()),
         "natural_vs_natural_mean": float(similarity["natural_vs_natural"].mean()),
     })
     save(similarity_plot(similarity, f"{model} fine-tuned (binary), class {block['class']}\n"
                                      "Spearman's rho between a layer's activations"), PLOTS / "sanity_similarity.png")
+    runlog.write("interpret_sanity", speed={"seconds": seconds})
     save(correlation_heatmap(matrix, f"{model}: feature visualizations made for\ntwo layers (pixel Spearman's rho, mean)"),
          PLOTS / "sanity_layers.png")
 

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from medinterp import params as P
+from medinterp import runlog
 from medinterp.evaluation.curves import roc_table
 from medinterp.io import write_csv, write_json
 from medinterp.isic.crossval import check_selection, cross_validate
@@ -71,6 +72,7 @@ def main() -> None:
     write_csv(PLOTS / "roc_val.csv", roc_table(table.labels, cv.val_prob))
     write_csv(PLOTS / "roc_test.csv", roc_table(test.labels, cv.test_prob))
     write_json(METRICS, binary_report(cv, test.labels, class_names, run_info, settings.as_dict()))
+    runlog.write("isic_binary", speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}})
 
 
 if __name__ == "__main__":

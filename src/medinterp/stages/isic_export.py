@@ -16,6 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from medinterp import params as P
+from medinterp import runlog
+from medinterp.export import metadata as M
 from medinterp.io import write_json
 from medinterp.models.checkpoint import path_in, read_info
 from medinterp.models.families import family_function
@@ -42,7 +44,7 @@ def main() -> None:
     params = P.load_params()
     tolerance = float(P.get(params, "isic.export.parity_tolerance"))
     opset = int(P.get(params, "isic.export.opset"))
-    results = {}
+    results, measured = {}, {}
     for task, (dataset, test_table, test_split, blocks) in TASKS.items():
         checkpoint = path_in(MODELS / task)
         info = read_info(checkpoint)
@@ -55,11 +57,12 @@ def main() -> None:
             "metrics": flat_numbers(report, blocks),
             "params": {"model": info["architecture"], "family": info["family"], "seed": info["seed"],
                        "data.profile": report["profile"], f"isic.{task}": info["settings"]},
+            "provenance": M.provenance(__spec__.name, [checkpoint]),
         }
         export = family_function("export_checkpoint", info["family"])   # imports the checkpoint's framework
-        results[task] = export(checkpoint, MODELS / task / "model.onnx", fields, np.asarray(test.images), tolerance, opset)
-        results[task]["tolerance"] = tolerance
+        results[task], measured[task] = export(checkpoint, MODELS / task / "model.onnx", fields, np.asarray(test.images), tolerance, opset)
     write_json(METRICS, results)
+    runlog.write("isic_export", onnx_parity=measured)
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from medinterp import params as P
+from medinterp import runlog
 from medinterp.errors import DatasetError
 from medinterp.evaluation.curves import macro_roc_table
 from medinterp.io import write_csv, write_json
@@ -68,8 +69,9 @@ def main() -> None:
         write_csv(PLOTS / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))
         write_csv(PLOTS / f"roc_{name}.csv", macro_roc_table(part.labels, probs[name]))
     report = multiclass_report(trained.fit, {name: (parts[name].labels, probs[name]) for name in EVALUATED}, class_names,
-                               run_info, [float(w) for w in weights], trained.train_images_per_second, settings.as_dict())
+                               run_info, [float(w) for w in weights], settings.as_dict())
     write_json(METRICS, report)
+    runlog.write("isic_multiclass", speed={"train_images_per_second": trained.train_images_per_second})
 
 
 if __name__ == "__main__":

@@ -23,6 +23,8 @@ from dvclive import Live
 from PIL import Image
 
 from medinterp import params as P
+from medinterp import runlog
+from medinterp.export import metadata as M
 from medinterp.io import write_json
 from medinterp.models.keras.autoencoder import build_autoencoder, reconstruction_loss
 from medinterp.models.keras.checkpoints import save_weights
@@ -47,7 +49,7 @@ def main() -> None:
     trainer = KerasTrainable(model, reconstruction_loss(), optimizer, None, val_x, val_x, s.batch_size)   # batches: per run
     exporter = OnnxExporter(encoder, "features")
     shown = val.images[: s.autoencoder.reconstructions]
-    report = {}
+    report, measured = {}, {}
     live = Live(str(A.PLOTS / backbone / "autoencoder"), dvcyaml=False, save_dvc_exp=False)
     for tag in s.encoder_tags():
         used = start_from(model, initial, encoder, spec, s.image_size, "random" if tag == "random" else s.weights)
@@ -59,11 +61,13 @@ def main() -> None:
         save_weights(encoder, A.encoder_path(backbone, tag, ".weights.h5"))
         summary = {"weights_requested": tag, "weights_used": used, **A.fit_summary(result)}
         meta = A.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
-                               {"seed": seed, "paper": s.as_dict("autoencoder")}, framework())
-        summary["onnx_parity"] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
+                               {"seed": seed, "paper": s.as_dict("autoencoder")}, framework(),
+                               M.provenance(__spec__.name, [A.ARRAYS, A.SPLIT]))
+        summary["onnx_parity"], measured[tag] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
         report[tag] = summary
     live.end()
     write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict("autoencoder")})
+    runlog.write(f"paper_autoencoder@{backbone}", onnx_parity=measured)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from dvclive import Live
 from scipy.special import expit
 
 from medinterp import params as P
+from medinterp import runlog
 from medinterp.evaluation.classification import binary_metrics
 from medinterp.export import metadata as M
 from medinterp.io import write_json
@@ -82,7 +83,7 @@ def main() -> None:
     trainer = KerasTrainable(model, classification_loss(), optimizer, None, val_x, val_y, s.batch_size, validation_metrics)
     exported_model, exporter, parity_x = export_setup(model, trainer, spec, s, val_x)
     runs = s.runs()
-    report = {}
+    report, measured = {}, {}
     live = Live(str(A.PLOTS / backbone / "classifier"), dvcyaml=False, save_dvc_exp=False)
     for name in dict.fromkeys(runs.values()):
         variant = VARIANTS[name]
@@ -90,9 +91,11 @@ def main() -> None:
             tag = s.encoder_tag(variant)
             model.set_weights(initial)
             load_weights(encoder, A.encoder_path(backbone, tag, ".weights.h5"))
+            inputs = [A.ARRAYS, A.SPLIT, A.encoder_path(backbone, tag, ".weights.h5")]
             used = json.loads(A.encoder_path(backbone, tag, ".json").read_text(encoding="utf-8"))["init_used"]
         else:
             used = start_from(model, initial, encoder, spec, s.image_size, s.init_for(variant.weights))
+            inputs = [A.ARRAYS, A.SPLIT]
         trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
         live.step = 0
         result = fit(trainer, s.classifier.fit_config(), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})")
@@ -104,12 +107,14 @@ def main() -> None:
             save_weights(model, A.classifier_path(backbone, member.name, ".weights.h5"))
             meta = A.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
                                    {"seed": seed, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
-                                    "trained_at_image_size": s.image_size, "paper": s.as_dict("classifier")}, framework())
+                                    "trained_at_image_size": s.image_size, "paper": s.as_dict("classifier")}, framework(),
+                                   M.provenance(__spec__.name, inputs))
             path = A.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
                 if exported_model is not model:
                     exported_model.set_weights(model.get_weights())
-                exported = (path, exporter.export(path, meta, parity_x, s.parity_tolerance))
+                record, measured[name] = exporter.export(path, meta, parity_x, s.parity_tolerance)
+                exported = (path, record)
             else:   # the same network: copy the export, with this variant's metadata
                 shutil.copyfile(exported[0], path)
                 M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
@@ -117,6 +122,7 @@ def main() -> None:
     live.end()
     ordered = {v.name: report[v.name] for v in s.variants}
     write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict("classifier")})
+    runlog.write(f"paper_classifier@{backbone}", onnx_parity=measured)
 
 
 if __name__ == "__main__":

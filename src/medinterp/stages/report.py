@@ -13,9 +13,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from medinterp import numerics
 from medinterp import params as P
 from medinterp.errors import ConfigError
-from medinterp.export.metadata import git_revision
+from medinterp.export.metadata import package_version
 from medinterp.io import write_text
 from medinterp.report import tables
 from medinterp.report.figures import confusion_figure
@@ -81,7 +82,9 @@ def main() -> None:
              tables.table10(top, model, published)]
     inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
     context = {
-        "data profile": P.get(params, "data.profile"), "git revision": git_revision(),
+        "data profile": P.get(params, "data.profile"),
+        "made by": f"medinterp {package_version()}; the code, params and inputs are the report stage's entry in dvc.lock",
+        "numerics": numerics.summary(),
         "paper backbones": ", ".join(table2), "paper initialisation used": ", ".join(inits),
         "ISIC model": f"{binary['model']} ({binary['family']}), initialisation {binary['init_used']}, "
                       f"{binary['image_size']} px, seed {binary['seed']}",

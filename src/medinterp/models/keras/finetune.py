@@ -232,10 +232,10 @@ def checkpoint_adapter(path: str | Path, initial: bool = False) -> tuple[KerasAd
 
 
 def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
-                      tolerance: float, opset: int) -> dict:
+                      tolerance: float, opset: int) -> tuple[dict, dict]:
     """The checkpoint as ONNX (``input`` [0, 1] NHWC, output ``logits``) with the metadata
     ``export.metadata.for_checkpoint`` makes of its info and ``fields``, checked against Keras on
-    ``images`` (``uint8`` NHWC)."""
+    ``images`` (``uint8`` NHWC): the parity record and measurement (``OnnxExporter.export``)."""
     if opset != OPSET:
         raise ConfigError(f"isic.export.opset is {opset}; the Keras family exports at opset {OPSET} (tf2onnx)")
     model, info = load_checkpoint(checkpoint)

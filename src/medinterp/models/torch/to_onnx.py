@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from medinterp.export import metadata as M
-from medinterp.export.parity import parity
+from medinterp.export.parity import checked, parity
 from medinterp.io import atomic_path
 from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.classifier import predict_logits
@@ -96,21 +96,20 @@ def export_onnx(model: nn.Module, path: str | Path, image_size: int, opset: int 
 
 
 def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, meta: dict, images: np.ndarray,
-                   tolerance: float, opset: int = 17) -> dict:
-    """Export, attach ``meta``, and compare ONNX Runtime's logits on ``images`` (``uint8`` NHWC) with
-    PyTorch's; raises ``RuntimeError`` when they differ by more than ``tolerance``."""
+                   tolerance: float, opset: int = 17) -> tuple[dict, dict]:
+    """Export, compare ONNX Runtime's logits on ``images`` (``uint8`` NHWC) with PyTorch's, attach
+    ``meta`` with the parity record (``export.parity.checked``); returns that record and the
+    measurement for the run log. Raises ``RuntimeError`` when they differ by more than ``tolerance``."""
     export_onnx(model, path, int(info["image_size"]), opset)
-    M.attach(path, meta)
     reference = predict_logits(model, images)
-    result = parity(path, to_input(images).numpy(), reference)
-    if not result["max_abs_diff"] <= tolerance:
-        raise RuntimeError(f"{path}: ONNX Runtime and PyTorch logits differ by up to {result['max_abs_diff']:.3g} "
-                             f"(tolerance {tolerance:g}) on {result['samples']} images")
-    return result
+    measured = parity(path, to_input(images).numpy(), reference)
+    record = checked(path, measured, tolerance, "PyTorch")
+    M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
+    return record, measured
 
 
 def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
-                      tolerance: float, opset: int = 17) -> dict:
+                      tolerance: float, opset: int = 17) -> tuple[dict, dict]:
     """A checkpoint (``checkpoint.load_checkpoint``) as ONNX with the metadata ``export.metadata.for_checkpoint``
     makes of its info and ``fields``, checked against PyTorch on ``images`` (``uint8`` NHWC)."""
     model, info = load_checkpoint(checkpoint)
