@@ -19,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from medinterp.export import metadata as M
+from medinterp.export.canonical import canonical_model
 from medinterp.export.parity import checked, parity
 from medinterp.io import atomic_path
 from medinterp.models.keras.training import inference_function, run_batched
@@ -60,14 +61,8 @@ class OnnxExporter:
         costs more than the whole conversion on DenseNet201 (0.5 s + 7 s against 12 s). The two
         internal functions used here are the ones tf2onnx itself uses for large models.
         """
-        import tf2onnx.convert
-        import tf2onnx.utils
+        import tf2onnx
         from tensorflow.python.framework import convert_to_constants
-
-        # tf2onnx numbers the nodes it adds from a process-wide counter (which its own imports also
-        # advance, hence the imports first): without a reset, the same weights converted twice, or
-        # after another model, get other node names, hence other bytes
-        tf2onnx.utils.INTERNAL_NAME = 1
 
         concrete = self.function.get_concrete_function()
         frozen, _ = convert_to_constants._replace_variables_by_constants(
@@ -79,7 +74,7 @@ class OnnxExporter:
         with _tf2onnx_fail_fast():
             proto, _ = tf2onnx.convert.from_graph_def(frozen, input_names=inputs, output_names=outputs, opset=OPSET,
                                                       tensors_to_rename=renames)
-        return proto
+        return canonical_model(proto)   # tf2onnx's node order and made-up names change from run to run
 
     def keras_outputs(self, x: np.ndarray) -> np.ndarray:
         return run_batched(self.function, x, self.batch_size)
