@@ -1,7 +1,7 @@
 """CPU numerics that do not depend on the machine: the same commit gives the same numbers on any
 x86-64 CPU with AVX2 or newer.
 
-Measured on a 2-core Xeon with AVX-512 and AMX (README: Reproducible numerics): a short training
+Measured on a 2-core Xeon with AVX-512 and AMX (docs/reproducibility.md): a short training
 gave other weights, run to run the same, when only one of these changed:
 
 - the instruction set that oneDNN picks at run time (PyTorch's convolutions, and TensorFlow's
@@ -19,8 +19,8 @@ difference measured, pinned for the same reason), through environment variables 
 libraries read when they load: it must run before numpy, TensorFlow or PyTorch is imported, so
 every stage process calls it first (``medinterp.stages``). ``MEDINTERP_NUMERICS=fast`` leaves the
 libraries to choose (the GPU where there is one, the widest vectors and every core: faster,
-results tied to the machine); ``MEDINTERP_THREADS`` sets the fixed thread count (default 2: the committed results
-were made with 2, a different count gives different numbers).
+results tied to the machine); ``MEDINTERP_THREADS`` sets the fixed thread count (default 2: the
+committed results were made with 2, a different count gives different numbers).
 """
 
 from __future__ import annotations
@@ -96,5 +96,6 @@ def summary(environ: Mapping[str, str] = os.environ) -> str:
 def describe(environ: Mapping[str, str] = os.environ) -> dict:
     """What the run logs record: the mode, the thread count and every pinned variable as set."""
     names = [*ISA_PINS, *THREAD_VARIABLES]
-    return {"mode": mode(environ), "threads": threads(environ) if mode(environ) == "portable" else None,
+    portable = mode(environ) == "portable"
+    return {"mode": mode(environ), "threads": threads(environ) if portable else None,
             "environment": {name: environ.get(name) for name in names}}
