@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from medinterp.errors import MedinterpError
-from medinterp.io import write_json
+from medinterp.io import atomic_path, readable, write_json
 from medinterp.provenance import code_digest
 
 METADATA_KEY = "medinterp"
@@ -159,12 +159,10 @@ def attach(onnx_path: str | Path, meta: dict) -> None:
 
     validate(meta)
     onnx_path = Path(onnx_path)
-    model = onnx.load(str(onnx_path))
+    model = onnx.load(str(readable(onnx_path)))   # the stage's own export, not renamed into place yet
     del model.metadata_props[:]
     entry = model.metadata_props.add()
     entry.key, entry.value = METADATA_KEY, json.dumps(meta, sort_keys=True)
-    from medinterp.io import atomic_path
-
     with atomic_path(onnx_path) as tmp:
         onnx.save(model, str(tmp))
     write_json(sidecar_path(onnx_path), meta)

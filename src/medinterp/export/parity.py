@@ -39,7 +39,10 @@ def session(onnx_path: str | Path, providers: list[str] | None = None):
     """An inference session on the best available provider (CUDA, else CPU) unless ``providers`` is given."""
     import onnxruntime as ort
 
-    return ort.InferenceSession(str(onnx_path), providers=providers or available_providers())
+    from medinterp.io import readable
+
+    # a stage's own export is read back (parity) before its transaction renames it into place
+    return ort.InferenceSession(str(readable(onnx_path)), providers=providers or available_providers())
 
 
 def run(onnx_path: str | Path, inputs: np.ndarray, providers: list[str] | None = None, batch_size: int = 32) -> tuple[np.ndarray, str]:

@@ -27,12 +27,21 @@ from tqdm import tqdm
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import session
-from medinterp.inference.predict import input_size, preprocess
+from medinterp.inference.predict import check_batch_size, input_size, preprocess
 from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
 
 BATCH_SIZES = (1, 8, 32)
 Runner = Callable[[np.ndarray], np.ndarray]
+
+
+def check_counts(batch_sizes: tuple[int, ...], repeats: int) -> None:
+    """A :class:`ConfigError` unless there is at least one batch size, each positive, and ``repeats`` is positive."""
+    if not batch_sizes:
+        raise ConfigError("give at least one batch size")
+    for size in batch_sizes:
+        check_batch_size(size)
+    check_batch_size(repeats, "repeats")
 
 
 def model_inputs(meta: dict, count: int, seed: int = 0) -> np.ndarray:
@@ -78,6 +87,7 @@ def eager_model(onnx_path: Path, meta: dict) -> tuple[Runner, dict]:
 def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
                 providers: list[str] | None = None) -> dict:
     """Eager and ONNX Runtime throughput of one exported model at each batch size."""
+    check_counts(batch_sizes, repeats)
     onnx_path = Path(onnx_path)
     meta = M.read(onnx_path)
     inputs = model_inputs(meta, max(batch_sizes))
@@ -103,6 +113,7 @@ def bench_in_subprocess(onnx_paths: list[Path], batch_sizes: tuple[int, ...], re
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
+        last = last.removeprefix("error: ")
         raise ConfigError(f"benchmark of {', '.join(map(str, onnx_paths))} failed: {last}")
     return [json.loads(line) for line in done.stdout.strip().splitlines()[-len(onnx_paths):]]
 
@@ -112,6 +123,7 @@ def run_benchmarks(models: dict[str, Path], batch_sizes: tuple[int, ...] = BATCH
     """Every model of ``models`` (name -> ONNX file), one process per framework family, with the machine."""
     from medinterp.export.parity import available_providers
 
+    check_counts(batch_sizes, repeats)
     by_family: dict[str, list[str]] = {}
     for name, path in models.items():
         by_family.setdefault(M.read(path)["family"], []).append(name)
@@ -142,10 +154,12 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
+    from medinterp.cli import positive_int
+
     parser = argparse.ArgumentParser(description="benchmark exported models of one family; one JSON line each")
     parser.add_argument("models", nargs="+")
-    parser.add_argument("--batch-sizes", nargs="+", type=int, default=list(BATCH_SIZES))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch-sizes", nargs="+", type=positive_int, default=list(BATCH_SIZES))
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--providers", nargs="+")
     args = parser.parse_args(argv)
     for model in tqdm(args.models, desc="bench", unit="model", file=sys.stderr):
@@ -153,4 +167,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from medinterp.io import report_error
+
+    try:
+        main()
+    except BaseException as exc:   # one line for the parent's message; anything else keeps its traceback
+        code = report_error(exc)
+        if code is None:
+            raise
+        sys.exit(code)

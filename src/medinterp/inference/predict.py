@@ -60,7 +60,7 @@ def collect_inputs(sources: Iterable[str | Path], root: str | Path | None = None
             found += sorted(p for p in source.rglob("*") if p.is_file() and is_image_file(p))
         elif source.suffix.lower() == ".csv":
             found += _from_csv(source, Path(root) if root else source.parent)
-        elif source.exists() or is_image_file(source):
+        elif source.exists():
             found.append(source)
         else:
             raise ConfigError(f"{source}: not found (give image files, folders or a CSV with an 'image' column)")
@@ -104,6 +104,13 @@ def probabilities(outputs: np.ndarray, activation: str | None, n_classes: int) -
     raise ConfigError(f"the model's outputs are logits with activation {activation!r}; cannot turn them into probabilities")
 
 
+def check_batch_size(batch_size: object, name: str = "batch size") -> int:
+    """``batch_size`` if it is a positive integer, else a :class:`ConfigError` saying what it got."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+        raise ConfigError(f"{name} must be a positive integer, got {batch_size!r}")
+    return int(batch_size)
+
+
 @dataclass
 class Prediction:
     image: Path
@@ -126,6 +133,7 @@ class PredictionRun:
 
 def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, providers: list[str] | None = None) -> PredictionRun:
     """Probabilities for every image; an image that cannot be read gets its error instead of a crash."""
+    check_batch_size(batch_size)
     meta = M.read(model_path)
     if meta["output"]["kind"] != "logits":
         raise ConfigError(f"{model_path} outputs {meta['output']['kind']}, not class scores; predict needs a classifier")
@@ -157,7 +165,7 @@ def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, pr
 
 
 def write_predictions(path: str | Path, run: PredictionRun) -> None:
-    """One row per image: ``image, p_<class>..., predicted, error``."""
+    """One row per image: ``image, p_<class>..., predicted, error``; written atomically (``medinterp.io``)."""
     from medinterp.io import atomic_path
 
     names = run.metadata["class_names"]

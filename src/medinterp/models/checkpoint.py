@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from medinterp.errors import ConfigError
-from medinterp.io import atomic_path
+from medinterp.io import atomic_path, readable
 
 NAME = "checkpoint.npz"
 FORMAT = "medinterp-classifier-checkpoint"
@@ -62,10 +62,11 @@ def _header(archive, path: Path) -> dict[str, Any]:
 
 
 def _open(path: Path):
-    if not path.is_file():
+    found = readable(path)   # a checkpoint this stage wrote is read from its pending file
+    if not found.is_file():
         raise ConfigError(f"{path}: checkpoint not found; run the stage that makes it (dvc repro)")
     try:
-        return np.load(path, allow_pickle=False)
+        return np.load(found, allow_pickle=False)
     except (OSError, ValueError, zipfile.BadZipFile) as exc:
         raise ConfigError(f"{path}: not a readable checkpoint ({exc})") from exc
 

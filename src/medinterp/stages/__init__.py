@@ -19,11 +19,19 @@ except numerics.NumericsError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
 
+# after the pins: medinterp.io imports pandas, so numpy
+from medinterp import io  # noqa: E402
+from medinterp.io import Terminated, report_error, sigterm_raises  # noqa: E402
+
 
 def run(main: Callable[[], None]) -> None:
-    """Run a stage; an error the user can act on is printed as one line, without a traceback."""
+    """Run a stage in one output transaction (``medinterp.io.transaction``): its outputs are all
+    renamed into place when ``main`` returns, and none is when it raises. An error the user can act
+    on ends the process with one line on stderr, without a traceback (``MEDINTERP_DEBUG=1`` shows
+    it): exit 2 for a :class:`MedinterpError`, 1 for an ``OSError`` (a full disk), 130 for Ctrl-C,
+    143 for SIGTERM."""
     try:
-        main()
-    except MedinterpError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        with sigterm_raises(), io.transaction():
+            main()
+    except (MedinterpError, OSError, KeyboardInterrupt, Terminated) as exc:
+        sys.exit(report_error(exc))

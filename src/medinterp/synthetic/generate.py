@@ -20,6 +20,8 @@ FOLDERS = {"breakhis": ("BreaKHis_v1",), "brecahad": ("BreCaHAD",), "isic": ("IS
 def counts_for(size: str, fraction: float | None = None) -> Counts:
     """``sample`` (the bundled miniature), ``full`` (the real archives' counts) or a fraction of full."""
     if fraction is not None:
+        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 < fraction <= 1:
+            raise ValueError(f"fraction must be a number in (0, 1], got {fraction!r}")
         return scaled(fraction)
     if size == "sample":
         return SAMPLE
@@ -38,6 +40,12 @@ def generate(out: str | Path, counts: Counts = SAMPLE, seed: int = 0, jobs: int 
     unknown = set(datasets) - set(DATASETS)
     if unknown:
         raise ValueError(f"unknown dataset(s) {sorted(unknown)}; choose from {DATASETS}")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"jobs must be a positive integer, got {jobs!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} is a file; the synthetic datasets need a folder")
     for name in datasets:
         for folder in FOLDERS[name]:
             shutil.rmtree(out / folder, ignore_errors=True)

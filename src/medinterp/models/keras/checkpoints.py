@@ -8,13 +8,12 @@ trained model is its ONNX export.)
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import keras
 
 from medinterp.errors import ConfigError
+from medinterp.io import atomic_path, readable
 
 SUFFIX = ".weights.h5"
 
@@ -23,15 +22,12 @@ def save_weights(model: keras.Model, path: str | Path) -> None:
     path = Path(path)
     if not path.name.endswith(SUFFIX):
         raise ValueError(f"{path}: a checkpoint's name must end with {SUFFIX}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=f".{path.name}.") as tmp:
-        staged = Path(tmp) / path.name   # Keras insists on the suffix, so stage under the final name
-        model.save_weights(str(staged))
-        os.replace(staged, path)
+    with atomic_path(path, suffix=SUFFIX) as tmp:   # Keras insists on the suffix
+        model.save_weights(str(tmp), overwrite=True)
 
 
 def load_weights(model: keras.Model, path: str | Path) -> None:
     path = Path(path)
-    if not path.is_file():
+    if not readable(path).is_file():
         raise ConfigError(f"{path}: checkpoint not found; run the stage that writes it (dvc repro)")
-    model.load_weights(str(path))
+    model.load_weights(str(readable(path)))   # this stage's own, not yet renamed, if it wrote one

@@ -21,7 +21,7 @@ import tensorflow as tf
 from medinterp.export import metadata as M
 from medinterp.export.canonical import canonical_model
 from medinterp.export.parity import checked, parity
-from medinterp.io import atomic_path
+from medinterp.io import readable, write_bytes
 from medinterp.models.keras.training import inference_function, run_batched
 
 OPSET = 17
@@ -87,9 +87,9 @@ class OnnxExporter:
         when the outputs differ by more than ``tolerance``."""
         M.validate(meta)
         proto = self.convert()
-        with atomic_path(path) as tmp:
-            tmp.write_bytes(proto.SerializeToString())
-        measured = parity(path, parity_inputs, self.keras_outputs(parity_inputs))
+        write_bytes(path, proto.SerializeToString())
+        # inside a stage's transaction the file is not at ``path`` until the stage ends
+        measured = parity(readable(path), parity_inputs, self.keras_outputs(parity_inputs))
         record = checked(path, measured, tolerance, "Keras")
         M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
         return record, measured
