@@ -19,7 +19,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import torch  # noqa: E402,F401
 import torch._dynamo  # noqa: E402,F401
 
-from medinterp.isic.settings import Augment, TaskSettings  # noqa: E402
+from medinterp.params import Augment, TaskSettings  # noqa: E402
 from medinterp.synthetic.counts import (
     BREAKHIS_TYPES, BreakHisCounts, BreCaHADCounts, Counts, ISIC2016Counts, ISIC2019Counts, ISIC2020Counts,
 )
@@ -80,7 +80,7 @@ def tiny_onnx_classifier(tmp_path_factory) -> Path:
     return folder / "model.onnx"
 
 
-THESIS_AUGMENT = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
+THESIS_AUGMENT = Augment(crop_scale=(0.4, 1.0), crop_ratio=(0.75, 4 / 3), rotation=90, shear=20, scale=(0.8, 1.2), flips=True, brightness=(0.7, 1.3), contrast=(0.7, 1.3), saturation=(0.7, 1.3), hue=(-0.1, 0.1))
 
 
 def tiny_task_settings(**changes) -> TaskSettings:

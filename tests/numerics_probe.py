@@ -26,7 +26,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from medinterp import registry  # noqa: E402
-from medinterp.isic.settings import Augment, TaskSettings  # noqa: E402
+from medinterp.params import Augment, TaskSettings  # noqa: E402
 from medinterp.isic.trained import TrainingData  # noqa: E402
 from medinterp.models.families import family_function  # noqa: E402
 
@@ -35,7 +35,7 @@ def main(family: str) -> None:
     rng = np.random.default_rng(0)
     labels = np.arange(32) % 2
     images = (rng.integers(0, 90, (32, 32, 32, 3)) + labels[:, None, None, None] * 120).astype(np.uint8)
-    augment = Augment((0.4, 1.0), (0.75, 4 / 3), 90, 20, (0.8, 1.2), True, (0.7, 1.3), (0.7, 1.3), (0.7, 1.3), (-0.1, 0.1))
+    augment = Augment(crop_scale=(0.4, 1.0), crop_ratio=(0.75, 4 / 3), rotation=90, shear=20, scale=(0.8, 1.2), flips=True, brightness=(0.7, 1.3), contrast=(0.7, 1.3), saturation=(0.7, 1.3), hue=(-0.1, 0.1))
     settings = TaskSettings(task="binary", image_size=32, weights="random", loader_workers=2 if family == "torch" and "--no-workers" not in sys.argv else 0,
                             epochs=2, batch_size=8, learning_rate=1e-3, plateau_factor=0.4, plateau_patience=1,
                             early_stopping_patience=10, monitor="val_loss", dropout=0.1, freeze=(), augment=augment)

@@ -3,8 +3,11 @@ transforms (their adjoint is what carries the gradient back)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
+import yaml
 import torch
 from torch import nn
 
@@ -13,8 +16,7 @@ from medinterp.interpret.filters import most_activated
 from medinterp.interpret.regularizers import Transforms, affine_warp, bilateral, random_warp
 from medinterp.models.torch.adapter import TorchAdapter
 from medinterp.interpret.sanity import class_visualizations
-from medinterp.params import load_params
-from medinterp.settings import resolve
+from medinterp import params as P
 
 SIZE = 24
 REGULARIZED = Settings(steps=30, lr=0.05, transforms=Transforms(jitter=0.1, rotate=15, translate=0.1, resize=1.2),
@@ -114,10 +116,10 @@ def test_bilateral_weights_follow_opencv_sigma_color():
 
 
 def test_settings_from_both_profiles():
-    params = load_params()
+    raw = yaml.safe_load(Path("params.yaml").read_text())
     for profile in ("sample", "full"):
-        params["data"]["profile"] = profile
-        settings = settings_from_params(resolve(params, "interpret.featurevis"), seed=3)
+        raw["data"]["profile"] = profile
+        settings = settings_from_params(P.validate(raw).interpret_settings().featurevis, seed=3)
         assert settings.seed == 3 and settings.steps > 0
     assert 120 <= settings.steps <= 200
     assert settings.transforms == Transforms(jitter=settings.transforms.jitter, rotate=15, translate=0.1, resize=1.2)

@@ -6,19 +6,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from sklearn import metrics as sk
 from sklearn.utils.class_weight import compute_class_weight
 
 from medinterp.errors import ConfigError
 from medinterp.evaluation.curves import macro_roc_table, roc_table
 from medinterp.evaluation.scalars import mean_std
-from medinterp.isic.crossval import check_selection, cross_validate, fold_indices
+from medinterp.isic.crossval import cross_validate, fold_indices
 from medinterp.isic.predictions import predictions_table
-from medinterp.isic.settings import from_params, task_settings
-from medinterp.params import load_params
+from medinterp import params as P
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.training import class_weights
-from medinterp.training.loop import FitResult
+from medinterp.training.loop import FitConfig, FitResult
 
 from conftest import REPO
 
@@ -109,12 +109,6 @@ def test_cross_validation_collects_out_of_fold_predictions_and_keeps_the_best_fo
     assert cross_validate(table, test, ["benign", "malignant"], train_fold, best_by="val_roc_auc").best_fold == 0   # ties: all AUC 1
 
 
-def test_fold_selection_must_be_a_validation_metric():
-    assert check_selection("val_roc_auc") == "val_roc_auc"
-    with pytest.raises(ConfigError, match="best_fold_by is 'test_roc_auc'"):
-        check_selection("test_roc_auc")
-
-
 def test_mean_std_skips_missing_values():
     out = mean_std([{"a": 1.0, "b": 2.0}, {"a": 3.0}])
     assert out == {"a_mean": 2.0, "a_std": 1.0, "b_mean": 2.0, "b_std": 0.0}
@@ -146,23 +140,28 @@ def test_predictions_table_names_classes_and_probabilities():
     assert multi["predicted"].tolist() == ["z", "x"] and multi["prob_y"].tolist() == [0.2, 0.3]
 
 
+def from_params(raw, task):
+    params = P.validate(raw)
+    return params.model_spec(), params.isic_task(task), params.seed
+
+
 def test_repository_params_resolve_for_every_torch_model():
-    params = load_params(REPO / "params.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
     for name in ("alexnet", "vgg16", "resnet50", "densenet201", "mobilenet_v2"):
         spec, settings, seed = from_params({**params, "model": name}, "binary")
         assert spec.family == "torch" and settings.image_size == 64 and settings.weights == "random"
-        assert settings.fit_config().plateau_factor == 0.4 and settings.early_stopping_patience == 10
-        assert settings.learning_rate == 0.001 and settings.freeze == ("classifier",)
+        assert FitConfig.of(settings).plateau_factor == 0.4 and settings.early_stopping_patience == 10
+        assert settings.learning_rate == 0.001 and settings.freeze == ["classifier"]
     full = {**params, "data": {**params["data"], "profile": "full"}}
     _, alexnet, _ = from_params({**full, "model": "alexnet"}, "binary")
     assert (alexnet.epochs, alexnet.batch_size, alexnet.image_size, alexnet.weights) == (15, 32, 224, "imagenet")
     assert alexnet.learning_rate == 0.0001
     _, vgg, _ = from_params({**full, "model": "vgg16"}, "multiclass")
-    assert (vgg.epochs, vgg.plateau_factor, vgg.plateau_patience, vgg.mode) == (45, 0.2, 2, "min")
+    assert (vgg.epochs, vgg.plateau_factor, vgg.plateau_patience, FitConfig.of(vgg).mode) == (45, 0.2, 2, "min")
 
 
 def test_model_and_family_pick_the_registry_entry():
-    params = load_params(REPO / "params.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
     assert from_params({**params, "model": "nasnet_mobile"}, "binary")[0].family == "keras"
     assert from_params({**params, "model": "densenet201"}, "binary")[0].family == "torch"
     assert from_params({**params, "model": "densenet201", "family": "keras"}, "binary")[0].family == "keras"
@@ -171,15 +170,11 @@ def test_model_and_family_pick_the_registry_entry():
 
 
 def test_bad_settings_are_named():
-    params = load_params(REPO / "params.yaml")
-    spec, _, _ = from_params(params, "binary")
-    from medinterp.settings import resolve
-
-    resolved = resolve(params, "isic", spec)
-    resolved["binary"]["freeze"] = "classifier"
-    with pytest.raises(ConfigError, match="isic.binary.freeze should be a list"):
-        task_settings(resolved, "binary")
-    resolved["binary"]["freeze"] = []
-    resolved["augment"]["scale"] = [1.2, 0.8]
-    with pytest.raises(ConfigError, match="isic.augment.scale"):
-        task_settings(resolved, "binary")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["isic"]["binary"]["freeze"] = "classifier"
+    with pytest.raises(ConfigError, match="isic.binary.freeze is 'classifier': should be a valid list"):
+        from_params(params, "binary")
+    params["isic"]["binary"]["freeze"] = []
+    params["isic"]["augment"]["scale"] = [1.2, 0.8]
+    with pytest.raises(ConfigError, match=r"isic.augment.scale is \[1.2, 0.8\]: should be \[low, high\]"):
+        from_params(params, "binary")

@@ -12,7 +12,7 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.export import metadata as M
 from medinterp.export.parity import run as onnx_run
-from medinterp.isic.settings import Augment
+from medinterp.params import Augment
 from medinterp.isic.trained import TrainingData
 from medinterp.models import checkpoint as C
 from medinterp.models import load_adapter
@@ -24,7 +24,7 @@ from medinterp.models.keras.transforms import affine_transforms, augment_batch, 
 
 from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
 
-IDENTITY = Augment((1.0, 1.0), (1.0, 1.0), 0, 0, (1.0, 1.0), False, (1.0, 1.0), (1.0, 1.0), (1.0, 1.0), (0.0, 0.0))
+IDENTITY = Augment(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotation=0, shear=0, scale=(1.0, 1.0), flips=False, brightness=(1.0, 1.0), contrast=(1.0, 1.0), saturation=(1.0, 1.0), hue=(0.0, 0.0))
 SPEC = registry.get("mobilenet_v2", "keras")
 
 
@@ -53,14 +53,14 @@ def test_augmentation_draws_follow_the_settings_and_the_seed():
     height, width = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     assert (boxes >= 0).all() and (boxes <= 1 + 1e-6).all()
     assert (height * width).min() >= 0.4 - 1e-4 and (width / height).max() <= 4 / 3 + 1e-4
-    zoomed = affine_transforms(1, 17, Augment((1, 1), (1, 1), 0, 0, (2.0, 2.0), False, (1, 1), (1, 1), (1, 1), (0, 0)), rng)
+    zoomed = affine_transforms(1, 17, Augment(crop_scale=(1, 1), crop_ratio=(1, 1), rotation=0, shear=0, scale=(2.0, 2.0), flips=False, brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=(0, 0)), rng)
     assert zoomed[0, :6] == pytest.approx([0.5, 0, 4.0, 0, 0.5, 4.0])   # x2 zoom about pixel 8: input = 8 + (out - 8) / 2
     images = np.random.default_rng(1).random((4, 16, 16, 3)).astype(np.float32)
     first = augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5))
     assert np.array_equal(first, augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5)))
     assert first.shape == images.shape and first.min() >= 0 and first.max() <= 1
     assert not np.allclose(first, augment_batch(images, THESIS_AUGMENT, np.random.default_rng(6)))
-    flips = Augment((1, 1), (1, 1), 0, 0, (1, 1), True, (1, 1), (1, 1), (1, 1), (0, 0))
+    flips = Augment(crop_scale=(1, 1), crop_ratio=(1, 1), rotation=0, shear=0, scale=(1, 1), flips=True, brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=(0, 0))
     flipped = augment_batch(images, flips, np.random.default_rng(0))
     for image, out in zip(images, flipped):
         variants = [image, image[:, ::-1], image[::-1], image[::-1, ::-1]]

@@ -9,9 +9,14 @@ import pytest
 import yaml
 
 from medinterp.errors import ConfigError
-from medinterp.paper.settings import from_params
+from medinterp import params as P
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+
+
+def from_params(raw, backbone):
+    spec, settings = P.validate(raw).paper_for(backbone)
+    return spec, settings, raw["seed"]
 
 
 def _params(**paper):
@@ -34,7 +39,7 @@ def test_full_profile_carries_table_1():
 def test_sample_profile_is_small_and_offline():
     spec, s, seed = from_params(_params(), "densenet201")
     assert (s.image_size, s.weights, s.batch_size) == (64, "random", 16)
-    assert s.evaluate.gradcam_layer == spec.gradcam_layer == "relu" and s.evaluate.points == ("tumor",)
+    assert s.evaluate.gradcam_layer == spec.gradcam_layer == "relu" and s.evaluate.points == ["tumor"]
     assert from_params(_params(image_size=96), "densenet201")[1].image_size == 96
 
 
@@ -56,7 +61,7 @@ def test_variants_that_start_alike_are_one_run():
     ({"classifier": {**PARAMS["paper"]["classifier"], "monitor": "accuracy"}}, "monitor"),
     ({"evaluate": {**PARAMS["paper"]["evaluate"], "points": ["tumour"]}}, "paper.evaluate.points"),
     ({"evaluate": {**PARAMS["paper"]["evaluate"], "constant_heatmap": "drop"}}, "constant_heatmap"),
-    ({"batch_size": 1}, "batch_size is 1"),
+    ({"batch_size": 1}, "paper.batch_size is 1"),
 ])
 def test_bad_settings_are_refused(change, message):
     with pytest.raises(ConfigError, match=message):

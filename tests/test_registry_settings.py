@@ -6,7 +6,7 @@ import pytest
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.settings import merge, resolve
+from medinterp import params as P
 
 
 def test_every_name_of_both_seeds_is_registered():
@@ -35,30 +35,27 @@ def test_seed_tables_are_the_registry_defaults():
     assert registry.get("vgg16").defaults["isic"]["binary"] == {"epochs": 25, "batch_size": 64}
 
 
-def test_merge_skips_nulls_and_merges_nested():
-    base = {"a": 1, "b": {"c": 2, "d": 3}}
-    assert merge(base, {"a": None, "b": {"c": 5, "d": None}, "e": [1]}) == {"a": 1, "b": {"c": 5, "d": 3}, "e": [1]}
-    assert base == {"a": 1, "b": {"c": 2, "d": 3}}
-
-
 def _params(profile="sample", epochs=None):
     return {
         "data": {"profile": profile},
         "profiles": {"sample": {"paper": {"image_size": 64, "autoencoder": {"epochs": 3}}}, "full": {"paper": {"image_size": 128}}},
-        "paper": {"image_size": None, "autoencoder": {"epochs": epochs, "learning_rate": 0.001}},
+        "paper": {"image_size": None, "weights": "random", "batch_size": 8, "autoencoder": {"epochs": epochs, "learning_rate": 0.001}},
     }
 
 
+def _paper(raw):
+    return P.validate(raw).paper_for("nasnet_mobile")[1]
+
+
 def test_resolve_layers_registry_profile_params():
-    spec = registry.get("nasnet_mobile")
-    full = resolve(_params("full"), "paper", spec)
-    assert full["image_size"] == 128 and full["autoencoder"]["epochs"] == 50 and full["classifier"]["epochs"] == 100
-    sample = resolve(_params("sample"), "paper", spec)
-    assert sample["image_size"] == 64 and sample["autoencoder"] == {"epochs": 3, "learning_rate": 0.001, "optimizer": "adam"}
-    assert resolve(_params("sample", epochs=7), "paper", spec)["autoencoder"]["epochs"] == 7
-    assert resolve(_params("full"), "paper.autoencoder", spec) == {"epochs": 50, "learning_rate": 0.001, "optimizer": "adam"}
+    full = _paper(_params("full"))
+    assert full.image_size == 128 and full.autoencoder.epochs == 50 and full.classifier.epochs == 100
+    sample = _paper(_params("sample"))
+    assert sample.image_size == 64
+    assert (sample.autoencoder.epochs, sample.autoencoder.learning_rate, sample.autoencoder.optimizer) == (3, 0.001, "adam")
+    assert _paper(_params("sample", epochs=7)).autoencoder.epochs == 7
 
 
 def test_unknown_profile_is_a_clear_error():
-    with pytest.raises(ConfigError, match="data.profile is 'huge'"):
-        resolve(_params("huge"), "paper")
+    with pytest.raises(ConfigError, match="data.profile is 'huge': should be 'sample' or 'full'"):
+        _paper(_params("huge"))

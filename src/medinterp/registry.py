@@ -7,7 +7,7 @@ methods need: ``gradcam_layer`` (the last convolutional feature map, for Grad-CA
 ``first_conv_layer`` and ``last_conv_layer`` (class-specific filters, feature visualization).
 
 ``defaults`` holds the seeds' per-model settings in the same nested shape as ``params.yaml``
-(``paper.autoencoder.epochs``, ``isic.binary.epochs``, ...), so :func:`medinterp.settings.resolve`
+(``paper.autoencoder.epochs``, ``isic.binary.epochs``, ...), so :mod:`medinterp.params`
 can lay the active profile and the user's params over them.
 """
 

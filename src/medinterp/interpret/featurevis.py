@@ -27,14 +27,14 @@ Fig. 29, plain gradient ascent from the same noise.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any, Sequence
+from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
 
-from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.regularizers import Transforms, bilateral, l1_gradient, random_brightness, random_warp
+from medinterp.params import Featurevis
 
 
 @dataclass(frozen=True)
@@ -55,20 +55,15 @@ class Settings:
         return replace(self, transforms=Transforms(), l1=0.0, bilateral_every=0)
 
 
-def settings_from_params(block: dict[str, Any], seed: int) -> Settings:
-    """:class:`Settings` from a resolved ``interpret.featurevis`` params block."""
-    try:
-        reg = block["regularizers"]
-        return Settings(
-            steps=int(block["steps"]), lr=float(block["lr"]), init_std=float(block["init_std"]),
-            transforms=Transforms(jitter=float(reg["jitter"]), rotate=float(reg["rotate"]),
-                                  translate=float(reg["translate"]), resize=float(reg["resize"])),
-            l1=float(reg["l1"]), bilateral_every=int(reg["bilateral"]["every"]),
-            sigma_color=float(reg["bilateral"]["sigma_color"]), sigma_spatial=float(reg["bilateral"]["sigma_spatial"]),
-            diameter=int(reg["bilateral"]["diameter"]), batch_size=int(block["batch_size"]), seed=seed,
-        )
-    except KeyError as exc:
-        raise ConfigError(f"params.yaml: interpret.featurevis is missing {exc}") from exc
+def settings_from_params(block: Featurevis, seed: int) -> Settings:
+    """:class:`Settings` from the resolved ``interpret.featurevis`` block (``Params.interpret_settings()``)."""
+    reg = block.regularizers
+    return Settings(
+        steps=block.steps, lr=block.lr, init_std=block.init_std,
+        transforms=Transforms(jitter=reg.jitter, rotate=reg.rotate, translate=reg.translate, resize=reg.resize),
+        l1=reg.l1, bilateral_every=reg.bilateral.every, sigma_color=reg.bilateral.sigma_color,
+        sigma_spatial=reg.bilateral.sigma_spatial, diameter=reg.bilateral.diameter, batch_size=block.batch_size, seed=seed,
+    )
 
 
 @dataclass

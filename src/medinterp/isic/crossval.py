@@ -17,6 +17,7 @@ import numpy as np
 from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import BINARY_KEYS, MULTICLASS_KEYS, mean_std, scalars
 from medinterp.isic.trained import Trained
+from medinterp.training.loop import direction
 from medinterp.preprocessing.arrays import ImageTable
 
 
@@ -40,21 +41,13 @@ def fold_indices(folds: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
     return np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
 
 
-def check_selection(best_by: str) -> str:
-    """``best_by`` if it names a validation metric every fold has."""
-    allowed = ["val_loss"] + [f"val_{k}" for k in dict.fromkeys(BINARY_KEYS + MULTICLASS_KEYS)]
-    if best_by not in allowed:
-        raise ConfigError(f"params.yaml: isic.binary.best_fold_by is '{best_by}', expected one of {allowed}")
-    return best_by
-
-
 def better(value: float | None, best: float | None, metric: str) -> bool:
     """Losses are lower-is-better, every other metric higher-is-better; an undefined value never wins."""
     if value is None or np.isnan(value):
         return False
     if best is None:
         return True
-    return value < best if metric.endswith("loss") else value > best
+    return value < best if direction(metric) == "min" else value > best
 
 
 def cross_validate(table: ImageTable, test: ImageTable, class_names: list[str],

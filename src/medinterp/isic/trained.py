@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.special import expit, softmax
 
-from medinterp.isic.settings import TaskSettings
+from medinterp.params import TaskSettings
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitResult
 

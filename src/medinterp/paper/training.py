@@ -3,7 +3,7 @@ back to its starting weights before each run, and the batches each run draws."""
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import keras
 import numpy as np
@@ -12,23 +12,24 @@ from medinterp.models.keras.augment import epoch_batches
 from medinterp.models.keras.backbones import build_backbone, set_batchnorm_momentum
 from medinterp.models.keras.training import configure_tensorflow
 from medinterp.paper import data
-from medinterp.paper.settings import PaperSettings, from_params
+from medinterp.params import Paper, Params
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.registry import ModelSpec
 
 
 class TrainingSetup(NamedTuple):
     spec: ModelSpec
-    settings: PaperSettings
+    settings: Paper
     seed: int
     train: ImageTable            # BreakHis training split
     val: ImageTable              # BreakHis validation split
     encoder: keras.Model         # the backbone: seeded random weights, the settings' batch-norm momentum
 
 
-def training_setup(params: dict[str, Any], backbone: str) -> TrainingSetup:
-    """Settings resolved and checked, TensorFlow seeded, BreakHis loaded, the backbone built."""
-    spec, s, seed = from_params(params, backbone)
+def training_setup(params: Params, backbone: str) -> TrainingSetup:
+    """Settings resolved, TensorFlow seeded, BreakHis loaded, the backbone built."""
+    spec, s = params.paper_for(backbone)
+    seed = params.seed
     configure_tensorflow(seed)
     train, val = data.breakhis(s.image_size)
     encoder, _ = build_backbone(spec, s.image_size, "random")

@@ -22,15 +22,14 @@ from medinterp.interpret.pipeline import BINARY, CHECKPOINTS, METRICS, PLOTS, bi
 from medinterp.io import write_csv, write_json
 from medinterp.models import load_adapter
 from medinterp.models.checkpoint import path_in
-from medinterp.settings import resolve
 from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load_params()
-    block = resolve(params, "interpret.featurevis")
-    settings = settings_from_params(block, int(P.get(params, "seed")))
-    top_n = int(block["top_n"])
+    params = P.load()
+    interpret = params.interpret_settings()
+    settings = settings_from_params(interpret.featurevis, params.seed)
+    top_n = interpret.featurevis.top_n
     path = path_in(CHECKPOINTS["binary"])
     finetuned, info = load_adapter(path)
     pretrained, _ = load_adapter(path, initial=True)
@@ -38,8 +37,8 @@ def main() -> None:
     layers = [spec.first_conv_layer, spec.last_conv_layer]
 
     report = featurevis_report(finetuned, pretrained, layers, image_set(BINARY, binary_validation(), info["class_names"]),
-                               float(P.get(params, "interpret.filters.quantile")), top_n, int(info["image_size"]), settings,
-                               spec.name, info["init_used"], int(P.get(params, "interpret.batch_size")))
+                               interpret.filters.quantile, top_n, int(info["image_size"]), settings,
+                               spec.name, info["init_used"], interpret.batch_size)
 
     for name, figure in report.figures.items():
         save(figure, PLOTS / f"featurevis_{name}.png")

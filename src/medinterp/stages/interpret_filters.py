@@ -32,9 +32,8 @@ from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load_params()
-    block = P.get(params, "interpret.filters")
-    batch_size = int(P.get(params, "interpret.batch_size"))
+    interpret = P.load().interpret
+    block, batch_size = interpret.filters, interpret.batch_size
     paths = {task: path_in(folder) for task, folder in CHECKPOINTS.items()}
     binary, binary_info = load_adapter(paths["binary"])
     multiclass, multiclass_info = load_adapter(paths["multiclass"])
@@ -42,7 +41,7 @@ def main() -> None:
         raise ConfigError(f"{paths['binary']} is a {binary_info['architecture']} and {paths['multiclass']} a "
                           f"{multiclass_info['architecture']}: retrain both for one model (dvc repro)")
     spec = registry.get(binary_info["architecture"], binary_info["family"])
-    layer = block["layer"] or spec.last_conv_layer
+    layer = block.layer or spec.last_conv_layer
 
     validation = binary_validation()
     outliers = pd.read_csv(OUTLIER_LIST)
@@ -53,17 +52,17 @@ def main() -> None:
                    binary_info["class_names"]), binary),
         (image_set(MULTICLASS, multiclass_validation(int(multiclass_info["image_size"])), multiclass_info["class_names"]), multiclass),
     ]
-    stats = filter_statistics(sets, layer, float(block["quantile"]), int(block["top_k"]), batch_size)
+    stats = filter_statistics(sets, layer, block.quantile, block.top_k, batch_size)
 
     write_csv(METRICS / "filters.csv", stats.table)
     write_csv(METRICS / "table10.csv", table10(stats.top, spec.name, layer))
     write_json(METRICS / "filters.json", {
         "model": spec.name, "family": spec.family, "init_used": binary_info["init_used"], "layer": layer,
-        "filters": int(binary.channels(layer)), "quantile": float(block["quantile"]), "top_k": int(block["top_k"]),
+        "filters": int(binary.channels(layer)), "quantile": block.quantile, "top_k": block.top_k,
         "images": stats.images, "checkpoints": {OUTLIERS: str(paths["binary"]), BINARY: str(paths["binary"]), BINARY_CLEAN: str(paths["binary"]),
                         MULTICLASS: str(paths["multiclass"])},
     })
-    save(filter_heatmap(stats.table, top_filters(stats.table, int(block["heatmap_top"])), layer), PLOTS / "filters_heatmap.png")
+    save(filter_heatmap(stats.table, top_filters(stats.table, block.heatmap_top), layer), PLOTS / "filters_heatmap.png")
 
 
 if __name__ == "__main__":

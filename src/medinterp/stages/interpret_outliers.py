@@ -16,9 +16,8 @@ from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load_params()
-    block = P.get(params, "interpret.outliers")
-    frame, figure, summary = outlier_report(binary_validation(), float(block["z"]), float(block["min_share"]), int(block["examples"]))
+    block = P.load().interpret.outliers
+    frame, figure, summary = outlier_report(binary_validation(), block.z, block.min_share, block.examples)
     write_csv(OUTLIER_LIST, frame)
     write_json(METRICS / "outliers.json", summary)
     save(figure, PLOTS / "outliers.png")

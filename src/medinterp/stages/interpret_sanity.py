@@ -24,23 +24,22 @@ from medinterp.interpret.pipeline import BINARY, CHECKPOINTS, METRICS, PLOTS, bi
 from medinterp.io import write_csv, write_json
 from medinterp.models import load_adapter
 from medinterp.models.checkpoint import path_in
-from medinterp.settings import resolve
 from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load_params()
-    seed = int(P.get(params, "seed"))
-    block = resolve(params, "interpret.sanity")
-    settings = settings_from_params(resolve(params, "interpret.featurevis"), seed)
+    params = P.load()
+    seed, interpret = params.seed, params.interpret_settings()
+    block = interpret.sanity
+    settings = settings_from_params(interpret.featurevis, seed)
     path = path_in(CHECKPOINTS["binary"])
     adapter, info = load_adapter(path)
 
     start = time.perf_counter()
     similarity, matrix = sanity_report(
-        adapter, image_set(BINARY, binary_validation(), info["class_names"]), str(block["class"]), block["layers"],
-        int(block["natural_images"]), float(P.get(params, "interpret.filters.quantile")), int(block["top_n"]),
-        int(info["image_size"]), settings, seed, int(P.get(params, "interpret.batch_size")),
+        adapter, image_set(BINARY, binary_validation(), info["class_names"]), block.class_, block.layers,
+        block.natural_images, interpret.filters.quantile, block.top_n,
+        int(info["image_size"]), settings, seed, interpret.batch_size,
     )
     seconds = time.perf_counter() - start
 
@@ -49,12 +48,12 @@ def main() -> None:
     write_csv(METRICS / "sanity_layers.csv", matrix.reset_index())
     write_json(METRICS / "sanity.json", {
         "model": model, "family": info["family"], "init_used": info["init_used"], "checkpoint": str(path),
-        "class": str(block["class"]), "layers": len(similarity), "top_n": int(block["top_n"]), "steps": settings.steps,
+        "class": block.class_, "layers": len(similarity), "top_n": block.top_n, "steps": settings.steps,
         "natural_images": int(similarity["natural"].iloc[0]),
         "featurevis_vs_natural_mean": float(similarity["featurevis_vs_natural"].mean()),
         "natural_vs_natural_mean": float(similarity["natural_vs_natural"].mean()),
     })
-    save(similarity_plot(similarity, f"{model} fine-tuned (binary), class {block['class']}\n"
+    save(similarity_plot(similarity, f"{model} fine-tuned (binary), class {block.class_}\n"
                                      "Spearman's rho between a layer's activations"), PLOTS / "sanity_similarity.png")
     runlog.write("interpret_sanity", speed={"seconds": seconds})
     save(correlation_heatmap(matrix, f"{model}: feature visualizations made for\ntwo layers (pixel Spearman's rho, mean)"),

@@ -22,10 +22,9 @@ from medinterp import params as P
 from medinterp import runlog
 from medinterp.evaluation.curves import roc_table
 from medinterp.io import write_csv, write_json
-from medinterp.isic.crossval import check_selection, cross_validate
+from medinterp.isic.crossval import cross_validate
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
-from medinterp.isic.settings import from_params
 from medinterp.isic.trained import TrainingData
 from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
@@ -40,9 +39,8 @@ PLOTS = Path("plots/isic_binary")
 
 
 def main() -> None:
-    params = P.load_params()
-    spec, settings, seed = from_params(params, "binary")
-    best_by = check_selection(str(P.get(params, "isic.binary.best_fold_by")))
+    params = P.load()
+    spec, settings, seed = params.model_spec(), params.isic_task("binary"), params.seed
     # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
 
@@ -62,10 +60,10 @@ def main() -> None:
                 seed + fold, live, prefix=f"fold{fold}/", desc=f"{spec.name} binary fold {fold}",
             )
 
-        cv = cross_validate(table, test, class_names, train_fold, best_by)
+        cv = cross_validate(table, test, class_names, train_fold, params.isic.binary.best_fold_by)
 
     best = cv.best
-    run_info = run_block(spec.name, spec.family, best.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
+    run_info = run_block(spec.name, spec.family, best.init_used, seed, params.data.profile, settings.image_size)
     best.save(MODEL, fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}")
     write_csv(PLOTS / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
     write_csv(PLOTS / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))

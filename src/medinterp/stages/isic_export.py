@@ -41,9 +41,8 @@ def flat_numbers(report: dict, blocks: tuple[str, ...]) -> dict[str, float]:
 
 
 def main() -> None:
-    params = P.load_params()
-    tolerance = float(P.get(params, "isic.export.parity_tolerance"))
-    opset = int(P.get(params, "isic.export.opset"))
+    settings = P.load().isic.export
+    tolerance, opset = settings.parity_tolerance, settings.opset
     results, measured = {}, {}
     for task, (dataset, test_table, test_split, blocks) in TASKS.items():
         checkpoint = path_in(MODELS / task)

@@ -23,7 +23,6 @@ from medinterp.evaluation.curves import macro_roc_table
 from medinterp.io import write_csv, write_json
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
-from medinterp.isic.settings import from_params
 from medinterp.isic.trained import TrainingData
 from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
@@ -38,10 +37,10 @@ EVALUATED = ("val", "test")
 
 
 def main() -> None:
-    params = P.load_params()
-    spec, settings, seed = from_params(params, "multiclass")
-    class_names = [str(c) for c in P.get(params, "split.isic_multiclass.classes")]
-    block = P.get(params, "isic.multiclass")
+    params = P.load()
+    spec, settings, seed = params.model_spec(), params.isic_task("multiclass"), params.seed
+    class_names = list(params.split.isic_multiclass.classes)
+    block = params.isic.multiclass
     # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
 
@@ -54,7 +53,7 @@ def main() -> None:
     split = table.frame["split"].to_numpy()
     train_index = np.flatnonzero(split == "train")
     labels = table.labels[train_index]
-    weights = class_weights.manual(labels, class_names, block.get("class_weights"), block.get("class_weight_range"), "isic.multiclass")
+    weights = class_weights.manual(labels, class_names, block.class_weights, list(block.class_weight_range), "isic.multiclass")
     parts = {name: table.subset(split == name) for name in EVALUATED}
 
     with Live(str(PLOTS / "training"), dvcyaml=False, save_dvc_exp=False) as live:
@@ -63,7 +62,7 @@ def main() -> None:
         trained = train_classifier(spec, settings, class_names, weights, data, seed, live, desc=f"{spec.name} multiclass")
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
-    run_info = run_block(spec.name, spec.family, trained.init_used, seed, str(P.get(params, "data.profile")), settings.image_size)
+    run_info = run_block(spec.name, spec.family, trained.init_used, seed, params.data.profile, settings.image_size)
     trained.save(MODEL, trained_on="splits/isic_multiclass.csv split=train")
     for name, part in parts.items():
         write_csv(PLOTS / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))

@@ -36,12 +36,12 @@ from medinterp.paper import data
 from medinterp.paper.figures import reconstruction_grid
 from medinterp.paper.training import batches, start_from, training_setup
 from medinterp.stages import run
-from medinterp.training.loop import fit
+from medinterp.training.loop import FitConfig, fit
 
 
 def main() -> None:
     backbone = sys.argv[1]
-    spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
+    spec, s, seed, train, val, encoder = training_setup(P.load(), backbone)
     val_x = data.as_float(val.images)
     model = build_autoencoder(encoder, s.autoencoder.decoder_filters)
     initial = model.get_weights()
@@ -55,18 +55,18 @@ def main() -> None:
         used = start_from(model, initial, encoder, spec, s.image_size, "random" if tag == "random" else s.weights)
         trainer.restart(batches(train, None, s.batch_size, seed, balance=False, augment=s.augment))
         live.step = 0
-        result = fit(trainer, s.autoencoder.fit_config(), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})")
+        result = fit(trainer, FitConfig.of(s.autoencoder), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})")
         grid = reconstruction_grid(shown, trainer.predict(data.as_float(shown)))
         live.log_image(f"{tag}/reconstructions.png", Image.fromarray(grid))
         save_weights(encoder, A.encoder_path(backbone, tag, ".weights.h5"))
         summary = {"weights_requested": tag, "weights_used": used, **A.fit_summary(result)}
         meta = A.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
-                               {"seed": seed, "paper": s.as_dict("autoencoder")}, framework(),
+                               {"seed": seed, "paper": s.as_dict(backbone, "autoencoder")}, framework(),
                                M.provenance(__spec__.name, [A.ARRAYS, A.SPLIT]))
         summary["onnx_parity"], measured[tag] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
         report[tag] = summary
     live.end()
-    write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict("autoencoder")})
+    write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict(backbone, "autoencoder")})
     runlog.write(f"paper_autoencoder@{backbone}", onnx_parity=measured)
 
 

@@ -27,7 +27,6 @@ weights requested and really used, kept epoch and its metrics, ONNX parity; the 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 
 import numpy as np
@@ -39,7 +38,7 @@ from medinterp import params as P
 from medinterp import runlog
 from medinterp.evaluation.classification import binary_metrics
 from medinterp.export import metadata as M
-from medinterp.io import write_json
+from medinterp.io import copy_file, write_json
 from medinterp.models.keras.backbones import build_backbone
 from medinterp.models.keras.checkpoints import load_weights, save_weights
 from medinterp.models.keras.classifier import build_classifier, classification_loss
@@ -48,10 +47,10 @@ from medinterp.models.keras.optimizers import FusedOptimizer
 from medinterp.models.keras.training import KerasTrainable
 from medinterp.paper import artifacts as A
 from medinterp.paper import data
-from medinterp.paper.settings import VARIANTS
+from medinterp.params import VARIANTS
 from medinterp.paper.training import batches, start_from, training_setup
 from medinterp.stages import run
-from medinterp.training.loop import fit
+from medinterp.training.loop import FitConfig, fit
 
 
 def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
@@ -74,7 +73,7 @@ def export_setup(model, trainer: KerasTrainable, spec, s, val_x: np.ndarray):
 
 def main() -> None:
     backbone = sys.argv[1]
-    spec, s, seed, train, val, encoder = training_setup(P.load_params(), backbone)
+    spec, s, seed, train, val, encoder = training_setup(P.load(), backbone)
     val_x, val_y = data.as_float(val.images), val.labels.reshape(-1, 1).astype(np.float32)
     train_y = train.labels.reshape(-1, 1)
     model = build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
@@ -98,16 +97,16 @@ def main() -> None:
             inputs = [A.ARRAYS, A.SPLIT]
         trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
         live.step = 0
-        result = fit(trainer, s.classifier.fit_config(), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})")
+        result = fit(trainer, FitConfig.of(s.classifier), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})")
         summary = A.fit_summary(result)
         exported = None
-        for member in (v for v in s.variants if runs[v.name] == name):
+        for member in (v for v in s.variant_list if runs[v.name] == name):
             row = {"training": member.training, "weights_requested": member.weights, "weights_used": used,
                    "same_run_as": None if member.name == name else name, **summary}
             save_weights(model, A.classifier_path(backbone, member.name, ".weights.h5"))
             meta = A.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
                                    {"seed": seed, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
-                                    "trained_at_image_size": s.image_size, "paper": s.as_dict("classifier")}, framework(),
+                                    "trained_at_image_size": s.image_size, "paper": s.as_dict(backbone, "classifier")}, framework(),
                                    M.provenance(__spec__.name, inputs))
             path = A.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
@@ -116,12 +115,12 @@ def main() -> None:
                 record, measured[name] = exporter.export(path, meta, parity_x, s.parity_tolerance)
                 exported = (path, record)
             else:   # the same network: copy the export, with this variant's metadata
-                shutil.copyfile(exported[0], path)
+                copy_file(exported[0], path)   # the first export is still pending in this stage's transaction
                 M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
             report[member.name] = {**row, "onnx_parity": exported[1]}
     live.end()
-    ordered = {v.name: report[v.name] for v in s.variants}
-    write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict("classifier")})
+    ordered = {v.name: report[v.name] for v in s.variant_list}
+    write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")})
     runlog.write(f"paper_classifier@{backbone}", onnx_parity=measured)
 
 

@@ -31,18 +31,17 @@ from medinterp.paper import artifacts as A
 from medinterp.paper import data
 from medinterp.paper.evaluate import RowResult, evaluate
 from medinterp.paper.overlays import overlay_figure, overlay_panels
-from medinterp.paper.settings import backbones, from_params
 from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load_params()
-    data_root = Path(P.get(params, "data.root"))
+    params = P.load()
+    data_root = Path(params.data.root)
     table2: dict = {}
     conventions: dict = {}
-    for backbone in backbones(params):
-        spec, s, seed = from_params(params, backbone)
-        configure_tensorflow(seed)
+    for backbone in params.paper.backbones:
+        spec, s = params.paper_for(backbone)
+        configure_tensorflow(params.seed)
         test = data.brecahad(s.evaluate.image_size)
         images = data.as_float(test.images)
         points = data.points(test, data_root, s.evaluate.points)
@@ -55,7 +54,7 @@ def main() -> None:
             result = evaluate(adapter, images, test.frame, points, s.evaluate.gradcam_layer, s.evaluate.constant_heatmap,
                               set(pictures))
             panels = overlay_panels(result, test.frame, points, pictures)
-            for member in (v.name for v in s.variants if runs[v.name] == name):
+            for member in (v.name for v in s.variant_list if runs[v.name] == name):
                 rows[member] = _row(backbone, member, result)
                 write_csv(A.ira_csv(backbone, member), result.per_image)
                 title = f"{backbone}, {member}" + ("" if member == name else f" (same run as {name})")
@@ -64,7 +63,7 @@ def main() -> None:
         conventions[backbone] = {"image_size": s.evaluate.image_size, "gradcam_layer": s.evaluate.gradcam_layer,
                                  "points": list(s.evaluate.points), "constant_heatmap": s.evaluate.constant_heatmap}
     table2["evaluation"] = conventions
-    table2["seed"] = int(P.get(params, "seed"))
+    table2["seed"] = params.seed
     write_json(A.TABLE2, table2)
 
 

@@ -17,7 +17,7 @@ from medinterp import numerics
 from medinterp import params as P
 from medinterp.errors import ConfigError
 from medinterp.export.metadata import package_version
-from medinterp.io import write_text
+from medinterp.io import readable, write_text
 from medinterp.report import tables
 from medinterp.report.figures import confusion_figure
 from medinterp.report.published import load_published
@@ -67,11 +67,11 @@ def figures(table2: dict, binary_classes: list[str], multiclass_classes: list[st
              for backbone, variants in table2.items() for variant in variants]
     shown += confusion_figures("binary", binary_classes) + confusion_figures("multiclass", multiclass_classes)
     shown += [(f"interpretation: {p.stem.replace('_', ' ')}", p) for p in sorted(Path("plots/interpret").glob("*.png"))]
-    return [(caption, path) for caption, path in shown if path.is_file()]
+    return [(caption, path) for caption, path in shown if readable(path).is_file()]   # this stage's figures are pending until it ends
 
 
 def main() -> None:
-    params = P.load_params()
+    params = P.load()
     published = load_published()
     table2 = table2_rows(read_json("metrics/table2.json"))
     binary = read_json("metrics/isic_binary.json")
@@ -82,7 +82,7 @@ def main() -> None:
              tables.table10(top, model, published)]
     inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
     context = {
-        "data profile": P.get(params, "data.profile"),
+        "data profile": params.data.profile,
         "made by": f"medinterp {package_version()}; the code, params and inputs are the report stage's entry in dvc.lock",
         "numerics": numerics.summary(),
         "paper backbones": ", ".join(table2), "paper initialisation used": ", ".join(inits),
@@ -90,7 +90,7 @@ def main() -> None:
                       f"{binary['image_size']} px, seed {binary['seed']}",
         "published sources": f"{published['paper']['source']}; {published['thesis']['source']}",
     }
-    shown = figures(table2, ["benign", "malignant"], list(P.get(params, "split.isic_multiclass.classes")))
+    shown = figures(table2, ["benign", "malignant"], list(params.split.isic_multiclass.classes))
     write_text(OUT / "report.md", markdown(TITLE, context, built, shown, base=OUT))
     write_text(OUT / "report.html", html_page(TITLE, context, built, shown, base=OUT))
     print(f"report: {OUT / 'report.md'}, {OUT / 'report.html'} ({len(shown)} figures)")

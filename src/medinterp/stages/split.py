@@ -30,39 +30,36 @@ SPLITS = Path("splits")
 
 
 def main() -> None:
-    params = P.load_params()
-    seed = int(P.get(params, "seed"))
-    root = Path(P.get(params, "data.root"))
-    paths = P.get(params, "data.paths")
-    cfg = P.get(params, "split")
-    if P.get(params, "data.profile") == "full" and is_synthetic(root):
+    params = P.load()
+    seed, root, paths, cfg = params.seed, Path(params.data.root), params.data.paths, params.split
+    if params.data.profile == "full" and is_synthetic(root):
         raise ConfigError(
             f"data.profile is 'full' but {root} holds the synthetic sample ({root / MARKER}); "
             "put the real datasets there (README: Real datasets) or run with data.profile=sample"
         )
 
-    breakhis, breakhis_read = read_breakhis(root / paths["breakhis"], root)
-    brecahad, brecahad_read = read_brecahad(root / paths["brecahad"], root)
-    isic2020, isic2020_read = read_isic2020(root / paths["isic2020"], root)
-    isic2019, isic2019_read = read_isic2019(root / paths["isic2019"], root)
-    isic2016_train, isic2016_train_read = read_isic2016(root / paths["isic2016"], "train", root)
-    isic2016_test, isic2016_test_read = read_isic2016(root / paths["isic2016"], "test", root)
+    breakhis, breakhis_read = read_breakhis(root / paths.breakhis, root)
+    brecahad, brecahad_read = read_brecahad(root / paths.brecahad, root)
+    isic2020, isic2020_read = read_isic2020(root / paths.isic2020, root)
+    isic2019, isic2019_read = read_isic2019(root / paths.isic2019, root)
+    isic2016_train, isic2016_train_read = read_isic2016(root / paths.isic2016, "train", root)
+    isic2016_test, isic2016_test_read = read_isic2016(root / paths.isic2016, "test", root)
     reads = [breakhis_read, brecahad_read, isic2020_read, isic2019_read, isic2016_train_read, isic2016_test_read]
 
-    c = cfg["breakhis"]
+    c = cfg.breakhis
     breakhis_split, breakhis_removed, breakhis_summary = split_breakhis(
-        breakhis, int(c["magnification"]), float(c["val_fraction"]), bool(c["group_by_slide"]), bool(c["drop_relabelled_copies"]), seed
+        breakhis, c.magnification, c.val_fraction, c.group_by_slide, c.drop_relabelled_copies, seed
     )
-    brecahad_split, brecahad_removed, brecahad_summary = clean_brecahad(brecahad, root, list(cfg["brecahad"]["required_points"]))
-    c = cfg["isic_binary"]
+    brecahad_split, brecahad_removed, brecahad_summary = clean_brecahad(brecahad, root, list(cfg.brecahad.required_points))
+    b = cfg.isic_binary
     binary, isic2016_split, binary_removed, binary_summary = isic_binary(
-        isic2020, read_duplicates(root / paths["isic2020"]), isic2019, isic2016_test,
-        list(c["extra_malignant_classes"]), bool(c["drop_duplicates"]), int(c["folds"]), bool(c["group_by_patient"]), seed,
+        isic2020, read_duplicates(root / paths.isic2020), isic2019, isic2016_test,
+        list(b.extra_malignant_classes), b.drop_duplicates, b.folds, b.group_by_patient, seed,
     )
     binary_summary["isic2016_train_ids_in_test"] = int(isic2016_train["image_id"].isin(set(isic2016_test["image_id"])).sum())
-    c = cfg["isic_multiclass"]
+    m = cfg.isic_multiclass
     multiclass, multiclass_removed, multiclass_summary = isic_multiclass(
-        isic2019, list(c["classes"]), float(c["test_fraction"]), float(c["val_fraction"]), bool(c["group_by_lesion"]), seed
+        isic2019, list(m.classes), m.test_fraction, m.val_fraction, m.group_by_lesion, seed
     )
 
     tasks = {

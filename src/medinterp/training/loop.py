@@ -69,17 +69,32 @@ class ReduceLROnPlateau:
         return self.lr
 
 
+def direction(metric: str) -> str:
+    """``min`` for a loss, ``max`` for every other metric: the one place this rule is written."""
+    return "min" if metric.endswith("loss") else "max"
+
+
 @dataclass
 class FitConfig:
     epochs: int
     learning_rate: float
     monitor: str = "val_loss"         # a key of evaluate() prefixed with "val_"
-    mode: str = "min"                 # "min" for losses, "max" for accuracies
+    mode: str = ""                    # "min" for losses, "max" for accuracies; "": by the monitor's name
     early_stopping_patience: int | None = None
     plateau_factor: float | None = None
     plateau_patience: int | None = None
 
+    @classmethod
+    def of(cls, settings: Any) -> "FitConfig":
+        """The fit of a settings block (``params.IsicTask``, ``params.PaperClassifier``, ...): its
+        epochs, learning rate and monitor, and the patience fields where the block has them."""
+        return cls(epochs=settings.epochs, learning_rate=settings.learning_rate, monitor=settings.monitor,
+                   early_stopping_patience=getattr(settings, "early_stopping_patience", None),
+                   plateau_factor=getattr(settings, "plateau_factor", None),
+                   plateau_patience=getattr(settings, "plateau_patience", None))
+
     def __post_init__(self):
+        self.mode = self.mode or direction(self.monitor)
         if self.epochs < 1:
             raise ValueError(f"epochs must be at least 1, got {self.epochs}")
         if self.mode not in ("min", "max"):

@@ -32,7 +32,7 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import scalars
 from medinterp.export import metadata as M
-from medinterp.isic.settings import TaskSettings
+from medinterp.params import TaskSettings
 from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.models import checkpoint as C
 from medinterp.models.keras.adapter import KerasAdapter
@@ -42,7 +42,7 @@ from medinterp.models.keras.optimizers import FusedOptimizer
 from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, run_batched
 from medinterp.models.keras.transforms import augment_batch
 from medinterp.registry import ModelSpec
-from medinterp.training.loop import FitResult, MetricLogger, fit
+from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
 
 FAMILY = "keras"
 HEAD = "head_logits"
@@ -188,7 +188,7 @@ def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[
                            training_batches(data.images, np.asarray(data.train_index), data.train_labels, outputs, settings, seed),
                            np.asarray(data.val_images, dtype=np.float32) / 255.0, np.asarray(data.val_labels), settings.batch_size,
                            class_names)
-    result = fit(trainable, settings.fit_config(), logger, prefix=prefix, desc=desc)
+    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc)
     return TrainedKeras(spec, settings, model, used, frozen, result, class_names, [float(w) for w in class_weights], seed,
                         trainable.throughput.per_second, trainable.forward)
 

@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import ops
 
-from medinterp.isic.settings import Augment
+from medinterp.params import Augment
 
 GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 

@@ -25,14 +25,14 @@ from torch import nn
 from tqdm import tqdm
 
 from medinterp.evaluation.scalars import scalars
-from medinterp.isic.settings import TaskSettings
+from medinterp.params import TaskSettings
 from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.models.torch.build import Built, build
 from medinterp.models.torch.checkpoint import save_checkpoint
 from medinterp.models.torch.data import ArrayDataset, chunks, train_loader
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
 from medinterp.registry import ModelSpec
-from medinterp.training.loop import FitResult, MetricLogger, fit
+from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
 
 
 def device() -> torch.device:
@@ -154,6 +154,6 @@ def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[
     dataset = ArrayDataset(data.images, data.train_index, data.train_labels, train_transform(settings.image_size, settings.augment))
     loader = train_loader(dataset, settings.batch_size, settings.loader_workers, seed)
     trainable = TorchTrainable(built.model, loader, data.val_images, data.val_labels, class_weights, class_names, desc)
-    result = fit(trainable, settings.fit_config(), logger, prefix=prefix, desc=desc)
+    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc)
     return TrainedClassifier(spec, settings, built, result, class_names, [float(w) for w in class_weights], seed,
                              trainable.throughput.per_second)

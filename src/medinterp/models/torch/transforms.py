@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from torchvision.transforms import v2
 
-from medinterp.isic.settings import Augment
+from medinterp.params import Augment
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
