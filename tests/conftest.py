@@ -115,3 +115,30 @@ def pytest_sessionfinish(session, exitstatus):
     passed = len(reporter.stats.get("passed", [])) if reporter else 0
     if exitstatus == pytest.ExitCode.OK and passed == 0:
         session.exitstatus = pytest.ExitCode.NO_TESTS_COLLECTED
+
+
+def split_params(data: Path, **changes) -> dict:
+    """The repository's params.yaml pointed at ``data`` and sized for the tiny datasets; ``changes``
+    are dotted keys (``**{"split.isic_binary.folds": 40}``)."""
+    import yaml
+
+    params = yaml.safe_load((REPO / "params.yaml").read_text(encoding="utf-8"))
+    params["data"]["root"] = str(data)
+    params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)
+    for dotted, value in changes.items():
+        node = params
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    return params
+
+
+def split_workdir(tmp_path: Path, data: Path, **changes) -> Path:
+    """``tmp_path/work`` holding :func:`split_params` as its params.yaml."""
+    import yaml
+
+    work = tmp_path / "work"
+    work.mkdir(exist_ok=True)
+    (work / "params.yaml").write_text(yaml.safe_dump(split_params(data, **changes)))
+    return work

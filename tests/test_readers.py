@@ -98,12 +98,13 @@ def test_breakhis_file_in_the_wrong_class_folder(data_copy):
         read_breakhis(data_copy / "BreaKHis_v1", data_copy)
 
 
-def test_breakhis_unreadable_png(data_copy):
+def test_breakhis_unreadable_png_is_skipped_and_reported(data_copy):
     png = next((data_copy / "BreaKHis_v1").rglob("*-400-001.png"))
     png.write_bytes(b"\x89PNG broken")
-    with pytest.raises(DatasetError, match="unreadable image") as err:
-        read_breakhis(data_copy / "BreaKHis_v1", data_copy)
-    assert png.name in str(err.value)
+    records, report = read_breakhis(data_copy / "BreaKHis_v1", data_copy)
+    rel = png.relative_to(data_copy).as_posix()
+    assert rel not in set(records["image"])
+    assert [(f, r.split(" (")[0]) for f, r in report.skipped] == [(str(png.relative_to(data_copy)), "corrupt image")]
 
 
 def test_breakhis_missing_folder(tmp_path):
@@ -380,12 +381,13 @@ def test_isic2016_without_final_newline(data_copy):
     pd.testing.assert_frame_equal(read_isic2016(data_copy / "ISIC_2016", "test", data_copy)[0], before)
 
 
-def test_isic2016_unreadable_jpeg(data_copy):
+def test_isic2016_unreadable_jpeg_is_skipped_and_reported(data_copy):
     jpg = sorted((data_copy / "ISIC_2016" / "ISBI2016_ISIC_Part3_Test_Data").glob("*.jpg"))[0]
     jpg.write_bytes(b"\xff\xd8 not really")
-    with pytest.raises(DatasetError, match="unreadable image") as err:
-        read_isic2016(data_copy / "ISIC_2016", "test", data_copy)
-    assert jpg.name in str(err.value)
+    frame, report = read_isic2016(data_copy / "ISIC_2016", "test", data_copy)
+    assert jpg.stem not in set(frame["image_id"]) and report.images_read == len(frame)
+    assert report.skipped_by_reason() == {"not an image file": 1}
+    assert report.skipped[0][0] == str(jpg.relative_to(data_copy))
 
 
 def test_isic2016_train_and_test_ids_are_disjoint(tiny_data):

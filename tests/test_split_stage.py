@@ -11,27 +11,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO
+from conftest import REPO, split_workdir
 
 OUTPUTS = ["splits/breakhis.csv", "splits/brecahad.csv", "splits/isic_binary.csv", "splits/isic2016_test.csv",
            "splits/isic_multiclass.csv", "splits/removed.csv", "metrics/splits.json"]
-
-
-def _workdir(tmp_path: Path, data: Path, **overrides) -> Path:
-    """A folder with the repository's params.yaml, pointed at ``data`` and sized for tiny data."""
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["root"] = str(data)
-    params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)
-    for dotted, value in overrides.items():
-        node = params
-        *parents, last = dotted.split("__")
-        for key in parents:
-            node = node[key]
-        node[last] = value
-    work = tmp_path / "work"
-    work.mkdir(exist_ok=True)
-    (work / "params.yaml").write_text(yaml.safe_dump(params))
-    return work
 
 
 def _run_stage(work: Path) -> subprocess.CompletedProcess:
@@ -39,7 +22,7 @@ def _run_stage(work: Path) -> subprocess.CompletedProcess:
 
 
 def test_stage_writes_every_output_and_is_byte_stable(tiny_data, tmp_path):
-    work = _workdir(tmp_path, tiny_data)
+    work = split_workdir(tmp_path, tiny_data)
     first = _run_stage(work)
     assert first.returncode == 0, first.stderr
     snapshot = {name: (work / name).read_bytes() for name in OUTPUTS}
@@ -63,7 +46,7 @@ def test_stage_writes_every_output_and_is_byte_stable(tiny_data, tmp_path):
 def test_stage_error_is_one_line_without_traceback(data_copy, tmp_path):
     bad = sorted((data_copy / "BreCaHAD" / "groundTruth").glob("*.json"))[0]
     bad.write_text("{not json")
-    result = _run_stage(_workdir(tmp_path, data_copy))
+    result = _run_stage(split_workdir(tmp_path, data_copy))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("error: ") and bad.name in result.stderr and "malformed JSON" in result.stderr
@@ -71,13 +54,13 @@ def test_stage_error_is_one_line_without_traceback(data_copy, tmp_path):
 
 
 def test_full_profile_refuses_the_synthetic_sample(tiny_data, tmp_path):
-    result = _run_stage(_workdir(tmp_path, tiny_data, data__profile="full"))
+    result = _run_stage(split_workdir(tmp_path, tiny_data, **{"data.profile": "full"}))
     assert result.returncode == 2
     assert "holds the synthetic sample" in result.stderr and "Traceback" not in result.stderr
 
 
 def test_bad_param_is_a_clear_error(tiny_data, tmp_path):
-    result = _run_stage(_workdir(tmp_path, tiny_data, split__isic_binary__folds=500))
+    result = _run_stage(split_workdir(tmp_path, tiny_data, **{"split.isic_binary.folds": 500}))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "folds" in result.stderr
 
@@ -91,7 +74,7 @@ def test_dvc_repro_runs_the_split_stage(tiny_data, tmp_path):
     shutil.copy(REPO / "dvc.yaml", repo / "dvc.yaml")
     stages = yaml.safe_load((repo / "dvc.yaml").read_text())
     (repo / "dvc.yaml").write_text(yaml.safe_dump({"stages": {"split": stages["stages"]["split"]}}, sort_keys=False))
-    params = yaml.safe_load((_workdir(tmp_path, Path("data")) / "params.yaml").read_text())
+    params = yaml.safe_load((split_workdir(tmp_path, Path("data")) / "params.yaml").read_text())
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
 
     def dvc(*args: str) -> str:

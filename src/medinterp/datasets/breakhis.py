@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from medinterp.datasets.images import image_size
+from medinterp.datasets.images import check_image
 from medinterp.datasets.report import ReadReport
-from medinterp.errors import DatasetError
+from medinterp.errors import DatasetError, ImageError
 
 TUMOR_TYPES = {
     "A": ("benign", "adenosis"),
@@ -92,7 +92,11 @@ def read_breakhis(root: str | Path, data_root: str | Path | None = None, check_i
             continue
         fields = parse_file_name(path)
         _check_folders(path, breast, fields)
-        width, height = image_size(path) if check_images else (0, 0)
+        try:
+            width, height = check_image(path) if check_images else (0, 0)
+        except ImageError as exc:   # cut short, corrupt, not an image: skipped and reported, never split
+            report.skip(path.relative_to(data_root), exc.problem)
+            continue
         rows.append({
             "image": path.relative_to(data_root).as_posix(),
             "label": CLASSES.index(fields["class_name"]),
@@ -102,7 +106,8 @@ def read_breakhis(root: str | Path, data_root: str | Path | None = None, check_i
             **fields,
         })
     if not rows:
-        raise DatasetError(breast, "no BreakHis PNG images found")
+        unusable = f" ({len(report.skipped)} file(s) skipped: {report.skipped_by_reason()})" if report.skipped else ""
+        raise DatasetError(breast, f"no BreakHis PNG images found{unusable}")
     report.images_read = len(rows)
     return pd.DataFrame(rows, columns=COLUMNS), report
 

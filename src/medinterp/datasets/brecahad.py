@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from medinterp.datasets.images import image_size, read_rgb
+from medinterp.datasets.images import check_image, read_rgb
 from medinterp.datasets.report import ReadReport
-from medinterp.errors import DatasetError
+from medinterp.errors import DatasetError, ImageError
 
 ANNOTATION_KEYS = ("mitosis", "non_mitosis", "apoptosis", "tumor", "non_tumor", "lumen", "non_lumen")
 KEY_ALIASES = {"tubule": "lumen", "non_tubule": "non_lumen"}
@@ -97,7 +97,12 @@ def read_brecahad(root: str | Path, data_root: str | Path | None = None, check_i
             report.skip(images[stem].relative_to(data_root), "image without annotation")
             continue
         points = read_annotation(annotations[stem])
-        width, height = image_size(images[stem]) if check_images else (0, 0)
+        try:
+            width, height = check_image(images[stem]) if check_images else (0, 0)
+        except ImageError as exc:   # cut short, corrupt, not an image: skipped with its annotation, and reported
+            report.skip(images[stem].relative_to(data_root), exc.problem)
+            report.skip(annotations[stem].relative_to(data_root), "annotation of a skipped image")
+            continue
         match = STEM.match(stem)
         rows.append({
             "image": images[stem].relative_to(data_root).as_posix(),
@@ -109,7 +114,8 @@ def read_brecahad(root: str | Path, data_root: str | Path | None = None, check_i
             **{f"n_{k}": len(v) for k, v in points.items()},
         })
     if not rows:
-        raise DatasetError(root, "no annotated BreCaHAD images found")
+        unusable = f" ({len(report.skipped)} file(s) skipped: {report.skipped_by_reason()})" if report.skipped else ""
+        raise DatasetError(root, f"no annotated BreCaHAD images found{unusable}")
     report.images_read = len(rows)
     return pd.DataFrame(rows, columns=COLUMNS), report
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 
-from medinterp.datasets.images import image_size, is_image_file
+from medinterp.datasets.images import check_image, is_image_file
 from medinterp.datasets.report import ReadReport
-from medinterp.errors import DatasetError
+from medinterp.errors import DatasetError, ImageError
 
 IMAGE_ID = re.compile(r"^ISIC_\d{7}(_downsampled)?$")
 BINARY_LABELS = {"0": 0, "0.0": 0, "1": 1, "1.0": 1, "benign": 0, "malignant": 1}
@@ -47,7 +47,8 @@ def attach_images(
     """Add ``image`` (path relative to ``data_root``), ``width`` and ``height`` for every row.
 
     A row whose image file is missing is an error; files in the folder that no row names
-    (licence texts, images of another release) are skipped and reported.
+    (licence texts, images of another release) are skipped and reported, and so are rows whose
+    image cannot be decoded (empty, cut short, corrupt: :func:`check_image`), which leave the table.
     """
     if not folder.is_dir():
         raise DatasetError(folder, "image folder not found")
@@ -66,9 +67,18 @@ def attach_images(
     frame = frame.copy()
     paths = [files[i] for i in frame[id_column]]
     frame["image"] = [p.relative_to(data_root).as_posix() for p in paths]
-    sizes = [image_size(p) if check_images else (0, 0) for p in paths]
+    sizes, usable = [], []
+    for path in paths:
+        try:
+            sizes.append(check_image(path) if check_images else (0, 0))
+            usable.append(True)
+        except ImageError as exc:
+            report.skip(path.relative_to(data_root), exc.problem)
+            sizes.append((0, 0))
+            usable.append(False)
     frame["width"] = [w for w, _ in sizes]
     frame["height"] = [h for _, h in sizes]
+    frame = frame[usable]
     report.images_read = len(frame)
     return frame
 

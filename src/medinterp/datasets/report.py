@@ -17,7 +17,8 @@ class ReadReport:
         self.skipped.append((str(path), reason))
 
     def skipped_by_reason(self) -> dict[str, int]:
-        return dict(sorted(Counter(reason for _, reason in self.skipped).items()))
+        """Counts per reason; a parenthesised detail ("truncated image (JPEG data ends early)") is folded away."""
+        return dict(sorted(Counter(reason.split(" (")[0] for _, reason in self.skipped).items()))
 
     def summary(self) -> dict:
         return {

@@ -14,8 +14,7 @@ from typing import Callable
 
 import numpy as np
 
-from medinterp.errors import ConfigError
-from medinterp.evaluation.scalars import BINARY_KEYS, MULTICLASS_KEYS, mean_std, scalars
+from medinterp.evaluation.scalars import mean_std, scalars
 from medinterp.isic.trained import Trained
 from medinterp.training.loop import direction
 from medinterp.preprocessing.arrays import ImageTable

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -24,7 +25,7 @@ from PIL import Image
 from tqdm import tqdm
 
 from medinterp.datasets.images import read_rgb
-from medinterp.errors import ConfigError, DatasetError
+from medinterp.errors import ConfigError, DatasetError, MedinterpError
 from medinterp.io import atomic_path, write_json
 
 ARRAYS = Path("arrays")
@@ -38,19 +39,43 @@ def decode_resized(path: str | Path, size: int) -> np.ndarray:
     return np.asarray(image.resize((size, size), Image.Resampling.BILINEAR), dtype=np.uint8)
 
 
+def _decode_one(path: Path, size: int) -> np.ndarray:
+    """:func:`decode_resized` where any failure is a DatasetError naming the file (in a pool worker too).
+
+    The pool pickles a worker's exception to send it to the parent; every :mod:`medinterp.errors`
+    class survives that, but an arbitrary exception may not, so it is wrapped here.
+    """
+    try:
+        return decode_resized(path, size)
+    except MedinterpError:
+        raise
+    except Exception as exc:
+        raise DatasetError(path, f"unreadable image ({type(exc).__name__}: {exc})") from None
+
+
 def decode_all(paths: list[Path], size: int, jobs: int = 2, desc: str = "decode") -> np.ndarray:
-    """Decode and resize ``paths`` in ``jobs`` processes, keeping their order."""
+    """Decode and resize ``paths`` in ``jobs`` processes, keeping their order.
+
+    The first image (in ``paths`` order) that cannot be decoded stops it with the same
+    :class:`DatasetError` whatever ``jobs`` is.
+    """
     out = np.empty((len(paths), size, size, 3), dtype=np.uint8)
-    work = partial(decode_resized, size=size)
     if jobs <= 1 or len(paths) < 2:
-        results = map(work, paths)
-    else:
-        pool = ProcessPoolExecutor(max_workers=jobs)
-        results = pool.map(work, paths, chunksize=max(1, min(64, len(paths) // (4 * jobs))))
-    for i, pixels in enumerate(tqdm(results, total=len(paths), desc=desc, unit="img")):
-        out[i] = pixels
-    if jobs > 1 and len(paths) >= 2:
-        pool.shutdown()
+        for i, pixels in enumerate(tqdm(map(partial(_decode_one, size=size), paths), total=len(paths), desc=desc, unit="img")):
+            out[i] = pixels
+        return out
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        results = pool.map(partial(_decode_one, size=size), paths, chunksize=max(1, min(64, len(paths) // (4 * jobs))))
+        try:
+            for i, pixels in enumerate(tqdm(results, total=len(paths), desc=desc, unit="img")):
+                out[i] = pixels
+        except MedinterpError as exc:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise exc.with_traceback(None) from None   # the worker's error, as jobs=1 raises it; no remote traceback
+        except BrokenProcessPool as exc:
+            raise MedinterpError(
+                f"a worker decoding images for '{desc}' died ({exc}); rerun with prepare.jobs: 1 to see which image"
+            ) from None
     return out
 
 

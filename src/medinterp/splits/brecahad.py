@@ -35,6 +35,10 @@ def clean_brecahad(records: pd.DataFrame, data_root: str | Path, required_points
             continue
         keep.append(True)
     table = table[keep].reset_index(drop=True)
+    if table.empty:
+        raise ConfigError(f"brecahad: none of the {len(records)} annotated images read is left as a test image: "
+                          f"{len(removed)} removed ({_reasons(removed)}), split.brecahad.required_points = {list(required_points)}; "
+                          "list annotation classes the images have points of in split.brecahad.required_points")
     table["label"] = 1
     table["class_name"] = "malignant"
     table["split"] = "test"
@@ -44,3 +48,11 @@ def clean_brecahad(records: pd.DataFrame, data_root: str | Path, required_points
         "points": {k: int(table[f"n_{k}"].sum()) for k in ANNOTATION_KEYS},
     }
     return table, removed, summary
+
+
+def _reasons(removed: list[tuple[str, str]]) -> str:
+    counts: dict[str, int] = {}
+    for _, reason in removed:
+        key = reason.split(" of ")[0] if reason.startswith("duplicate of") else reason
+        counts[key] = counts.get(key, 0) + 1
+    return ", ".join(f"{n} {key}" for key, n in sorted(counts.items())) or "none"

@@ -8,6 +8,7 @@ Outputs (small, kept in git): ``splits/breakhis.csv``, ``splits/brecahad.csv``,
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pandas as pd
@@ -74,6 +75,10 @@ def main() -> None:
         "read": {r.dataset: r.summary() for r in reads},
         **{task: {"removed": len(dropped), "removed_by_reason": _by_reason(dropped), **details} for task, (dropped, details) in tasks.items()},
     }
+
+    for task, (_, details) in tasks.items():
+        for warning in details.get("warnings", []):
+            print(f"warning: {task}: {warning}", file=sys.stderr)
 
     write_csv(SPLITS / "breakhis.csv", breakhis_split)
     write_csv(SPLITS / "brecahad.csv", brecahad_split)
