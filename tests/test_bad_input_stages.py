@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import errno
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -171,3 +175,16 @@ def test_skipped_files_are_counted_not_fatal(work, capsys):
     assert empty.name in reasons and text.name in reasons, reasons
     splits = (work / "splits" / "breakhis.csv").read_text()
     assert empty.name not in splits and text.name not in splits
+
+
+def test_ctrl_c_while_a_stage_process_imports_is_one_line(work):
+    """A real SIGINT a second into ``python -m medinterp.stages.split``: still importing its
+    libraries or already running, the process ends with the one line and Ctrl-C's status."""
+    before = _snapshot(work)
+    process = subprocess.Popen([sys.executable, "-m", "medinterp.stages.split"], cwd=work, stderr=subprocess.PIPE, text=True)
+    time.sleep(1.0)
+    process.send_signal(signal.SIGINT)
+    err = process.communicate(timeout=60)[1]
+    assert process.returncode in (130, -signal.SIGINT), (process.returncode, err)
+    assert "Traceback" not in err and err.rstrip("\n").split("\n")[-1].split("\r")[-1] == "error: interrupted (Ctrl-C)", err
+    assert _snapshot(work) == before

@@ -7,7 +7,15 @@ that cannot be rebuilt from its pickle turns into a ``BrokenProcessPool`` that n
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
+
+DEBUG_ENV = "MEDINTERP_DEBUG"
+
+
+def debugging() -> bool:
+    """``MEDINTERP_DEBUG=1`` (or ``true``/``yes``): show the traceback behind a one-line error."""
+    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 class MedinterpError(Exception):

@@ -37,7 +37,7 @@ from typing import Any, Iterator
 
 import pandas as pd
 
-from medinterp.errors import MedinterpError
+from medinterp.errors import MedinterpError, debugging
 
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_BINARY", 0)
 
@@ -328,17 +328,11 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
 
 # --- how a stage or a command ends on an error (medinterp.stages.run, medinterp.cli.main) ---
 
-DEBUG_ENV = "MEDINTERP_DEBUG"
 INTERRUPTED, TERMINATED = 130, 143   # 128 + SIGINT, 128 + SIGTERM
 
 
 class Terminated(BaseException):
     """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so an open transaction is rolled back (``medinterp.stages.run``)."""
-
-
-def debugging() -> bool:
-    """``MEDINTERP_DEBUG=1`` (or ``true``/``yes``): show the traceback behind a one-line error."""
-    return os.environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
 
 
 def describe_os_error(exc: OSError) -> str:

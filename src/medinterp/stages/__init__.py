@@ -11,13 +11,25 @@ import sys
 from typing import Callable
 
 from medinterp import numerics
-from medinterp.errors import MedinterpError
+from medinterp.errors import MedinterpError, debugging
 
 try:
     numerics.configure()
 except numerics.NumericsError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
+
+
+def _interrupted_while_importing(kind, exc, tb) -> None:
+    """Ctrl-C before :func:`run` is reached (a stage spends seconds importing its libraries) is one
+    line too; Python still ends the process as killed by SIGINT (exit 130)."""
+    if issubclass(kind, KeyboardInterrupt) and not debugging():
+        print("error: interrupted (Ctrl-C)", file=sys.stderr)
+        return
+    sys.__excepthook__(kind, exc, tb)
+
+
+sys.excepthook = _interrupted_while_importing
 
 # after the pins: medinterp.io imports pandas, so numpy
 from medinterp import io  # noqa: E402
