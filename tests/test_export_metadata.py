@@ -122,7 +122,7 @@ def test_provenance_names_the_code_and_the_inputs_by_dvc_hash(tmp_path):
 
 def test_metadata_does_not_depend_on_git_state_or_the_python_patch_level():
     meta = M.make(**_meta())
-    assert "git_revision" not in meta and meta["schema"] == 2
+    assert "git_revision" not in meta and meta["schema"] == M.SCHEMA_VERSION
     assert M.framework_info("torch", "2.13.0")["python"].count(".") == 1
     with pytest.raises(M.MetadataError, match="missing 'provenance'"):
         M.make(**{k: v for k, v in _meta().items() if k != "provenance"})

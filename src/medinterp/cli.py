@@ -120,6 +120,15 @@ def _check_bench(args: argparse.Namespace) -> None:
             raise UsageError(f"model {exc}") from None
 
 
+def _check_card(args: argparse.Namespace) -> None:
+    from medinterp.inference.predict import resolve_model
+
+    try:
+        args.model_path = resolve_model(args.model)
+    except ConfigError as exc:
+        raise UsageError(f"model {exc}") from None
+
+
 def _check_synth(args: argparse.Namespace) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
@@ -162,6 +171,16 @@ def _bench(args: argparse.Namespace) -> None:
     print(f"-> {args.out}")
 
 
+def _card(args: argparse.Namespace) -> None:
+    import json
+
+    from medinterp.export import metadata as M
+    from medinterp.export.card import markdown
+
+    meta = M.read(args.model_path)
+    print(json.dumps(meta, indent=2, sort_keys=True) if args.json else markdown(meta), end="\n" if args.json else "")
+
+
 def build_parser() -> argparse.ArgumentParser:
     debug_help = "show the traceback behind an error (as MEDINTERP_DEBUG=1 does)"
     parser = Parser(prog="medinterp", description=__doc__)
@@ -196,6 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--providers", nargs="+", help="ONNX Runtime execution providers (default: CUDA if available, else CPU)")
     bench.add_argument("--out", default="metrics/bench.json")
     bench.set_defaults(func=_bench, check=_check_bench)
+
+    card = commands.add_parser("card", parents=[common], help="an exported model's card (its metadata) as Markdown")
+    card.add_argument("model", help="an .onnx file, or an artifact name from dvc.yaml (e.g. isic-binary-classifier)")
+    card.add_argument("--json", action="store_true", help="the metadata as JSON instead (what the file carries)")
+    card.set_defaults(func=_card, check=_check_card)
     return parser
 
 
