@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 
 from medinterp.export import metadata as M
-from medinterp.models.keras.augment import balanced_order, dihedral, epoch_batches
 from medinterp.models.keras.autoencoder import build_autoencoder
 from medinterp.models.keras.export import OnnxExporter, framework
 from medinterp.models.keras.optimizers import FusedOptimizer
 from medinterp.models.keras.training import KerasTrainable, configure_tensorflow
+from medinterp.paper.augment import balanced_order, dihedral, epoch_batches
 from medinterp.training.loop import FitConfig, fit
 
 
@@ -114,7 +114,7 @@ def test_autoencoder_reconstructs_the_input_shape():
 def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
     model = _tiny_classifier()
     x = np.random.default_rng(1).random((5, 8, 8, 3)).astype("float32")
-    meta = M.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="none", split="none",
+    meta = M.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="breakhis", split="none",
                   class_names=["benign", "malignant"], input=M.input_spec(8, "NHWC"), output=M.output_spec("logits", "sigmoid", "logit"),
                   metrics={}, init_used="random", provenance={"medinterp": "test"}, params={}, framework=framework())
     exporter = OnnxExporter(model, "logit")

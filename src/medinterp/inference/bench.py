@@ -77,11 +77,8 @@ def eager_model(onnx_path: Path, meta: dict) -> tuple[Runner, dict]:
     """The framework's own forward pass of the checkpoint ``onnx_path`` was exported from (an ISIC
     ``checkpoint.npz`` beside it, else the paper's weights file), and the framework's name and
     version. Imports only that model's framework."""
-    if path_in(onnx_path.parent).is_file():
-        return family_function("checkpoint_eager_runner", meta["family"])(onnx_path, meta)
-    from medinterp.models.keras.export import eager_runner
-
-    return eager_runner(onnx_path, meta)
+    job = "checkpoint_eager_runner" if path_in(onnx_path.parent).is_file() else "paper_eager_runner"
+    return family_function(job, meta["family"])(onnx_path, meta)
 
 
 def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,

@@ -18,6 +18,12 @@ JOBS = {
                            "keras": ("medinterp.models.keras.finetune", "checkpoint_adapter")},
     "checkpoint_eager_runner": {"torch": ("medinterp.models.torch.checkpoint", "eager_runner"),
                                 "keras": ("medinterp.models.keras.finetune", "eager_runner")},
+    # the paper's stages: a class whose instances have the same methods in both families
+    "paper_networks": {"torch": ("medinterp.models.torch.paper_networks", "PaperNetworks"),
+                       "keras": ("medinterp.models.keras.paper_networks", "PaperNetworks")},
+    # the eager forward pass of a paper ONNX file's weights (its weights file beside it)
+    "paper_eager_runner": {"torch": ("medinterp.models.torch.paper_networks", "eager_runner"),
+                           "keras": ("medinterp.models.keras.export", "eager_runner")},
 }
 
 

@@ -2,21 +2,25 @@
 
 ::
 
-    models/paper/<backbone>/autoencoder/encoder-<random|imagenet>.{weights.h5,onnx,json}
-    models/paper/<backbone>/classifier/<variant>.{weights.h5,onnx,json}
+    models/paper/<backbone>/autoencoder/encoder-<random|imagenet>.{weights.h5|npz,onnx,json}
+    models/paper/<backbone>/classifier/<variant>.{weights.h5|npz,onnx,json}
     metrics/paper/<backbone>/autoencoder.json, classifier.json     training summaries, ONNX parity
     metrics/paper/ira/<backbone>/<variant>.csv                     per-image Grad-CAM / IRA results
     metrics/table2.json                                            Table 2
     plots/paper/<backbone>/autoencoder/plots/{metrics,images}/<random|imagenet>/   dvclive curves, reconstructions
     plots/paper/<backbone>/classifier/plots/metrics/<run>/                        dvclive curves
     plots/paper/overlays/<backbone>/<variant>.png                  heatmap overlays (Figs. 9-11)
+
+``<backbone>`` is the entry of ``paper.backbones`` (``nasnet_mobile``, ``torch-resnet50``); the
+weights files are the family's own: Keras's ``.weights.h5``, a PyTorch ``state_dict`` as numpy
+arrays (``.npz``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+
 from medinterp.export import metadata as M
-from medinterp.models.keras.classifier import CLASS_NAMES
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitResult
 
@@ -26,6 +30,7 @@ PLOTS = Path("plots/paper")
 TABLE2 = Path("metrics/table2.json")
 ARRAYS = Path("arrays/breakhis.npy")    # what the paper's networks train on (the prepare stage's)
 SPLIT = Path("splits/breakhis.csv")
+CLASS_NAMES = ["benign", "malignant"]   # the classifiers' single logit is class 1's
 
 
 def encoder_path(backbone: str, tag: str, suffix: str) -> Path:

@@ -3,15 +3,13 @@ back to its starting weights before each run, and the batches each run draws."""
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-import keras
 import numpy as np
 
-from medinterp.models.keras.augment import epoch_batches
-from medinterp.models.keras.backbones import build_backbone, set_batchnorm_momentum
-from medinterp.models.keras.training import configure_tensorflow
 from medinterp.paper import data
+from medinterp.paper.augment import epoch_batches
+from medinterp.paper.networks import PaperNetworks, networks_for
 from medinterp.params import Paper, Params
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.registry import ModelSpec
@@ -23,28 +21,30 @@ class TrainingSetup(NamedTuple):
     seed: int
     train: ImageTable            # BreakHis training split
     val: ImageTable              # BreakHis validation split
-    encoder: keras.Model         # the backbone: seeded random weights, the settings' batch-norm momentum
+    nets: PaperNetworks          # the backbone's family
+    encoder: Any                 # the backbone: seeded random weights, the settings' batch-norm momentum
 
 
 def training_setup(params: Params, backbone: str) -> TrainingSetup:
-    """Settings resolved, TensorFlow seeded, BreakHis loaded, the backbone built."""
+    """Settings resolved, the family's framework imported and seeded, BreakHis loaded, the backbone built."""
     spec, s = params.paper_for(backbone)
     seed = params.seed
-    configure_tensorflow(seed)
+    nets = networks_for(spec)
+    nets.configure(seed)
     train, val = data.breakhis(s.image_size)
-    encoder, _ = build_backbone(spec, s.image_size, "random")
-    set_batchnorm_momentum(encoder, s.batchnorm_momentum)
-    return TrainingSetup(spec, s, seed, train, val, encoder)
+    encoder, _ = nets.build_encoder(spec, s.image_size, "random")
+    nets.set_batchnorm_momentum(encoder, s.batchnorm_momentum)
+    return TrainingSetup(spec, s, seed, train, val, nets, encoder)
 
 
-def start_from(model: keras.Model, initial: list[np.ndarray], encoder: keras.Model, spec: ModelSpec, size: int, init: str) -> str:
+def start_from(nets: PaperNetworks, model, initial, encoder, spec: ModelSpec, size: int, init: str) -> str:
     """Give ``model`` its initial weights, then its ``encoder`` part the weights ``init`` names
     (``random``: the seeded initial ones; ``imagenet`` or a file: loaded); return what was used."""
-    model.set_weights(initial)
+    nets.set_weights(model, initial)
     if init == "random":
         return "random"
-    source, used = build_backbone(spec, size, init)
-    encoder.set_weights(source.get_weights())
+    source, used = nets.build_encoder(spec, size, init)
+    nets.set_weights(encoder, nets.get_weights(source))
     return used
 
 

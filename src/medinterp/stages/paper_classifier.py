@@ -10,9 +10,10 @@ drawn up to the malignant count, the epoch kept by ``paper.classifier.monitor``:
 
 Variants that start identically (both encoder variants when ``paper.weights`` is ``random``) are
 trained once; each still gets its files, and says ``same_run_as``. All runs share one model object
-and one traced step. Writes, per variant:
+(Keras: and one traced step), in the backbone's family (``medinterp.paper.networks``). Writes, per
+variant:
 
-- ``models/paper/<backbone>/classifier/<variant>.weights.h5``;
+- ``models/paper/<backbone>/classifier/<variant>.weights.h5`` (Keras; ``.npz`` for torch);
 - ``.../<variant>.onnx`` (+ ``.json``): input [0, 1] NHWC at ``paper.evaluate.image_size``, the size
   Table 2 runs BreCaHAD at (the network is fully convolutional up to its pooled head, so the weights
   trained at ``paper.image_size`` are the same network there), output ``logit`` (sigmoid:
@@ -30,7 +31,6 @@ import json
 import sys
 
 import numpy as np
-import tensorflow as tf
 from dvclive import Live
 from scipy.special import expit
 
@@ -39,14 +39,9 @@ from medinterp import runlog
 from medinterp.evaluation.classification import binary_metrics
 from medinterp.export import metadata as M
 from medinterp.io import copy_file, write_json
-from medinterp.models.keras.backbones import build_backbone
-from medinterp.models.keras.checkpoints import load_weights, save_weights
-from medinterp.models.keras.classifier import build_classifier, classification_loss
-from medinterp.models.keras.export import OnnxExporter, framework
-from medinterp.models.keras.optimizers import FusedOptimizer
-from medinterp.models.keras.training import KerasTrainable
 from medinterp.paper import artifacts as A
 from medinterp.paper import data
+from medinterp.paper.networks import PaperNetworks
 from medinterp.params import VARIANTS
 from medinterp.paper.training import batches, start_from, training_setup
 from medinterp.stages import run
@@ -58,29 +53,28 @@ def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, floa
     return {k: found[k] for k in ("accuracy", "roc_auc") if found[k] is not None}
 
 
-def export_setup(model, trainer: KerasTrainable, spec, s, val_x: np.ndarray):
+def export_setup(nets: PaperNetworks, model, trainer, spec, s, val_x: np.ndarray):
     """The model the ONNX files are made from (``model`` itself when evaluation runs at the
-    training size, else the same network built at the evaluation size, given ``model``'s weights
-    before each export), its exporter, and the parity images at that size."""
+    training size, else the same network at the evaluation size, given ``model``'s weights
+    before each export where it is another object), its exporter, and the parity images at that size."""
     size = s.evaluate.image_size
     if size == s.image_size:
-        return model, OnnxExporter(model, "logit", trainer.forward), val_x
-    encoder, _ = build_backbone(spec, size, "random")
-    at_size = build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
-    resized = np.clip(tf.image.resize(val_x, (size, size), method="bilinear").numpy(), 0.0, 1.0)
-    return at_size, OnnxExporter(at_size, "logit"), resized
+        return model, nets.exporter(model, "logit", trainer), val_x
+    at_size = nets.classifier_at_size(model, spec, size, s.classifier.head_units, s.classifier.dropout)
+    return at_size, nets.exporter(at_size, "logit"), nets.resize(val_x, size)
 
 
 def main() -> None:
     backbone = sys.argv[1]
-    spec, s, seed, train, val, encoder = training_setup(P.load(), backbone)
+    params = P.load()
+    spec, s, seed, train, val, nets, encoder = training_setup(params, backbone)
     val_x, val_y = data.as_float(val.images), val.labels.reshape(-1, 1).astype(np.float32)
     train_y = train.labels.reshape(-1, 1)
-    model = build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
-    initial = model.get_weights()
-    optimizer = FusedOptimizer(s.classifier.optimizer, s.classifier.learning_rate)
-    trainer = KerasTrainable(model, classification_loss(), optimizer, None, val_x, val_y, s.batch_size, validation_metrics)
-    exported_model, exporter, parity_x = export_setup(model, trainer, spec, s, val_x)
+    model = nets.build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
+    initial = nets.get_weights(model)
+    trainer = nets.trainable(model, nets.classification_loss(), s.classifier.optimizer, s.classifier.learning_rate,
+                             val_x, val_y, s.batch_size, validation_metrics)
+    exported_model, exporter, parity_x = export_setup(nets, model, trainer, spec, s, val_x)
     runs = s.runs()
     report, measured = {}, {}
     live = Live(str(A.PLOTS / backbone / "classifier"), dvcyaml=False, save_dvc_exp=False)
@@ -88,12 +82,13 @@ def main() -> None:
         variant = VARIANTS[name]
         if variant.autoencoder:
             tag = s.encoder_tag(variant)
-            model.set_weights(initial)
-            load_weights(encoder, A.encoder_path(backbone, tag, ".weights.h5"))
-            inputs = [A.ARRAYS, A.SPLIT, A.encoder_path(backbone, tag, ".weights.h5")]
+            weights = A.encoder_path(backbone, tag, nets.weights_suffix)
+            nets.set_weights(model, initial)
+            nets.load_weights(encoder, weights)
+            inputs = [A.ARRAYS, A.SPLIT, weights]
             used = json.loads(A.encoder_path(backbone, tag, ".json").read_text(encoding="utf-8"))["init_used"]
         else:
-            used = start_from(model, initial, encoder, spec, s.image_size, s.init_for(variant.weights))
+            used = start_from(nets, model, initial, encoder, spec, s.image_size, s.init_for(variant.weights))
             inputs = [A.ARRAYS, A.SPLIT]
         trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
         live.step = 0
@@ -103,15 +98,15 @@ def main() -> None:
         for member in (v for v in s.variant_list if runs[v.name] == name):
             row = {"training": member.training, "weights_requested": member.weights, "weights_used": used,
                    "same_run_as": None if member.name == name else name, **summary}
-            save_weights(model, A.classifier_path(backbone, member.name, ".weights.h5"))
+            nets.save_weights(model, A.classifier_path(backbone, member.name, nets.weights_suffix))
             meta = A.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
-                                   {"seed": seed, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
-                                    "trained_at_image_size": s.image_size, "paper": s.as_dict(backbone, "classifier")}, framework(),
-                                   M.provenance(__spec__.name, inputs))
+                                   {"seed": seed, "data.profile": params.data.profile, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
+                                    "trained_at_image_size": s.image_size, "paper": s.as_dict(backbone, "classifier")},
+                                   nets.framework(), M.provenance(__spec__.name, inputs))
             path = A.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
                 if exported_model is not model:
-                    exported_model.set_weights(model.get_weights())
+                    nets.set_weights(exported_model, nets.get_weights(model))
                 record, measured[name] = exporter.export(path, meta, parity_x, s.parity_tolerance)
                 exported = (path, record)
             else:   # the same network: copy the export, with this variant's metadata
@@ -122,7 +117,6 @@ def main() -> None:
     ordered = {v.name: report[v.name] for v in s.variant_list}
     write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")})
     runlog.write(f"paper_classifier@{backbone}", onnx_parity=measured)
-
 
 if __name__ == "__main__":
     run(main)

@@ -3,25 +3,18 @@ back to the input's ``S x S x 3``, a sigmoid output, trained with binary cross-e
 
 from __future__ import annotations
 
-import math
-
 import keras
 
-MIN_DECODER_FILTERS = 16
+from medinterp.models.decoder import decoder_widths
 
 
 def build_autoencoder(encoder: keras.Model, filters: int = 256) -> keras.Model:
     """``encoder`` followed by a decoder of stride-2 transposed convolutions, one per halving the
-    encoder did (five for these backbones), with ``filters`` halved at each (at least 16), then a
-    3x3 convolution to three channels and a sigmoid. The encoder's layers are shared, not copied."""
-    size, features = encoder.input.shape[1], encoder.output.shape[1]
-    steps = math.log2(size / features)
-    if not steps.is_integer() or steps < 1:
-        raise ValueError(f"the encoder maps {size}px to {features}px, not a power-of-two reduction")
+    encoder did, widths by :func:`medinterp.models.decoder.decoder_widths`, then a 3x3
+    convolution to three channels and a sigmoid. The encoder's layers are shared, not copied."""
     x = encoder.output
-    for i in range(int(steps)):
-        x = keras.layers.Conv2DTranspose(max(MIN_DECODER_FILTERS, filters >> i), 3, strides=2, padding="same",
-                                         activation="relu", name=f"decoder_up{i + 1}")(x)
+    for i, width in enumerate(decoder_widths(encoder.name, encoder.input.shape[1], encoder.output.shape[1], filters)):
+        x = keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu", name=f"decoder_up{i + 1}")(x)
     x = keras.layers.Conv2D(3, 3, padding="same", name="decoder_out")(x)
     reconstruction = keras.layers.Activation("sigmoid", name="reconstruction")(x)
     return keras.Model(encoder.input, reconstruction, name=f"{encoder.name}_autoencoder")

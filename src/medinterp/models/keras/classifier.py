@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import keras
 
-CLASS_NAMES = ["benign", "malignant"]
-
 
 def build_classifier(encoder: keras.Model, units: int = 256, dropout: float = 0.5) -> keras.Model:
     """``encoder`` -> global average pooling -> dense ``units`` (ReLU) -> dropout -> one logit.

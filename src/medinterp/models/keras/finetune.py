@@ -224,7 +224,7 @@ def initial_network(info: dict[str, Any]) -> keras.Model:
 
 
 def checkpoint_adapter(path: str | Path, initial: bool = False) -> tuple[KerasAdapter, dict[str, Any]]:
-    """``medinterp.models.load_adapter``'s Keras side."""
+    """``medinterp.models.loading.load_adapter``'s Keras side."""
     model, info = load_checkpoint(path)
     if initial:
         model = initial_network(info)

@@ -1,6 +1,7 @@
 """The torch family: torchvision classifiers built from the registry (``build``), their input
 pipeline (``transforms``, ``data``), fine-tuning through the shared epoch loop (``classifier``),
-the checkpoint contract (``checkpoint``) and ONNX export (``to_onnx``)."""
+the checkpoint contract (``checkpoint``) and ONNX export (``to_onnx``); the paper's autoencoder and
+classifier on a torchvision backbone (``paper_networks``, the same methods as the Keras family's)."""
 
 import os
 
