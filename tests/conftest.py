@@ -74,7 +74,7 @@ def tiny_onnx_classifier(tmp_path_factory) -> Path:
             "init_used": "random", "seed": 0, "settings": {}, "dropout": 0.1}
     save_checkpoint(folder / "checkpoint.npz", model, info)
     export_onnx(model, folder / "model.onnx", 32)
-    M.attach(folder / "model.onnx", M.for_checkpoint(info, name="tiny", dataset="tiny", split="all", metrics={}, params={},
+    M.attach(folder / "model.onnx", M.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
                                                      framework=M.framework_info("torch", torch.__version__),
                                                      provenance={"medinterp": "test"}))
     return folder / "model.onnx"

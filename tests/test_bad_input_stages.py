@@ -123,7 +123,7 @@ def test_misspelt_param(work, capsys):
 
 
 @pytest.mark.parametrize("key, value, message", [
-    ("model", "resnet51", "model is 'resnet51': is not registered"),
+    ("models", ["resnet51"], "models: 'resnet51': model 'resnet51' is not registered"),
     ("isic.binary.epochs", -4, "isic.binary.epochs is -4: should be greater than or equal to 1"),
     ("seed", "abc", "seed is 'abc': should be a valid integer"),
     ("split.breakhis.val_fraction", 1.5, "split.breakhis.val_fraction is 1.5: should be less than 1"),

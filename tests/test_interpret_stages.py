@@ -19,7 +19,7 @@ from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.interpret.pipeline import ImageSet, example_rows, filter_statistics, natural_rows, outlier_subset
 from medinterp.interpret.sanity import pick_layers
-from medinterp.models import load_adapter
+from medinterp.models.loading import load_adapter
 from medinterp.models.checkpoint import REQUIRED_INFO, save
 from medinterp.models.torch.build import build
 from medinterp.models.torch.checkpoint import load_checkpoint, save_checkpoint
@@ -43,6 +43,7 @@ def _params(data) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["root"] = str(data)
     params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)
+    params.update(models=[MODEL], model=MODEL)
     sample = params["profiles"]["sample"]
     sample["paper"]["image_size"] = SIZE
     sample["isic"]["image_size"] = SIZE
@@ -81,10 +82,11 @@ def workdir(tiny_data, tmp_path_factory):
         patch.chdir(work)
         split.main()
         prepare.main()
-        _checkpoint(work / "models/isic/binary/checkpoint.npz", "binary", ["benign", "malignant"])
-        _checkpoint(work / "models/isic/multiclass/checkpoint.npz", "multiclass", params["split"]["isic_multiclass"]["classes"])
-        (work / "metrics").mkdir(exist_ok=True)
-        (work / "metrics/isic_binary.json").write_text(json.dumps({"image_size": SIZE, "test": {"fold": FOLD}}))
+        _checkpoint(work / "models/isic/mobilenet_v2/binary/checkpoint.npz", "binary", ["benign", "malignant"])
+        _checkpoint(work / "models/isic/mobilenet_v2/multiclass/checkpoint.npz", "multiclass", params["split"]["isic_multiclass"]["classes"])
+        (work / "metrics/isic/mobilenet_v2").mkdir(parents=True)
+        (work / "metrics/isic/mobilenet_v2/binary.json").write_text(json.dumps({"image_size": SIZE, "test": {"fold": FOLD}}))
+        patch.setattr(sys, "argv", ["stage", MODEL])   # the ${item} of the foreach stages
         for stage in (interpret_outliers, interpret_filters, interpret_featurevis, interpret_sanity):
             stage.main()
     return work
@@ -92,7 +94,7 @@ def workdir(tiny_data, tmp_path_factory):
 
 def _pngs(workdir, *names):
     for name in names:
-        with Image.open(workdir / "plots/interpret" / f"{name}.png") as image:
+        with Image.open(workdir / "plots/interpret/mobilenet_v2" / f"{name}.png") as image:
             assert image.format == "PNG" and min(image.size) > 100
 
 
@@ -104,7 +106,7 @@ def _fold(workdir) -> tuple[pd.DataFrame, np.ndarray]:
 
 def test_outliers_stage_lists_the_validation_fold(workdir):
     fold, images = _fold(workdir)
-    listed = pd.read_csv(workdir / "metrics/interpret/outliers.csv")
+    listed = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/outliers.csv")
     assert listed.columns.tolist() == ["image", "class_name", "outlier_share", "outlier"]
     assert listed["image"].tolist() == fold["image"].tolist() and listed["class_name"].tolist() == fold["class_name"].tolist()
     # The rule computed here directly: per-channel statistics over the fold, |z| > 2 in any channel.
@@ -114,14 +116,14 @@ def test_outliers_stage_lists_the_validation_fold(workdir):
     np.testing.assert_allclose(listed["outlier_share"], shares, atol=1e-6)
     assert listed["outlier"].tolist() == (shares > MIN_SHARE).tolist()
     assert 0 < listed["outlier"].sum() < len(listed)
-    summary = json.loads((workdir / "metrics/interpret/outliers.json").read_text())
+    summary = json.loads((workdir / "metrics/interpret/mobilenet_v2/outliers.json").read_text())
     assert summary["images"] == len(listed) and summary["outliers"] == listed["outlier"].sum() and summary["min_share"] == MIN_SHARE
     _pngs(workdir, "outliers")
 
 
 def _class_counts(workdir) -> dict[str, pd.Series]:
     fold, _ = _fold(workdir)
-    outliers = pd.read_csv(workdir / "metrics/interpret/outliers.csv")
+    outliers = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/outliers.csv")
     multi = pd.read_csv(workdir / "splits/isic_multiclass.csv")
     return {"outliers": outliers.loc[outliers["outlier"], "class_name"].value_counts(),
             "binary": fold["class_name"].value_counts(),
@@ -130,7 +132,7 @@ def _class_counts(workdir) -> dict[str, pd.Series]:
 
 
 def test_filters_stage_counts_each_set_through_its_model(workdir):
-    table = pd.read_csv(workdir / "metrics/interpret/filters.csv")
+    table = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/filters.csv")
     assert table.columns.tolist() == ["set", "class", "filter", "occurrences", "percent", "mean_max"]
     assert list(dict.fromkeys(table["set"])) == ["outliers", "binary", "binary_without_outliers", "multiclass"]
     counts = _class_counts(workdir)
@@ -143,7 +145,7 @@ def test_filters_stage_counts_each_set_through_its_model(workdir):
 
     # The multiclass set's occurrences recomputed here: the multiclass checkpoint, a hook on the last
     # convolution, thresholds at the quantile over the set's images.
-    model, info = load_checkpoint(workdir / "models/isic/multiclass/checkpoint.npz")
+    model, info = load_checkpoint(workdir / "models/isic/mobilenet_v2/multiclass/checkpoint.npz")
     multi = pd.read_csv(workdir / "splits/isic_multiclass.csv")
     rows = (multi["split"] == "val").to_numpy()
     seen = {}
@@ -160,8 +162,8 @@ def test_filters_stage_counts_each_set_through_its_model(workdir):
 
 
 def test_table10_has_the_top_filters_of_every_set_and_class(workdir):
-    table = pd.read_csv(workdir / "metrics/interpret/filters.csv")
-    top = pd.read_csv(workdir / "metrics/interpret/table10.csv")
+    table = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/filters.csv")
+    top = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/table10.csv")
     assert top.columns.tolist() == ["model", "layer", "set", "class", "rank", "filter", "occurrences", "percent", "mean_max"]
     assert set(top["model"]) == {MODEL} and set(top["layer"]) == {LAST}
     groups = {key: rows for key, rows in top.groupby(["set", "class"], sort=False)}
@@ -173,7 +175,7 @@ def test_table10_has_the_top_filters_of_every_set_and_class(workdir):
         if cls != "all":
             best = table.loc[(table["set"] == name) & (table["class"] == cls), "occurrences"].max()
             assert rows["occurrences"].iloc[0] == best and rows["occurrences"].is_monotonic_decreasing
-    info = json.loads((workdir / "metrics/interpret/filters.json").read_text())
+    info = json.loads((workdir / "metrics/interpret/mobilenet_v2/filters.json").read_text())
     assert info["model"] == MODEL and info["layer"] == LAST and info["filters"] == 1280
     counts = _class_counts(workdir)
     assert info["images"]["binary"] == {c: int(counts["binary"].get(c, 0)) for c in ("benign", "malignant")}
@@ -181,9 +183,9 @@ def test_table10_has_the_top_filters_of_every_set_and_class(workdir):
 
 
 def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
-    rows = pd.read_csv(workdir / "metrics/interpret/featurevis.csv")
+    rows = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/featurevis.csv")
     assert rows.columns.tolist() == ["figure", "network", "regularized", "layer", "class", "target", "objective_start", "objective_end"]
-    top = pd.read_csv(workdir / "metrics/interpret/table10.csv")
+    top = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/table10.csv")
     for layer in (FIRST, LAST):
         at = rows[rows["layer"] == layer]
         pooled = at.loc[at["figure"] == "finetuned", "target"].tolist()
@@ -206,10 +208,10 @@ def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
     initial = rows[(rows["figure"] == "pretrained")].set_index(["layer", "target"])["objective_start"]
     assert not np.allclose(fine.loc[initial.index], initial)
     assert (rows["objective_end"] > rows["objective_start"]).mean() > 0.8
-    summary = json.loads((workdir / "metrics/interpret/featurevis.json").read_text())
+    summary = json.loads((workdir / "metrics/interpret/mobilenet_v2/featurevis.json").read_text())
     assert summary["visualizations"] == len(rows) and summary["layers"] == [FIRST, LAST] and summary["steps"] == 4
     assert "seconds_per_visualization" not in summary     # machine-dependent: in the run log only
-    assert json.loads((workdir / "logs/interpret_featurevis.json").read_text())["speed"]["seconds_per_visualization"] > 0
+    assert json.loads((workdir / "logs/interpret_featurevis@mobilenet_v2.json").read_text())["speed"]["seconds_per_visualization"] > 0
     assert {g: v["visualizations"] for g, v in summary["groups"].items()} == {
         "finetuned": int(rows["figure"].isin(["finetuned", "classes"]).sum()), "pretrained": 4, "unregularized": 4, "class_scores": 2}
     _pngs(workdir, "featurevis_pretrained", "featurevis_finetuned", "featurevis_unregularized", "featurevis_classes",
@@ -217,24 +219,24 @@ def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
 
 
 def test_sanity_stage_compares_layers(workdir):
-    similarity = pd.read_csv(workdir / "metrics/interpret/sanity_similarity.csv")
+    similarity = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/sanity_similarity.csv")
     assert similarity.columns.tolist() == ["class", "layer_index", "layer", "filters", "featurevis_vs_natural",
                                            "natural_vs_natural", "featurevis", "natural"]
-    adapter, _ = load_adapter(workdir / "models/isic/binary/checkpoint.npz")
+    adapter, _ = load_adapter(workdir / "models/isic/mobilenet_v2/binary/checkpoint.npz")
     layers = pick_layers(adapter.conv_layers(), 2)
     assert similarity["layer"].tolist() == layers == [FIRST, LAST] and set(similarity["class"]) == {"malignant"}
     assert (similarity["featurevis"] == 1).all() and (similarity["natural"] == 2).all()
     assert similarity[["featurevis_vs_natural", "natural_vs_natural"]].abs().le(1).all().all()
-    matrix = pd.read_csv(workdir / "metrics/interpret/sanity_layers.csv", index_col="layer")
+    matrix = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/sanity_layers.csv", index_col="layer")
     assert matrix.index.tolist() == matrix.columns.tolist() == layers
     np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T, atol=1e-6)
     np.testing.assert_allclose(np.diag(matrix.to_numpy()), 1.0, atol=1e-6)   # one visualization per layer, paired with itself
-    assert json.loads((workdir / "metrics/interpret/sanity.json").read_text())["class"] == "malignant"
+    assert json.loads((workdir / "metrics/interpret/mobilenet_v2/sanity.json").read_text())["class"] == "malignant"
     _pngs(workdir, "sanity_similarity", "sanity_layers")
 
 
 def test_initial_network_is_the_seeded_start_of_fine_tuning(workdir):
-    path = workdir / "models/isic/binary/checkpoint.npz"
+    path = workdir / "models/isic/mobilenet_v2/binary/checkpoint.npz"
     trained, info = load_adapter(path)
     initial, _ = load_adapter(path, initial=True)
     torch.manual_seed(SEED)
@@ -249,7 +251,7 @@ def test_adapter_family_comes_from_the_checkpoint_without_importing_a_framework(
     with pytest.raises(ConfigError, match="checkpoint not found"):
         load_adapter(tmp_path / "checkpoint.npz")
     save(tmp_path / "checkpoint.npz", {key: None for key in REQUIRED_INFO} | {"family": "caffe"}, {})
-    probe = ("import sys\nfrom medinterp.errors import ConfigError\nfrom medinterp.models import load_adapter\n"
+    probe = ("import sys\nfrom medinterp.errors import ConfigError\nfrom medinterp.models.loading import load_adapter\n"
              f"try:\n    load_adapter({str(tmp_path / 'checkpoint.npz')!r})\nexcept ConfigError as exc:\n    print(exc)\n"
              "print('frameworks loaded:', sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))\n")
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)

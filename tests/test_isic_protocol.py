@@ -141,7 +141,8 @@ def test_predictions_table_names_classes_and_probabilities():
 
 
 def from_params(raw, task):
-    params = P.validate(raw)
+    """Settings of ``raw["model"]`` as the only entry of ``models``."""
+    params = P.validate({**raw, "models": [raw["model"]]})
     return params.model_spec(), params.isic_task(task), params.seed
 
 

@@ -135,7 +135,7 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
     assert probabilities(predict_logits(model, images[val])) == pytest.approx(trained.predict(images[val]), abs=1e-6)
 
     onnx_path = tmp_path / "model.onnx"
-    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "tiny", "split": "rows 0-15", "metrics": {"val_auc": 1.0},
+    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "isic_binary", "split": "rows 0-15", "metrics": {"val_auc": 1.0},
               "params": {"seed": 3}, "provenance": {"medinterp": "test"}}
     record, measured = export_checkpoint(path, onnx_path, fields, images[val], tolerance=1e-4)
     assert measured["max_abs_diff"] <= 1e-4 and measured["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
@@ -180,7 +180,7 @@ def test_small_inputs_to_a_seven_by_seven_pool_still_export(tmp_path):
             "architecture": "vgg16", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"], "num_outputs": 1,
             "init_used": "random"}
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
-    meta = M.for_checkpoint(info, name="tiny", dataset="tiny", split="all", metrics={}, params={},
+    meta = M.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
                             framework=M.framework_info("torch", torch.__version__), provenance={"medinterp": "test"})
     assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)[1]["max_abs_diff"] <= 1e-5
 
@@ -198,7 +198,7 @@ def test_the_same_weights_export_to_the_same_bytes(tmp_path):
     checkpoint = tmp_path / "checkpoint.npz"
     save_checkpoint(checkpoint, model, info)
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
-    fields = {"name": "tiny", "dataset": "tiny", "split": "all", "metrics": {}, "params": {},
+    fields = {"name": "tiny", "dataset": "isic_binary", "split": "all", "metrics": {}, "params": {},
               "provenance": M.provenance("medinterp.stages.isic_export", [checkpoint])}
     for name in ("first.onnx", "second.onnx"):
         export_checkpoint(checkpoint, tmp_path / name, fields, images, tolerance=1e-4)

@@ -15,7 +15,7 @@ from medinterp.export.parity import run as onnx_run
 from medinterp.params import Augment
 from medinterp.isic.trained import TrainingData
 from medinterp.models import checkpoint as C
-from medinterp.models import load_adapter
+from medinterp.models.loading import load_adapter
 from medinterp.models.keras.finetune import (
     HEAD, build_finetune, export_checkpoint, load_checkpoint, targets, train_classifier, weighted_loss,
 )
@@ -105,7 +105,7 @@ def test_checkpoint_round_trip_and_export_parity(trained):
     logits = np.asarray(loaded(val_images.astype(np.float32) / 255.0, training=False))
     assert 1 / (1 + np.exp(-logits[:, 0])) == pytest.approx(model.predict(val_images), abs=1e-6)
 
-    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "tiny", "split": "rows 0-15", "metrics": {}, "params": {},
+    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "isic_binary", "split": "rows 0-15", "metrics": {}, "params": {},
               "provenance": {"medinterp": "test"}}
     record, measured = export_checkpoint(path, folder / "model.onnx", fields, val_images, tolerance=1e-4, opset=17)
     meta = M.read(folder / "model.onnx")

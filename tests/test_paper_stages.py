@@ -131,3 +131,47 @@ def test_exported_classifiers_give_table2_probabilities(pipeline, tiny_data):
         evaluated = pd.read_csv(work / "metrics/paper/ira" / BACKBONE / f"{variant}.csv").set_index("image")
         predicted = np.array([p.probabilities[1] for p in run.predictions])
         np.testing.assert_allclose(predicted, evaluated.loc[frame["image"], "probability"].to_numpy(), atol=1e-4)
+
+
+def test_interpret_paper_applies_the_thesis_methods_to_a_paper_classifier(pipeline, monkeypatch):
+    """``interpret_paper`` on the classifiers trained above: the BreakHis validation images are the
+    image sets, the trained classifier is the subject, and the starting network of an encoder
+    variant is the autoencoder's encoder (its activations equal the encoder file's)."""
+    from medinterp import params as P
+    from medinterp.models.keras.adapter import KerasAdapter
+    from medinterp.models.keras.checkpoints import load_weights
+    from medinterp.paper.subject import paper_classifier_subject
+    from medinterp.stages import interpret_paper
+
+    work, _ = pipeline
+    monkeypatch.chdir(work)
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["interpret"].update(batch_size=8, paper={"backbones": [BACKBONE], "variants": ["encoder-random"]})
+    params["interpret"]["outliers"].update(min_share=0.1, examples=2)
+    params["interpret"]["filters"].update(quantile=0.5, top_k=2, heatmap_top=2)
+    params["profiles"]["sample"]["interpret"] = {"featurevis": {"steps": 2, "top_n": 1},
+                                                 "sanity": {"layers": 2, "natural_images": 2, "top_n": 1}}
+    Path("params.yaml").write_text(yaml.safe_dump(params))
+    monkeypatch.setattr(sys, "argv", ["interpret_paper", BACKBONE, "encoder-random"])
+    interpret_paper.main()
+
+    val = pd.read_csv("splits/breakhis.csv").query("split == 'val'")
+    variant = "encoder-random"
+    folder = Path("metrics/interpret/paper") / BACKBONE / variant
+    assert pd.read_csv(folder / "outliers.csv")["image"].tolist() == val["image"].tolist()
+    filters = json.loads((folder / "filters.json").read_text())
+    assert (filters["model"], filters["family"], filters["layer"]) == (BACKBONE, "keras", "out_relu")
+    assert filters["images"]["binary"] == val["class_name"].value_counts().to_dict()
+    assert "multiclass" not in filters["images"]
+    assert set(pd.read_csv(folder / "table10.csv")["set"]) <= {"outliers", "binary", "binary_without_outliers"}
+    assert json.loads((folder / "sanity.json").read_text())["class"] == "malignant"
+    for name in ("outliers", "filters_heatmap", "featurevis_pretrained", "featurevis_finetuned", "sanity_similarity"):
+        assert (Path("plots/interpret/paper") / BACKBONE / variant / f"{name}.png").is_file()
+
+    subject, initial = paper_classifier_subject(P.load(), BACKBONE, "encoder-random")
+    encoder, _ = build_backbone(registry.get(BACKBONE, "keras"), 64)
+    load_weights(encoder, f"models/paper/{BACKBONE}/autoencoder/encoder-random.weights.h5")
+    images = np.asarray(subject.validation.images[:4], dtype=np.float32) / 255.0
+    expected = KerasAdapter(encoder).activations(images, "out_relu")
+    np.testing.assert_allclose(initial.activations(images, "out_relu"), expected, rtol=1e-5, atol=1e-5)
+    assert not np.allclose(subject.finetuned.activations(images, "out_relu"), expected, atol=1e-3)   # it trained on

@@ -55,9 +55,14 @@ def _resolve_all(params: P.Params) -> None:
     ("split.breakhis.magnification", 300, None, "split.breakhis.magnification is 300: should be 40, 100, 200 or 400"),
     ("split.isic_binary.folds", 1, None, "split.isic_binary.folds is 1: should be greater than or equal to 2"),
     ("paper.variants", ["vanila"], None, "paper.variants[0] is 'vanila': should be 'vanilla', 'encoder-imagenet' or 'encoder-random'"),
-    ("paper.backbones", ["alexnet"], None, "paper.backbones is ['alexnet']: ['alexnet'] are not keras models of the registry"),
-    ("model", "resnet51", None, "model is 'resnet51': is not registered; choose one of"),
-    ("family", "keras", None, "model: family 'keras' has no 'alexnet'"),
+    ("paper.backbones", ["resnet51"], None, "paper.backbones is ['resnet51']: 'resnet51': model 'resnet51' is not registered; choose one of"),
+    ("paper.backbones", ["keras-alexnet"], None, "paper.backbones is ['keras-alexnet']: 'keras-alexnet': model 'alexnet' exists only in the torch family"),
+    ("paper.backbones", ["torch-alexnet", "alexnet"], None, "paper.backbones is ['torch-alexnet', 'alexnet']: names ['torch:alexnet'] more than once"),
+    ("model", "resnet51", None, "model 'resnet51' is not one of models ['alexnet', 'vgg16', 'resnet50']: add it there"),
+    ("models", ["vgg16", "torch-vgg16"], None, "models: names ['torch:vgg16'] more than once"),
+    ("models", [], None, "models is []: List should have at least 1 item"),
+    ("family", "keras", None, "models: 'alexnet': model 'alexnet' exists only in the torch family, not in keras"),
+    ("interpret.paper.backbones", ["alexnet"], None, "interpret.paper.backbones ['alexnet'] are not in paper.backbones"),
     ("isic.augment.hue", [0.2, 0.1], None, r"isic.augment.hue is [0.2, 0.1]: should be [low, high] with low <= high"),
     ("isic.augment.crop_scale", [0.5, 1.5], None, r"isic.augment.crop_scale is [0.5, 1.5]: should lie in (0, 1]"),
     ("interpret.sanity.layers", 0, None, "interpret.sanity.layers is 0: should be greater than or equal to 1 or should be 'all'"),
@@ -77,8 +82,6 @@ def _resolve_all(params: P.Params) -> None:
 ])
 def test_bad_params_are_one_line_naming_the_key(key, value, drop, message):
     raw = _with(key, value, drop)
-    if key == "family":
-        raw["model"] = "alexnet"
     with pytest.raises(ConfigError) as caught:
         _resolve_all(P.validate(raw))
     text = str(caught.value)

@@ -42,7 +42,7 @@ def _export(tmp_path, layout="NCHW", n_out=2, activation="softmax", normalise=Tr
     _pool_linear(path, layout, n_out)
     names = ["benign", "malignant"]
     M.attach(path, M.make(
-        name="demo", architecture="demo", family="torch", task="binary", dataset="demo", split="train",
+        name="demo", architecture="demo", family="torch", task="binary", dataset="isic_binary", split="train",
         class_names=names, input=M.input_spec(SIZE, layout, MEAN if normalise else None, STD if normalise else None),
         output=M.output_spec("logits", activation), metrics={}, init_used="random", provenance={"medinterp": "test"},
         params={}, framework=M.framework_info("torch", "0"),
@@ -120,6 +120,14 @@ def test_artifact_names_resolve_through_dvc_yaml(tmp_path):
     assert resolve_model("demo-classifier", tmp_path / "dvc.yaml") == tmp_path / model.name
     with pytest.raises(ConfigError, match="artifacts: demo-classifier"):
         resolve_model("other", tmp_path / "dvc.yaml")
+
+
+def test_an_artifact_path_with_a_param_resolves_as_dvc_does(tmp_path):
+    """``models/isic/${model}/...``: the main ISIC artifacts follow the ``model`` param."""
+    model = _export(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump({"model": model.stem}))
+    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": {"main": {"path": "${model}.onnx", "type": "model"}}}))
+    assert resolve_model("main", tmp_path / "dvc.yaml") == tmp_path / model.name
 
 
 def test_model_without_metadata_is_refused(tmp_path, capsys):

@@ -17,19 +17,21 @@ from medinterp.report.published import load_published
 from medinterp.report.render import html_page, markdown
 from test_published import BLOCKS, PAPER_NAMES, THESIS_NAMES, _number, _rows
 
-BINARY = {"model": "vgg16", "cv": {"train_accuracy_mean": 0.9, "train_loss_mean": 0.25, "val_accuracy_mean": 0.875,
-                                   "val_loss_mean": 0.3}, "test": {"accuracy": 0.8125, "roc_auc": 0.75}}
-MULTICLASS = {"model": "densenet201", "train": {"accuracy": 0.5}, "val": {"accuracy": 0.25},
+BINARY = {"model": "vgg16", "family": "torch", "cv": {"train_accuracy_mean": 0.9, "train_loss_mean": 0.25, "val_accuracy_mean": 0.875,
+                                                     "val_loss_mean": 0.3}, "test": {"accuracy": 0.8125, "roc_auc": 0.75}}
+ALEXNET = {"model": "alexnet", "family": "torch", "cv": {"train_accuracy_mean": 0.5}, "test": {"accuracy": 0.25, "roc_auc": 0.5}}
+MULTICLASS = {"model": "densenet201", "family": "torch", "train": {"accuracy": 0.5}, "val": {"accuracy": 0.25},
               "test": {"accuracy": 0.375, "roc_auc_ovr_macro": 0.625}}
-TABLE2 = {"densenet201": {"encoder-random": {"weights_used": "random", "images_evaluated": 7, "accuracy": 0.75,
-                                             "ira": 0.5, "sd_ira": 0.125, "irm": 0.625, "mask_area": 0.25}}}
+TABLE2 = {"densenet201": {"encoder-random": {"family": "keras", "weights_used": "random", "images_evaluated": 7, "accuracy": 0.75,
+                                             "ira": 0.5, "sd_ira": 0.125, "irm": 0.625, "mask_area": 0.25}},
+          "torch-resnet50": {"vanilla": {"family": "torch", "weights_used": "random", "accuracy": 0.5, "ira": 0.25, "mask_area": 0.125}}}
 
 
 def _report_tables() -> list[tables.Table]:
     published = load_published()
-    return [tables.table2(TABLE2, published), tables.table6(BINARY, published), tables.table7(BINARY, published),
-            tables.table8(MULTICLASS, published), tables.table9(MULTICLASS, published),
-            tables.table10({"binary_outlier": [3, 1, 4, 1, 5], "multiclass": [9, 2, 6]}, "vgg16", published)]
+    return [tables.table2(TABLE2, published), tables.table6([BINARY, ALEXNET], published), tables.table7([BINARY, ALEXNET], published),
+            tables.table8([MULTICLASS], published), tables.table9([MULTICLASS], published),
+            tables.table10([{"model": "vgg16", "family": "torch", "binary_outlier": [3, 1, 4, 1, 5], "multiclass": [9, 2, 6]}], published)]
 
 
 def _markdown_tables(text: str) -> dict[str, list[dict[str, str]]]:
@@ -96,6 +98,9 @@ def test_every_published_number_in_the_report_matches_the_seed_lines():
     seed2 = _seed_table2()
     checked = 0
     for row in found["Table 2"]:
+        if row["backbone"] == "torch-resnet50":   # a backbone the paper did not train: nothing published
+            assert {row[c] for c in row if c.startswith("published")} == {"-"}
+            continue
         seed = seed2[row["backbone"], row["variant"]]
         for column, index in zip(["published weights", "published accuracy", "published IRA", "published SD-IRA",
                                   "published IRM"], range(5)):
@@ -118,10 +123,17 @@ def test_this_runs_numbers_land_in_their_rows_as_percentages():
     found = _markdown_tables(markdown("report", {}, _report_tables(), [], base=Path(".")))
     row = next(r for r in found["Table 2"] if (r["backbone"], r["variant"]) == ("densenet201", "encoder-random"))
     assert (row["accuracy"], row["IRA"], row["SD-IRA"], row["IRM"], row["mask area"]) == ("75", "50", "12.5", "62.5", "25")
-    assert {r["accuracy"] for r in found["Table 2"] if r["backbone"] != "densenet201" or r["variant"] != "encoder-random"} == {"-"}
+    assert row["family"] == "keras"
+    torch_row = next(r for r in found["Table 2"] if r["backbone"] == "torch-resnet50")
+    assert (torch_row["family"], torch_row["variant"], torch_row["IRA"], torch_row["mask area"]) == ("torch", "vanilla", "25", "12.5")
+    filled = {(r["backbone"], r["variant"]) for r in found["Table 2"] if r["accuracy"] != "-"}
+    assert filled == {("densenet201", "encoder-random"), ("torch-resnet50", "vanilla")}
     vgg = next(r for r in found["Table 6"] if r["model"] == "vgg16")
-    assert (vgg["train accuracy"], vgg["train loss"], vgg["val accuracy"], vgg["test accuracy"]) == ("90", "0.25", "87.5", "81.25")
-    assert next(r for r in found["Table 6"] if r["model"] == "alexnet")["train accuracy"] == "-"
+    assert (vgg["family"], vgg["train accuracy"], vgg["train loss"], vgg["val accuracy"], vgg["test accuracy"]) == (
+        "torch", "90", "0.25", "87.5", "81.25")
+    alexnet = next(r for r in found["Table 6"] if r["model"] == "alexnet")   # several models of one run, each in its row
+    assert (alexnet["train accuracy"], alexnet["test accuracy"], alexnet["published test accuracy"]) == ("50", "25", "81.3")
+    assert next(r for r in found["Table 6"] if r["model"] == "resnet50")["train accuracy"] == "-"
     assert next(r for r in found["Table 7"] if r["model"] == "vgg16")["AUC"] == "0.75"
     dense = next(r for r in found["Table 9"] if r["model"] == "densenet201")   # a model the thesis did not train
     assert (dense["test AUC"], dense["val accuracy"], dense["published test AUC"]) == ("0.625", "25", "-")
@@ -158,19 +170,21 @@ def test_report_stage_end_to_end(tmp_path, monkeypatch):
     from medinterp.stages import report as stage
 
     monkeypatch.chdir(tmp_path)
-    _write(tmp_path / "params.yaml", "data: {profile: sample}\nsplit: {isic_multiclass: {classes: [MEL, NV, BCC]}}\n")
+    _write(tmp_path / "params.yaml", "models: [vgg16, alexnet]\nmodel: vgg16\ndata: {profile: sample}\n"
+                                     "split: {isic_multiclass: {classes: [MEL, NV, BCC]}}\n")
     _write(tmp_path / "metrics/table2.json", json.dumps({**TABLE2, "evaluation": {"densenet201": {"image_size": 128}}, "seed": 0}))
-    _write(tmp_path / "metrics/isic_binary.json", json.dumps({**BINARY, "family": "torch", "init_used": "random",
-                                                              "image_size": 64, "seed": 0}))
-    _write(tmp_path / "metrics/isic_multiclass.json", json.dumps({**MULTICLASS, "model": "vgg16"}))
-    rows = [("vgg16", "outliers", "all", f) for f in (420, 46, 121, 270, 394)] + \
-           [("vgg16", "outliers", "benign", f) for f in (1, 2, 3, 4, 5)] + \
-           [("vgg16", "multiclass", "all", f) for f in (484, 81, 119, 206, 450)]
-    _write(tmp_path / "metrics/interpret/table10.csv", pd.DataFrame(rows, columns=["model", "set", "class", "filter"]).to_csv(index=False))
-    for task, classes in (("binary", ["benign", "malignant"]), ("multiclass", ["MEL", "NV", "BCC"])):
-        for split in ("val", "test"):
-            frame = pd.DataFrame({"actual": classes * 2, "predicted": classes[::-1] * 2})
-            _write(tmp_path / f"plots/isic_{task}/predictions_{split}.csv", frame.to_csv(index=False))
+    for entry, filters in (("vgg16", (420, 46, 121, 270, 394)), ("alexnet", (60, 41, 143, 218, 228))):
+        _write(tmp_path / f"metrics/isic/{entry}/binary.json", json.dumps({**BINARY, "model": entry, "init_used": "random",
+                                                                          "image_size": 64, "seed": 0}))
+        _write(tmp_path / f"metrics/isic/{entry}/multiclass.json", json.dumps({**MULTICLASS, "model": entry}))
+        rows = [(entry, "outliers", "all", f) for f in filters] + [(entry, "outliers", "benign", f) for f in (1, 2, 3, 4, 5)] + \
+               [(entry, "multiclass", "all", f) for f in (484, 81, 119, 206, 450)]
+        _write(tmp_path / f"metrics/interpret/{entry}/table10.csv",
+               pd.DataFrame(rows, columns=["model", "set", "class", "filter"]).to_csv(index=False))
+        for task, classes in (("binary", ["benign", "malignant"]), ("multiclass", ["MEL", "NV", "BCC"])):
+            for split in ("val", "test"):
+                frame = pd.DataFrame({"actual": classes * 2, "predicted": classes[::-1] * 2})
+                _write(tmp_path / f"plots/isic/{entry}/{task}/predictions_{split}.csv", frame.to_csv(index=False))
     _write(tmp_path / "plots/paper/overlays/densenet201/encoder-random.png", "png")
 
     stage.main()
@@ -180,11 +194,15 @@ def test_report_stage_end_to_end(tmp_path, monkeypatch):
     # pooled top five, ascending as the thesis prints them; equal to the published VGG16 row here
     assert vgg["binary outlier set"] == "46, 121, 270, 394, 420" == vgg["published binary outlier set"]
     assert vgg["multiclass set"] == "81, 119, 206, 450, 484"
+    alexnet = next(r for r in found["Table 10"] if r["model"] == "alexnet")
+    assert alexnet["binary outlier set"] == "41, 60, 143, 218, 228" == alexnet["published binary outlier set"]
     assert "**data profile**: sample" in text and "vgg16 (torch), initialisation random, 64 px" in text
-    for name in ("confusion_binary_val", "confusion_binary_test", "confusion_multiclass_val", "confusion_multiclass_test"):
-        assert (tmp_path / f"plots/report/{name}.png").read_bytes()[:4] == b"\x89PNG"
+    assert "**main ISIC artifacts**: vgg16" in text
+    for entry in ("vgg16", "alexnet"):
+        for name in ("confusion_binary_val", "confusion_binary_test", "confusion_multiclass_val", "confusion_multiclass_test"):
+            assert (tmp_path / f"plots/report/{entry}/{name}.png").read_bytes()[:4] == b"\x89PNG"
     page = (tmp_path / "metrics/report.html").read_text()
-    assert "src='../plots/report/confusion_multiclass_test.png'" in page
+    assert "src='../plots/report/alexnet/confusion_multiclass_test.png'" in page
     assert "src='../plots/paper/overlays/densenet201/encoder-random.png'" in page
 
 

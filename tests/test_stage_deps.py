@@ -183,3 +183,23 @@ def test_data_stages_depend_on_the_configured_data_root(tmp_path):
     brecahad = posixpath.join(str(outside), params["data"]["paths"]["brecahad"])
     assert brecahad in stages["paper_evaluate"][1]
     assert "data/BreCaHAD" not in stages["paper_evaluate"][1]
+
+
+def test_stages_only_an_experiment_makes_depend_on_their_code_too(tmp_path):
+    """``interpret_paper`` and torch paper backbones have no stage under the default params; with
+    them named, their stages' deps cover their code as well."""
+    from dvc.repo import Repo
+
+    Repo.init(str(tmp_path), no_scm=True)
+    shutil.copy(REPO / "dvc.yaml", tmp_path / "dvc.yaml")
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params["paper"]["backbones"].append("torch-resnet50")
+    params["interpret"]["paper"]["backbones"] = ["torch-resnet50"]
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    found = resolved_stages(tmp_path)
+    added = {name: found[name] for name in ("interpret_paper@torch-resnet50-vanilla", "paper_autoencoder@torch-resnet50",
+                                            "paper_classifier@torch-resnet50")}
+    problems = [f"stage {name}: no dep covers {file}" for name, (cmd, deps) in added.items()
+                for file in missing_deps(import_closure(entry_module(cmd)), deps)]
+    assert not problems, "\n".join(problems)
+    assert "models/paper/torch-resnet50" in added["interpret_paper@torch-resnet50-vanilla"][1]

@@ -185,7 +185,8 @@ class PaperEvaluate(Block):
 
 class Paper(Block):
     backbones: list[str] = Field(["nasnet_mobile", "densenet201", "mobilenet_v2"], min_length=1,
-                                 description="keras models of the registry, one stage each")
+                                 description="models of the registry, one stage each: a name (keras where both families have it) "
+                                             "or `<family>-<name>` (`torch-resnet50`)")
     variants: list[VariantName] = Field(["vanilla", "encoder-imagenet", "encoder-random"], min_length=1,
                                         description="section 4.3's variants")
     image_size: ImageSize | None = inherited("BreakHis input size (sample 64, full 128 as the paper)")
@@ -193,7 +194,7 @@ class Paper(Block):
     batch_size: Annotated[int, Field(ge=2)] | None = inherited("images per step (the paper does not give one)")
     batchnorm_momentum: OpenShare | None = Field(None, description="momentum of every batch normalisation layer; null keeps each architecture's")
     augment: bool = Field(True, description="random 90-degree rotations and mirroring of the training images")
-    parity_tolerance: Positive = Field(0.001, description="largest |ONNX Runtime - Keras| output difference an export may show; more stops the stage")
+    parity_tolerance: Positive = Field(0.001, description="largest |ONNX Runtime - framework| output difference an export may show; more stops the stage")
     autoencoder: PaperAutoencoder = PaperAutoencoder()
     classifier: PaperClassifier = PaperClassifier()
     evaluate: PaperEvaluate = PaperEvaluate()
@@ -201,11 +202,7 @@ class Paper(Block):
     @field_validator("backbones")
     @classmethod
     def _known_backbones(cls, backbones: list[str]) -> list[str]:
-        keras = registry.names("keras")
-        unknown = [b for b in backbones if b not in keras]
-        if unknown:
-            raise ValueError(f"{unknown} are not keras models of the registry; choose from {keras}")
-        return backbones
+        return _model_list(backbones, "auto", PAPER_FAMILY)
 
     # What the resolved settings mean, used by the paper's stages.
     @property
@@ -244,6 +241,23 @@ class Paper(Block):
         for section in sections:
             out[section] = getattr(self, section).model_dump()
         return out
+
+
+PAPER_FAMILY = "keras"   # a bare name in paper.backbones: the paper's family where both have it
+
+
+def _model_list(entries: list[str], family: str, preferred: str) -> list[str]:
+    """``entries`` if each names one registered model and no two the same one."""
+    specs = []
+    for entry in entries:
+        try:
+            specs.append(registry.lookup(entry, family, preferred).key)
+        except ConfigError as exc:
+            raise ValueError(f"{entry!r}: {exc}") from None
+    twice = sorted({k for k in specs if specs.count(k) > 1})
+    if twice:
+        raise ValueError(f"names {twice} more than once")
+    return entries
 
 
 # ---------------------------------------------------------------------------------------- isic
@@ -379,12 +393,19 @@ class Sanity(Block):
     top_n: PositiveInt | None = inherited("visualizations per layer")
 
 
+class InterpretPaper(Block):
+    backbones: list[str] = Field([], description="entries of paper.backbones whose classifiers the thesis's methods "
+                                                 "interpret (stage interpret_paper, one per backbone and variant); [] : none")
+    variants: list[VariantName] = Field(["vanilla"], min_length=1, description="which of each backbone's classifiers")
+
+
 class Interpret(Block):
     batch_size: PositiveInt = Field(32, description="images per forward pass")
     outliers: Outliers = Outliers()
     filters: Filters = Filters()
     featurevis: Featurevis = Featurevis()
     sanity: Sanity = Sanity()
+    paper: InterpretPaper = InterpretPaper()
 
 
 # ------------------------------------------------------------------------------------ profiles
@@ -411,11 +432,11 @@ Layer = _partial(Layered)
 # Why each sample value differs from the seeds': params.yaml's comments and docs/params.md.
 SAMPLE = {
     "paper": {"image_size": 64, "weights": "random", "batch_size": 16, "batchnorm_momentum": 0.5,
-              "autoencoder": {"epochs": 2}, "classifier": {"epochs": 2, "optimizer": "adam", "learning_rate": 0.001},
+              "autoencoder": {"epochs": 1}, "classifier": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.001},
               "evaluate": {"image_size": 128}},
     "isic": {"image_size": 64, "weights": "random",
-             "binary": {"epochs": 4, "batch_size": 16, "learning_rate": 0.001},
-             "multiclass": {"epochs": 8, "batch_size": 16, "learning_rate": 0.001}},
+             "binary": {"epochs": 1, "batch_size": 16, "learning_rate": 0.001},
+             "multiclass": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001}},
     "interpret": {"featurevis": {"steps": 20, "top_n": 3}, "sanity": {"layers": 3, "natural_images": 8, "top_n": 2}},
 }
 FULL = {
@@ -432,8 +453,13 @@ class Profiles(Block):
 
 # ----------------------------------------------------------------------------------------- top
 class Params(Block):
-    model: str = Field("resnet50", description="architecture of the per-model stages (ISIC training, interpretation, export)")
-    family: Literal["auto", "keras", "torch"] = Field("auto", description="which family builds `model` where both have it (auto: torch)")
+    models: list[str] = Field(["alexnet", "vgg16", "resnet50"], min_length=1,
+                              description="architectures of the per-model stages (ISIC training, export, interpretation), "
+                                          "one stage each: a name or `<family>-<name>` (`keras-resnet50`)")
+    model: str = Field("resnet50", description="the entry of `models` behind the registry's main ISIC artifacts "
+                                               "(isic-binary-classifier, isic-multiclass-classifier)")
+    family: Literal["auto", "keras", "torch"] = Field("auto", description="which family builds a bare name of `models` "
+                                                                          "where both have it (auto: torch)")
     seed: Count = Field(0, description="seed of every split, initialisation and random draw")
     data: Data = Data()
     split: Split = Split()
@@ -443,17 +469,18 @@ class Params(Block):
     isic: Isic = Isic()
     interpret: Interpret = Interpret()
 
-    @field_validator("model")
-    @classmethod
-    def _registered(cls, model: str) -> str:
-        if model not in registry.names():
-            raise ValueError(f"is not registered; choose one of {registry.names()}")
-        return model
-
     @model_validator(mode="after")
-    def _in_family(self) -> "Params":
-        if self.family != "auto" and self.family not in registry.families_of(self.model):
-            raise ValueError(f"family {self.family!r} has no {self.model!r}; it exists in {registry.families_of(self.model)}")
+    def _lists_agree(self) -> "Params":
+        try:
+            _model_list(self.models, self.family, registry.PREFERRED_FAMILY)
+        except ValueError as exc:
+            raise ValueError(f"models: {exc}") from None
+        if self.model not in self.models:
+            raise ValueError(f"model {self.model!r} is not one of models {self.models}: add it there "
+                             f"(dvc exp run -S 'models=[..., {self.model}]')")
+        others = [b for b in self.interpret.paper.backbones if b not in self.paper.backbones]
+        if others:
+            raise ValueError(f"interpret.paper.backbones {others} are not in paper.backbones {self.paper.backbones}")
         return self
 
     def _layered(self, spec: ModelSpec | None) -> Layered:
@@ -464,25 +491,29 @@ class Params(Block):
         return _fill(own, layers)
 
     def paper_for(self, backbone: str) -> tuple[ModelSpec, Paper]:
-        """The registry spec and resolved paper settings of ``backbone`` (one of ``paper.backbones``)."""
+        """The registry spec and resolved paper settings of ``backbone`` (an entry of ``paper.backbones``)."""
         if backbone not in self.paper.backbones:
             raise ConfigError(f"'{backbone}' is not in paper.backbones {self.paper.backbones}")
-        spec = registry.get(backbone, "keras")
+        spec = registry.lookup(backbone, "auto", PAPER_FAMILY)
         paper = self._layered(spec).paper
-        _require(paper, "paper", f"profiles.{self.data.profile}.paper or the registry's keras:{backbone}")
+        _require(paper, "paper", f"profiles.{self.data.profile}.paper or the registry's {spec.key}")
         evaluate = paper.evaluate.model_copy(update={
             "image_size": paper.evaluate.image_size or paper.image_size,
             "gradcam_layer": paper.evaluate.gradcam_layer or spec.gradcam_layer,
         })
         return spec, paper.model_copy(update={"evaluate": evaluate})
 
-    def model_spec(self) -> ModelSpec:
-        """The spec of ``model=`` and ``family=``."""
-        return registry.get(self.model, self.family)
+    def model_spec(self, entry: str | None = None) -> ModelSpec:
+        """The spec of an entry of ``models`` (default: ``model``), bare names resolved by ``family``."""
+        entry = self.model if entry is None else entry
+        if entry not in self.models:
+            raise ConfigError(f"'{entry}' is not in models {self.models}")
+        return registry.lookup(entry, self.family)
 
-    def isic_task(self, task: Literal["binary", "multiclass"]) -> TaskSettings:
-        """One ISIC task's settings for ``model=``: the task's block, the ``isic`` fields, every layer applied."""
-        spec = self.model_spec()
+    def isic_task(self, task: Literal["binary", "multiclass"], entry: str | None = None) -> TaskSettings:
+        """One ISIC task's settings for an entry of ``models`` (default ``model``): the task's block,
+        the ``isic`` fields, every layer applied."""
+        spec = self.model_spec(entry)
         isic = self._layered(spec).isic
         block = getattr(isic, task)
         values = {name: getattr(block, name) for name in IsicTask.model_fields}
@@ -567,8 +598,10 @@ def validate(raw: Any, source: str = "params.yaml") -> Params:
 def _describe(errors: list[dict[str, Any]], raw: dict[str, Any]) -> str:
     """One line for the first key with a problem; a value that fits no branch of a union gets each branch's reason."""
     keys = _key_path([str(part) for part in errors[0]["loc"]], raw)
-    key = ".".join(keys) or "model"
+    key = ".".join(keys)
     error = errors[0]
+    if not keys:   # a check across top-level keys: its message names them
+        return error["msg"].replace("Value error, ", "")
     if error["type"] == "extra_forbidden":
         options = _fields_at(keys[:-1])
         close = difflib.get_close_matches(keys[-1], options, n=1, cutoff=0.6)

@@ -25,10 +25,18 @@ from medinterp.preprocessing.arrays import decode_resized
 
 
 def model_artifacts(dvc_yaml: str | Path = "dvc.yaml") -> dict[str, dict]:
-    """The ``artifacts:`` of type ``model`` declared in ``dvc_yaml``, by name."""
+    """The ``artifacts:`` of type ``model`` declared in ``dvc_yaml``, by name; a path that uses a
+    param (``models/isic/${model}/...``) resolved by DVC's own templating, which costs DVC's import."""
     dvc_yaml = Path(dvc_yaml)
     artifacts = (yaml.safe_load(dvc_yaml.read_text()) or {}).get("artifacts", {}) if dvc_yaml.is_file() else {}
-    return {name: spec for name, spec in artifacts.items() if spec.get("type", "model") == "model"}
+    models = {name: dict(spec) for name, spec in artifacts.items() if spec.get("type", "model") == "model"}
+    if any("${" in spec["path"] for spec in models.values()):
+        from dvc.repo import Repo
+
+        resolved = Repo(str(dvc_yaml.parent), uninitialized=True).artifacts.read().get(dvc_yaml.name, {})
+        for name, spec in models.items():
+            spec["path"] = resolved[name].path
+    return models
 
 
 def resolve_model(model: str, dvc_yaml: str | Path = "dvc.yaml") -> Path:

@@ -31,17 +31,17 @@ import pandas as pd
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.featurevis import Settings, visualize
-from medinterp.interpret.figures import featurevis_grid, outlier_figure
+from medinterp.interpret.figures import (
+    correlation_heatmap, featurevis_grid, filter_heatmap, outlier_figure, save, similarity_plot,
+)
 from medinterp.interpret.filters import ALL_CLASSES, layer_maxima, most_activated, occurrence_table, pooled_table, top_filters
+from medinterp.interpret.layout import metrics_dir, outlier_list, plots_dir
 from medinterp.interpret.outliers import channel_stats, outlier_table, panels
 from medinterp.interpret.sanity import class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, pick_layers
+from medinterp.io import write_csv, write_json
+from medinterp.params import Interpret
 from medinterp.preprocessing.arrays import ImageTable, load
 
-BINARY_REPORT = Path("metrics/isic_binary.json")
-CHECKPOINTS = {"binary": Path("models/isic/binary"), "multiclass": Path("models/isic/multiclass")}   # folders
-METRICS = Path("metrics/interpret")
-PLOTS = Path("plots/interpret")
-OUTLIER_LIST = METRICS / "outliers.csv"
 BINARY, BINARY_CLEAN, OUTLIERS, MULTICLASS = "binary", "binary_without_outliers", "outliers", "multiclass"
 
 
@@ -58,9 +58,9 @@ class ImageSet:
         return {c: int((self.labels == i).sum()) for i, c in enumerate(self.class_names)}
 
 
-def binary_validation(report: str | Path = BINARY_REPORT) -> ImageTable:
+def binary_validation(report: str | Path) -> ImageTable:
     """The binary task's validation images at the size it trained on: the validation fold of the
-    fold whose model ``isic_binary`` kept, as its report records."""
+    fold whose model ``isic_binary`` kept, as its report (``metrics/isic/<entry>/binary.json``) records."""
     report = Path(report)
     if not report.is_file():
         raise ConfigError(f"{report}: not found; run the isic_binary stage first (dvc repro isic_binary)")
@@ -109,7 +109,8 @@ def outlier_report(table: ImageTable, z: float, min_share: float, examples: int)
     frame = outlier_table(table.images, table.frame["image"].tolist(), z, min_share, stats)
     frame.insert(1, "class_name", table.frame["class_name"].to_numpy())
     rows = example_rows(frame["outlier_share"].to_numpy(), examples)
-    names = [f"{table.frame['image_id'].iloc[i]} ({'outlier' if frame['outlier'].iloc[i] else 'not an outlier'})" for i in rows]
+    ids = table.frame["image_id"] if "image_id" in table.frame else table.frame["image"].map(lambda p: Path(p).stem)   # BreakHis has no id column
+    names = [f"{ids.iloc[i]} ({'outlier' if frame['outlier'].iloc[i] else 'not an outlier'})" for i in rows]
     figure = outlier_figure([panels(np.asarray(table.images[i]), stats, z) for i in rows], names,
                             frame["outlier_share"].iloc[rows].tolist(), z)
     summary = {
@@ -296,3 +297,106 @@ def sanity_report(adapter: ModelAdapter, images: ImageSet, class_name: str, laye
     frame.insert(0, "class", class_name)
     frame.insert(3, "filters", [", ".join(str(t) for t in vis[layer].targets) for layer in frame["layer"]])
     return frame, featurevis_layer_matrix({layer: v.images for layer, v in vis.items()})
+
+
+# -- what each stage writes, for any subject --------------------------------------------------------
+
+@dataclass
+class Subject:
+    """A binary classifier the methods interpret: an ISIC model (``name`` its entry of ``models``)
+    or a paper classifier (``paper/<backbone>/<variant>``), with its binary validation images."""
+
+    name: str                        # folder under metrics/interpret and plots/interpret
+    model: str                       # architecture, for tables and titles
+    family: str
+    init_used: str
+    class_names: list[str]
+    image_size: int                  # the size it trained on and its validation images have
+    validation: ImageTable
+    finetuned: ModelAdapter
+    checkpoint: str                  # the file its weights come from, as the metrics record it
+    conv_layers: tuple[str, str]     # the registry's first and last convolutional layers
+
+
+def write_outliers(subject: str, validation: ImageTable, z: float, min_share: float, examples: int) -> None:
+    """``outliers.csv``, ``outliers.json`` and ``outliers.png`` (Fig. 17) of a validation set."""
+    frame, figure, summary = outlier_report(validation, z, min_share, examples)
+    write_csv(outlier_list(subject), frame)
+    write_json(metrics_dir(subject) / "outliers.json", summary)
+    save(figure, plots_dir(subject) / "outliers.png")
+
+
+def write_filters(subject: Subject, interpret: Interpret, multiclass: tuple[ImageSet, ModelAdapter, str] | None) -> None:
+    """``filters.csv``, ``table10.csv``, ``filters.json`` and the heatmap (Fig. 26): the outlier,
+    binary and outlier-free sets through the subject, and ``multiclass`` (its set, model and
+    checkpoint) where the subject has one."""
+    block = interpret.filters
+    layer = block.layer or subject.conv_layers[1]
+    outliers_file = outlier_list(subject.name)
+    if not outliers_file.is_file():
+        raise ConfigError(f"{outliers_file}: not found; run the interpret_outliers stage first")
+    outliers = pd.read_csv(outliers_file)
+    val, names = subject.validation, subject.class_names
+    sets = [(image_set(OUTLIERS, outlier_subset(val, outliers, str(outliers_file)), names), subject.finetuned),
+            (image_set(BINARY, val, names), subject.finetuned),
+            (image_set(BINARY_CLEAN, outlier_subset(val, outliers, str(outliers_file), flagged=False), names), subject.finetuned)]
+    checkpoints = {OUTLIERS: subject.checkpoint, BINARY: subject.checkpoint, BINARY_CLEAN: subject.checkpoint}
+    if multiclass is not None:
+        sets.append(multiclass[:2])
+        checkpoints[MULTICLASS] = multiclass[2]
+    stats = filter_statistics(sets, layer, block.quantile, block.top_k, interpret.batch_size)
+    folder = metrics_dir(subject.name)
+    write_csv(folder / "filters.csv", stats.table)
+    write_csv(folder / "table10.csv", table10(stats.top, subject.model, layer))
+    write_json(folder / "filters.json", {
+        "model": subject.model, "family": subject.family, "init_used": subject.init_used, "layer": layer,
+        "filters": int(subject.finetuned.channels(layer)), "quantile": block.quantile, "top_k": block.top_k,
+        "images": stats.images, "checkpoints": checkpoints,
+    })
+    save(filter_heatmap(stats.table, top_filters(stats.table, block.heatmap_top), layer), plots_dir(subject.name) / "filters_heatmap.png")
+
+
+def write_featurevis(subject: Subject, initial: ModelAdapter, interpret: Interpret, settings: Settings) -> dict:
+    """Figs. 27-30 (``featurevis_*.png``), ``featurevis.csv`` and ``featurevis.json``; returns the timing for the run log."""
+    top_n = interpret.featurevis.top_n
+    layers = list(subject.conv_layers)
+    report = featurevis_report(subject.finetuned, initial, layers, image_set(BINARY, subject.validation, subject.class_names),
+                               interpret.filters.quantile, top_n, subject.image_size, settings, subject.model,
+                               subject.init_used, interpret.batch_size)
+    for name, figure in report.figures.items():
+        save(figure, plots_dir(subject.name) / f"featurevis_{name}.png")
+    write_csv(metrics_dir(subject.name) / "featurevis.csv", report.table)
+    write_json(metrics_dir(subject.name) / "featurevis.json", {
+        "model": subject.model, "family": subject.family, "init_used": subject.init_used, "checkpoint": subject.checkpoint,
+        "layers": layers, "image_size": subject.image_size, "top_n": top_n, "steps": settings.steps, "seed": settings.seed,
+        "visualizations": len(report.table),
+        "groups": {group: {"visualizations": entry["visualizations"]} for group, entry in report.timing.items()},
+    })
+    seconds = sum(group["seconds"] for group in report.timing.values())
+    return {"seconds": seconds, "seconds_per_visualization": seconds / len(report.table), "groups": report.timing}
+
+
+def write_sanity(subject: Subject, interpret: Interpret, settings: Settings, seed: int) -> dict:
+    """Figs. 33-37 (``sanity_*.png``), ``sanity_similarity.csv``, ``sanity_layers.csv`` and
+    ``sanity.json``; returns the timing for the run log."""
+    block = interpret.sanity
+    start = time.perf_counter()
+    similarity, matrix = sanity_report(
+        subject.finetuned, image_set(BINARY, subject.validation, subject.class_names), block.class_, block.layers,
+        block.natural_images, interpret.filters.quantile, block.top_n, subject.image_size, settings, seed, interpret.batch_size)
+    seconds = time.perf_counter() - start
+    folder, plots = metrics_dir(subject.name), plots_dir(subject.name)
+    write_csv(folder / "sanity_similarity.csv", similarity)
+    write_csv(folder / "sanity_layers.csv", matrix.reset_index())
+    write_json(folder / "sanity.json", {
+        "model": subject.model, "family": subject.family, "init_used": subject.init_used, "checkpoint": subject.checkpoint,
+        "class": block.class_, "layers": len(similarity), "top_n": block.top_n, "steps": settings.steps,
+        "natural_images": int(similarity["natural"].iloc[0]),
+        "featurevis_vs_natural_mean": float(similarity["featurevis_vs_natural"].mean()),
+        "natural_vs_natural_mean": float(similarity["natural_vs_natural"].mean()),
+    })
+    save(similarity_plot(similarity, f"{subject.model} fine-tuned (binary), class {block.class_}\n"
+                                     "Spearman's rho between a layer's activations"), plots / "sanity_similarity.png")
+    save(correlation_heatmap(matrix, f"{subject.model}: feature visualizations made for\ntwo layers (pixel Spearman's rho, mean)"),
+         plots / "sanity_layers.png")
+    return {"seconds": seconds}

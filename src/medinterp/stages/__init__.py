@@ -11,7 +11,7 @@ import sys
 from typing import Callable
 
 from medinterp import numerics
-from medinterp.errors import MedinterpError, debugging
+from medinterp.errors import ConfigError, MedinterpError, debugging
 
 try:
     numerics.configure()
@@ -47,3 +47,11 @@ def run(main: Callable[[], None]) -> None:
             main()
     except (MedinterpError, OSError, KeyboardInterrupt, Terminated) as exc:
         sys.exit(report_error(exc))
+
+
+def foreach_item(list_param: str) -> str:
+    """The one argument of a ``foreach`` stage (``python -m medinterp.stages.<name> <entry>``): the
+    entry of the list param ``list_param`` that dvc.yaml passes as ``${item}``."""
+    if len(sys.argv) != 2:
+        raise ConfigError(f"expected one argument, an entry of {list_param} (dvc.yaml passes it as ${{item}}), got {sys.argv[1:]}")
+    return sys.argv[1]

@@ -1,20 +1,18 @@
-"""Stage ``isic_binary``: the thesis's binary task (benign vs malignant) for ``model=``.
+"""Stage ``isic_binary@<entry>``: the thesis's binary task (benign vs malignant) for one entry of ``models``.
 
-Stratified 5-fold cross-validation over the ``fold`` column of ``splits/isic_binary.csv``: fold k's
-model trains on the other folds (seed ``seed + k``) and validates on fold k; every fold's model is
-also tested on the ISIC 2016 test set, and the fold with the best ``isic.binary.best_fold_by``
-becomes the task's model.
+``python -m medinterp.stages.isic_binary <entry>``. Stratified 5-fold cross-validation over the
+``fold`` column of ``splits/isic_binary.csv``: fold k's model trains on the other folds (seed
+``seed + k``) and validates on fold k; every fold's model is also tested on the ISIC 2016 test set,
+and the fold with the best ``isic.binary.best_fold_by`` becomes the task's model.
 
-Trains ``model=`` in its family (torchvision or Keras). Outputs: ``models/isic/binary/checkpoint.npz``
-(see ``models.checkpoint``),
-``metrics/isic_binary.json``, and under ``plots/isic_binary/``: ``training/`` (dvclive curves per
-fold), ``predictions_val.csv`` (out-of-fold), ``predictions_test.csv`` (the kept model on ISIC 2016),
-``roc_val.csv`` and ``roc_test.csv``.
+Trains the entry in its family (torchvision or Keras). Outputs (paths in ``medinterp.isic.layout``):
+``models/isic/<entry>/binary/checkpoint.npz`` (see ``models.checkpoint``),
+``metrics/isic/<entry>/binary.json``, and under ``plots/isic/<entry>/binary/``: ``training/``
+(dvclive curves per fold), ``predictions_val.csv`` (out-of-fold), ``predictions_test.csv`` (the
+kept model on ISIC 2016), ``roc_val.csv`` and ``roc_test.csv``.
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -23,24 +21,21 @@ from medinterp import runlog
 from medinterp.evaluation.curves import roc_table
 from medinterp.io import write_csv, write_json
 from medinterp.isic.crossval import cross_validate
+from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
 from medinterp.isic.trained import TrainingData
-from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
 from medinterp.splits.isic import BINARY_CLASSES
-from medinterp.stages import run
+from medinterp.stages import foreach_item, run
 from medinterp.training import class_weights
-
-MODEL = path_in("models/isic/binary")
-METRICS = Path("metrics/isic_binary.json")
-PLOTS = Path("plots/isic_binary")
 
 
 def main() -> None:
-    params = P.load()
-    spec, settings, seed = params.model_spec(), params.isic_task("binary"), params.seed
+    entry, params = foreach_item("models"), P.load()
+    spec, settings, seed = params.model_spec(entry), params.isic_task("binary", entry), params.seed
+    plots = layout.plots(entry, "binary")
     # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
 
@@ -50,7 +45,7 @@ def main() -> None:
     test = load("isic2016_test", settings.image_size)
     class_names = list(BINARY_CLASSES)
 
-    with Live(str(PLOTS / "training"), dvcyaml=False, save_dvc_exp=False) as live:
+    with Live(str(plots / "training"), dvcyaml=False, save_dvc_exp=False) as live:
         def train_fold(fold: int, train_index: np.ndarray, val_index: np.ndarray):
             live.step = 1   # each fold's curves start at epoch 1
             labels = table.labels[train_index]
@@ -64,13 +59,13 @@ def main() -> None:
 
     best = cv.best
     run_info = run_block(spec.name, spec.family, best.init_used, seed, params.data.profile, settings.image_size)
-    best.save(MODEL, fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}")
-    write_csv(PLOTS / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
-    write_csv(PLOTS / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))
-    write_csv(PLOTS / "roc_val.csv", roc_table(table.labels, cv.val_prob))
-    write_csv(PLOTS / "roc_test.csv", roc_table(test.labels, cv.test_prob))
-    write_json(METRICS, binary_report(cv, test.labels, class_names, run_info, settings.as_dict()))
-    runlog.write("isic_binary", speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}})
+    best.save(layout.checkpoint(entry, "binary"), fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}")
+    write_csv(plots / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
+    write_csv(plots / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))
+    write_csv(plots / "roc_val.csv", roc_table(table.labels, cv.val_prob))
+    write_csv(plots / "roc_test.csv", roc_table(test.labels, cv.test_prob))
+    write_json(layout.report(entry, "binary"), binary_report(cv, test.labels, class_names, run_info, settings.as_dict()))
+    runlog.write(f"isic_binary@{entry}", speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}})
 
 
 if __name__ == "__main__":

@@ -1,17 +1,17 @@
-"""Stage ``isic_export``: both ISIC checkpoints as ONNX models with their metadata, checked
-against the framework that trained them.
+"""Stage ``isic_export@<entry>``: both ISIC checkpoints of one entry of ``models`` as ONNX models
+with their metadata, checked against the framework that trained them.
 
-For each task, ``models/isic/<task>/checkpoint.npz`` becomes ``models/isic/<task>/model.onnx``
+``python -m medinterp.stages.isic_export <entry>``. For each task,
+``models/isic/<entry>/<task>/checkpoint.npz`` becomes ``models/isic/<entry>/<task>/model.onnx``
 (dynamic batch, metadata inside and in ``model.json`` beside it) through the exporter of the
 checkpoint's family; ONNX Runtime's logits on the task's test images must match the framework's
-within ``isic.export.parity_tolerance``. ``metrics/isic_export.json``
-records the largest and mean absolute differences and the execution provider that ran.
+within ``isic.export.parity_tolerance``. ``metrics/isic/<entry>/export.json`` records the largest
+and mean absolute differences and the execution provider that ran.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -19,13 +19,12 @@ from medinterp import params as P
 from medinterp import runlog
 from medinterp.export import metadata as M
 from medinterp.io import write_json
-from medinterp.models.checkpoint import path_in, read_info
+from medinterp.isic import layout
+from medinterp.models.checkpoint import read_info
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
-from medinterp.stages import run
+from medinterp.stages import foreach_item, run
 
-MODELS = Path("models/isic")
-METRICS = Path("metrics/isic_export.json")
 # task -> (its training table, the table of its test images, their split value (None: all rows),
 #          the report's blocks that go into the model's metadata)
 TASKS = {
@@ -41,16 +40,16 @@ def flat_numbers(report: dict, blocks: tuple[str, ...]) -> dict[str, float]:
 
 
 def main() -> None:
-    settings = P.load().isic.export
+    entry, settings = foreach_item("models"), P.load().isic.export
     tolerance, opset = settings.parity_tolerance, settings.opset
     results, measured = {}, {}
     for task, (dataset, test_table, test_split, blocks) in TASKS.items():
-        checkpoint = path_in(MODELS / task)
+        checkpoint = layout.checkpoint(entry, task)
         info = read_info(checkpoint)
         test = load(test_table, int(info["image_size"]))
         if test_split is not None:
             test = test.subset(test.frame["split"] == test_split)
-        report = json.loads(Path(f"metrics/isic_{task}.json").read_text(encoding="utf-8"))
+        report = json.loads(layout.report(entry, task).read_text(encoding="utf-8"))
         fields = {
             "name": f"isic-{task}-{info['architecture']}", "dataset": dataset, "split": info["trained_on"],
             "metrics": flat_numbers(report, blocks),
@@ -59,9 +58,10 @@ def main() -> None:
             "provenance": M.provenance(__spec__.name, [checkpoint]),
         }
         export = family_function("export_checkpoint", info["family"])   # imports the checkpoint's framework
-        results[task], measured[task] = export(checkpoint, MODELS / task / "model.onnx", fields, np.asarray(test.images), tolerance, opset)
-    write_json(METRICS, results)
-    runlog.write("isic_export", onnx_parity=measured)
+        onnx = layout.model_folder(entry, task) / "model.onnx"
+        results[task], measured[task] = export(checkpoint, onnx, fields, np.asarray(test.images), tolerance, opset)
+    write_json(layout.report(entry, "export"), results)
+    runlog.write(f"isic_export@{entry}", onnx_parity=measured)
 
 
 if __name__ == "__main__":

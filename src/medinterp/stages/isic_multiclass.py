@@ -1,18 +1,18 @@
-"""Stage ``isic_multiclass``: the thesis's eight-class ISIC 2019 task for ``model=``.
+"""Stage ``isic_multiclass@<entry>``: the thesis's eight-class ISIC 2019 task for one entry of ``models``.
 
-Trains on the ``train`` rows of ``splits/isic_multiclass.csv``, keeps the epoch with the best
-``isic.multiclass.monitor`` on the ``val`` rows, and evaluates the ``val`` and ``test`` rows.
-Class weights: ``isic.multiclass.class_weights`` when given, else the thesis's manual scheme,
+``python -m medinterp.stages.isic_multiclass <entry>``. Trains on the ``train`` rows of
+``splits/isic_multiclass.csv``, keeps the epoch with the best ``isic.multiclass.monitor`` on the
+``val`` rows, and evaluates the ``val`` and ``test`` rows. Class weights:
+``isic.multiclass.class_weights`` when given, else the thesis's manual scheme,
 ``class_weight_range`` from the rarest training class down to the most frequent.
 
-Trains ``model=`` in its family. Outputs: ``models/isic/multiclass/checkpoint.npz``, ``metrics/isic_multiclass.json``, and under
-``plots/isic_multiclass/``: ``training/`` (dvclive curves), ``predictions_val.csv``,
+Trains the entry in its family. Outputs (``medinterp.isic.layout``):
+``models/isic/<entry>/multiclass/checkpoint.npz``, ``metrics/isic/<entry>/multiclass.json``, and
+under ``plots/isic/<entry>/multiclass/``: ``training/`` (dvclive curves), ``predictions_val.csv``,
 ``predictions_test.csv``, ``roc_val.csv`` and ``roc_test.csv`` (macro-average one-vs-rest).
 """
 
 from __future__ import annotations
-
-from pathlib import Path
 
 import numpy as np
 
@@ -21,24 +21,22 @@ from medinterp import runlog
 from medinterp.errors import DatasetError
 from medinterp.evaluation.curves import macro_roc_table
 from medinterp.io import write_csv, write_json
+from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
 from medinterp.isic.trained import TrainingData
-from medinterp.models.checkpoint import path_in
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import SPLITS, load
-from medinterp.stages import run
+from medinterp.stages import foreach_item, run
 from medinterp.training import class_weights
 
-MODEL = path_in("models/isic/multiclass")
-METRICS = Path("metrics/isic_multiclass.json")
-PLOTS = Path("plots/isic_multiclass")
 EVALUATED = ("val", "test")
 
 
 def main() -> None:
-    params = P.load()
-    spec, settings, seed = params.model_spec(), params.isic_task("multiclass"), params.seed
+    entry, params = foreach_item("models"), P.load()
+    spec, settings, seed = params.model_spec(entry), params.isic_task("multiclass", entry), params.seed
+    plots = layout.plots(entry, "multiclass")
     class_names = list(params.split.isic_multiclass.classes)
     block = params.isic.multiclass
     # a framework takes seconds to import: only once the params are known to be usable
@@ -56,21 +54,21 @@ def main() -> None:
     weights = class_weights.manual(labels, class_names, block.class_weights, list(block.class_weight_range), "isic.multiclass")
     parts = {name: table.subset(split == name) for name in EVALUATED}
 
-    with Live(str(PLOTS / "training"), dvcyaml=False, save_dvc_exp=False) as live:
+    with Live(str(plots / "training"), dvcyaml=False, save_dvc_exp=False) as live:
         live.step = 1
         data = TrainingData(table.images, train_index, labels, np.asarray(parts["val"].images), parts["val"].labels)
         trained = train_classifier(spec, settings, class_names, weights, data, seed, live, desc=f"{spec.name} multiclass")
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
     run_info = run_block(spec.name, spec.family, trained.init_used, seed, params.data.profile, settings.image_size)
-    trained.save(MODEL, trained_on="splits/isic_multiclass.csv split=train")
+    trained.save(layout.checkpoint(entry, "multiclass"), trained_on="splits/isic_multiclass.csv split=train")
     for name, part in parts.items():
-        write_csv(PLOTS / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))
-        write_csv(PLOTS / f"roc_{name}.csv", macro_roc_table(part.labels, probs[name]))
+        write_csv(plots / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))
+        write_csv(plots / f"roc_{name}.csv", macro_roc_table(part.labels, probs[name]))
     report = multiclass_report(trained.fit, {name: (parts[name].labels, probs[name]) for name in EVALUATED}, class_names,
                                run_info, [float(w) for w in weights], settings.as_dict())
-    write_json(METRICS, report)
-    runlog.write("isic_multiclass", speed={"train_images_per_second": trained.train_images_per_second})
+    write_json(layout.report(entry, "multiclass"), report)
+    runlog.write(f"isic_multiclass@{entry}", speed={"train_images_per_second": trained.train_images_per_second})
 
 
 if __name__ == "__main__":

@@ -17,7 +17,9 @@ from medinterp import numerics
 from medinterp import params as P
 from medinterp.errors import ConfigError
 from medinterp.export.metadata import package_version
+from medinterp.interpret.layout import metrics_dir, plots_dir
 from medinterp.io import readable, write_text
+from medinterp.isic import layout
 from medinterp.report import tables
 from medinterp.report.figures import confusion_figure
 from medinterp.report.published import load_published
@@ -31,28 +33,35 @@ TITLE = "medinterp: this run beside the published results"
 TABLE10_SETS = {"binary_outlier": "outliers", "multiclass": "multiclass"}
 
 
-def read_json(path: str | Path) -> dict:
+def _existing(path: str | Path) -> Path:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path} is missing; run the stage that writes it (uv run dvc repro)")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return path
 
 
-def top_filters(table10: pd.DataFrame) -> tuple[str | None, dict[str, list[int]]]:
-    """The model and, per Table 10 column, its top filters pooled over classes, ascending as the thesis prints them."""
+def read_json(path: str | Path) -> dict:
+    return json.loads(_existing(path).read_text(encoding="utf-8"))
+
+
+def read_csv(path: str | Path) -> pd.DataFrame:
+    return pd.read_csv(_existing(path))
+
+
+def top_filters(table10: pd.DataFrame) -> dict[str, list[int]]:
+    """Per Table 10 column, a model's top filters pooled over classes, ascending as the thesis prints them."""
     pooled = table10[table10["class"] == "all"]
-    model = str(table10["model"].iloc[0]) if len(table10) else None
-    return model, {column: sorted(int(f) for f in pooled[pooled["set"] == name]["filter"])
-                   for column, name in TABLE10_SETS.items() if (pooled["set"] == name).any()}
+    return {column: sorted(int(f) for f in pooled[pooled["set"] == name]["filter"])
+            for column, name in TABLE10_SETS.items() if (pooled["set"] == name).any()}
 
 
-def confusion_figures(task: str, classes: list[str]) -> list[tuple[str, Path]]:
+def confusion_figures(entry: str, task: str, classes: list[str]) -> list[tuple[str, Path]]:
     drawn = []
     for split in ("val", "test"):
-        predictions = pd.read_csv(f"plots/isic_{task}/predictions_{split}.csv")
-        path = FIGURES / f"confusion_{task}_{split}.png"
-        confusion_figure(predictions, classes, f"ISIC {task}, {split}", path, normalise=task == "multiclass")
-        drawn.append((f"ISIC {task} confusion matrix ({split})", path))
+        predictions = pd.read_csv(layout.plots(entry, task) / f"predictions_{split}.csv")
+        path = FIGURES / entry / f"confusion_{task}_{split}.png"
+        confusion_figure(predictions, classes, f"{entry}: ISIC {task}, {split}", path, normalise=task == "multiclass")
+        drawn.append((f"{entry}: ISIC {task} confusion matrix ({split})", path))
     return drawn
 
 
@@ -62,11 +71,12 @@ def table2_rows(table2: dict) -> dict[str, dict[str, dict]]:
             if isinstance(variants, dict) and all(isinstance(row, dict) and "accuracy" in row for row in variants.values())}
 
 
-def figures(table2: dict, binary_classes: list[str], multiclass_classes: list[str]) -> list[tuple[str, Path]]:
+def figures(table2: dict, entries: list[str], binary_classes: list[str], multiclass_classes: list[str]) -> list[tuple[str, Path]]:
     shown = [(f"Grad-CAM + Otsu overlays, {backbone} {variant}", Path(f"plots/paper/overlays/{backbone}/{variant}.png"))
              for backbone, variants in table2.items() for variant in variants]
-    shown += confusion_figures("binary", binary_classes) + confusion_figures("multiclass", multiclass_classes)
-    shown += [(f"interpretation: {p.stem.replace('_', ' ')}", p) for p in sorted(Path("plots/interpret").glob("*.png"))]
+    for entry in entries:
+        shown += confusion_figures(entry, "binary", binary_classes) + confusion_figures(entry, "multiclass", multiclass_classes)
+        shown += [(f"{entry}: interpretation, {p.stem.replace('_', ' ')}", p) for p in sorted(plots_dir(entry).glob("*.png"))]
     return [(caption, path) for caption, path in shown if readable(path).is_file()]   # this stage's figures are pending until it ends
 
 
@@ -74,23 +84,24 @@ def main() -> None:
     params = P.load()
     published = load_published()
     table2 = table2_rows(read_json("metrics/table2.json"))
-    binary = read_json("metrics/isic_binary.json")
-    multiclass = read_json("metrics/isic_multiclass.json")
-    model, top = top_filters(pd.read_csv("metrics/interpret/table10.csv"))
+    binary = [read_json(layout.report(entry, "binary")) for entry in params.models]
+    multiclass = [read_json(layout.report(entry, "multiclass")) for entry in params.models]
+    top = [{"model": b["model"], "family": b["family"], **top_filters(read_csv(metrics_dir(entry) / "table10.csv"))}
+           for entry, b in zip(params.models, binary)]
     built = [tables.table2(table2, published), tables.table6(binary, published), tables.table7(binary, published),
-             tables.table8(multiclass, published), tables.table9(multiclass, published),
-             tables.table10(top, model, published)]
+             tables.table8(multiclass, published), tables.table9(multiclass, published), tables.table10(top, published)]
     inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
     context = {
         "data profile": params.data.profile,
         "made by": f"medinterp {package_version()}; the code, params and inputs are the report stage's entry in dvc.lock",
         "numerics": numerics.summary(),
         "paper backbones": ", ".join(table2), "paper initialisation used": ", ".join(inits),
-        "ISIC model": f"{binary['model']} ({binary['family']}), initialisation {binary['init_used']}, "
-                      f"{binary['image_size']} px, seed {binary['seed']}",
+        "ISIC models": "; ".join(f"{b['model']} ({b['family']}), initialisation {b['init_used']}, {b['image_size']} px, seed {b['seed']}"
+                                 for b in binary),
+        "main ISIC artifacts": f"{params.model} (isic-binary-classifier, isic-multiclass-classifier)",
         "published sources": f"{published['paper']['source']}; {published['thesis']['source']}",
     }
-    shown = figures(table2, ["benign", "malignant"], list(params.split.isic_multiclass.classes))
+    shown = figures(table2, params.models, ["benign", "malignant"], list(params.split.isic_multiclass.classes))
     write_text(OUT / "report.md", markdown(TITLE, context, built, shown, base=OUT))
     write_text(OUT / "report.html", html_page(TITLE, context, built, shown, base=OUT))
     print(f"report: {OUT / 'report.md'}, {OUT / 'report.html'} ({len(shown)} figures)")

@@ -1,4 +1,4 @@
-"""The torch side of ``medinterp.models.load_adapter``: a checkpoint (``checkpoint.py``) behind a
+"""The torch side of ``medinterp.models.loading.load_adapter``: a checkpoint (``checkpoint.py``) behind a
 :class:`~medinterp.models.torch.adapter.TorchAdapter`, with its fine-tuned weights or with the
 weights its fine-tuning started from."""
 
