@@ -127,9 +127,13 @@ def test_the_committed_report_fills_the_thesis_tables_for_all_three(table, colum
     ([], "expected one argument, an entry of models (dvc.yaml passes it as ${item}), got []"),
     (["densenet201"], "'densenet201' is not in models ['alexnet', 'vgg16', 'resnet50']"),
 ])
-def test_a_per_model_stage_without_its_entry_stops_in_one_line(tmp_path, argv, message):
+def test_a_per_model_stage_without_its_entry_stops_in_one_line(tmp_path, monkeypatch, capsys, argv, message):
+    from medinterp.stages import isic_binary, run
+
     (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text())
-    done = subprocess.run([sys.executable, "-m", "medinterp.stages.isic_binary", *argv], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120)
-    assert done.returncode == 2, done.stderr
-    assert done.stderr.strip().count("\n") == 0 and message in done.stderr, done.stderr
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["isic_binary", *argv])
+    with pytest.raises(SystemExit) as stopped:
+        run(isic_binary.main)
+    err = capsys.readouterr().err
+    assert stopped.value.code == 2 and err.strip().count("\n") == 0 and message in err, err

@@ -181,7 +181,9 @@ def test_ctrl_c_while_a_stage_process_imports_is_one_line(work):
     """A real SIGINT a second into ``python -m medinterp.stages.split``: still importing its
     libraries or already running, the process ends with the one line and Ctrl-C's status."""
     before = _snapshot(work)
-    process = subprocess.Popen([sys.executable, "-m", "medinterp.stages.split"], cwd=work, stderr=subprocess.PIPE, text=True)
+    # SIGINT's default disposition even where the test runner inherited it ignored (a background job)
+    process = subprocess.Popen([sys.executable, "-m", "medinterp.stages.split"], cwd=work, stderr=subprocess.PIPE, text=True,
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     err = process.communicate(timeout=60)[1]

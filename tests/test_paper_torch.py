@@ -241,7 +241,7 @@ BACKBONE = "torch-mobilenet_v2"
 
 @pytest.fixture(scope="module")
 def torch_pipeline(tiny_data, tmp_path_factory):
-    """split, prepare and the three paper stages for torch MobileNetV2 (64 px training, 128 px
+    """split, prepare and the three paper stages for torch MobileNetV2 (32 px training, 64 px
     evaluation, one epoch), ``paper.weights`` a torchvision state dict the test makes (so the
     three variants are three runs). ``paper_evaluate`` runs as DVC runs it, a process of its own,
     which reports the frameworks it imported."""
@@ -250,11 +250,12 @@ def torch_pipeline(tiny_data, tmp_path_factory):
     work = tmp_path_factory.mktemp("paper_torch")
     torch.manual_seed(5)
     weights = work / "pretrained.pt"
-    torch.save(NETS.build_encoder(MOBILENET, 64)[0].state_dict(), weights)
+    torch.save(NETS.build_encoder(MOBILENET, 32)[0].state_dict(), weights)
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["root"] = str(tiny_data)
     params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)   # sized for tiny data
-    params["paper"].update(backbones=[BACKBONE], weights=str(weights))
+    params["paper"].update(backbones=[BACKBONE], weights=str(weights), image_size=32)
+    params["paper"]["evaluate"]["image_size"] = 64
     params["paper"]["autoencoder"]["epochs"] = 1
     params["paper"]["classifier"]["epochs"] = 1
     params["paper"]["evaluate"]["overlays"] = 1
@@ -298,7 +299,7 @@ def test_torch_stages_end_to_end(torch_pipeline, tiny_data):
         row = table[BACKBONE][variant]
         assert row["family"] == "torch" and row["images"] == len(frame)
         meta = M.read(folder / "classifier" / f"{variant}.onnx")
-        assert meta["family"] == "torch" and meta["input"]["shape"] == [None, 128, 128, 3]
+        assert meta["family"] == "torch" and meta["input"]["shape"] == [None, 64, 64, 3]
         # the artifact gives Table 2's probabilities, as the Keras ones do
         run = predict(folder / "classifier" / f"{variant}.onnx", [tiny_data / name for name in frame["image"]], batch_size=4)
         evaluated = pd.read_csv(work / "metrics/paper/ira" / BACKBONE / f"{variant}.csv").set_index("image")

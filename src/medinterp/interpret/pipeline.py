@@ -38,7 +38,7 @@ from medinterp.interpret.filters import ALL_CLASSES, layer_maxima, most_activate
 from medinterp.interpret.layout import metrics_dir, outlier_list, plots_dir
 from medinterp.interpret.outliers import channel_stats, outlier_table, panels
 from medinterp.interpret.sanity import class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, pick_layers
-from medinterp.io import write_csv, write_json
+from medinterp.io import readable, write_csv, write_json
 from medinterp.params import Interpret
 from medinterp.preprocessing.arrays import ImageTable, load
 
@@ -333,9 +333,9 @@ def write_filters(subject: Subject, interpret: Interpret, multiclass: tuple[Imag
     block = interpret.filters
     layer = block.layer or subject.conv_layers[1]
     outliers_file = outlier_list(subject.name)
-    if not outliers_file.is_file():
+    if not readable(outliers_file).is_file():   # interpret_paper wrote it a moment ago: still pending in its transaction
         raise ConfigError(f"{outliers_file}: not found; run the interpret_outliers stage first")
-    outliers = pd.read_csv(outliers_file)
+    outliers = pd.read_csv(readable(outliers_file))
     val, names = subject.validation, subject.class_names
     sets = [(image_set(OUTLIERS, outlier_subset(val, outliers, str(outliers_file)), names), subject.finetuned),
             (image_set(BINARY, val, names), subject.finetuned),
