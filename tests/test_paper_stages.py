@@ -20,7 +20,8 @@ from medinterp.export import metadata as M
 from medinterp.models.keras.backbones import build_backbone
 from medinterp.stages import paper_autoencoder, paper_classifier, paper_evaluate, prepare, split
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import split_params
+
 BACKBONE = "mobilenet_v2"
 VARIANTS = ("vanilla", "encoder-imagenet", "encoder-random")
 
@@ -34,15 +35,9 @@ def pipeline(tiny_data, tmp_path_factory):
     weights = work / "pretrained.weights.h5"
     source.save_weights(str(weights))
 
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["root"] = str(tiny_data)
-    params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)   # sized for tiny data
-    params["paper"]["backbones"] = [BACKBONE]
-    params["paper"].update(weights=str(weights), image_size=32)
-    params["paper"]["evaluate"]["image_size"] = 64
-    params["paper"]["autoencoder"]["epochs"] = 1
-    params["paper"]["classifier"]["epochs"] = 1
-    params["paper"]["evaluate"]["overlays"] = 2
+    params = split_params(tiny_data, **{"paper.backbones": [BACKBONE], "paper.weights": str(weights), "paper.image_size": 32,
+                                         "paper.evaluate.image_size": 64, "paper.evaluate.overlays": 2,
+                                         "paper.autoencoder.epochs": 1, "paper.classifier.epochs": 1})
     (work / "params.yaml").write_text(yaml.safe_dump(params))
 
     patch = pytest.MonkeyPatch()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,7 +24,8 @@ from medinterp.paper import artifacts as A
 from medinterp.paper.evaluate import evaluate
 from medinterp.paper.networks import networks_for
 
-REPO = Path(__file__).resolve().parents[1]
+from conftest import split_params
+
 NETS = PaperNetworks()
 MOBILENET = registry.get("mobilenet_v2", "torch")
 
@@ -251,14 +251,9 @@ def torch_pipeline(tiny_data, tmp_path_factory):
     torch.manual_seed(5)
     weights = work / "pretrained.pt"
     torch.save(NETS.build_encoder(MOBILENET, 32)[0].state_dict(), weights)
-    params = yaml.safe_load((REPO / "params.yaml").read_text())
-    params["data"]["root"] = str(tiny_data)
-    params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)   # sized for tiny data
-    params["paper"].update(backbones=[BACKBONE], weights=str(weights), image_size=32)
-    params["paper"]["evaluate"]["image_size"] = 64
-    params["paper"]["autoencoder"]["epochs"] = 1
-    params["paper"]["classifier"]["epochs"] = 1
-    params["paper"]["evaluate"]["overlays"] = 1
+    params = split_params(tiny_data, **{"paper.backbones": [BACKBONE], "paper.weights": str(weights), "paper.image_size": 32,
+                                         "paper.evaluate.image_size": 64, "paper.evaluate.overlays": 1,
+                                         "paper.autoencoder.epochs": 1, "paper.classifier.epochs": 1})
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     patch = pytest.MonkeyPatch()
     patch.chdir(work)
