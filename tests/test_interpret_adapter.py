@@ -125,3 +125,103 @@ def test_registry_first_and_last_conv_layers_are_the_adapters(name):
     model = getattr(torchvision.models, name)(weights=None)
     layers = TorchAdapter(model, MEAN, STD, image_size=64).conv_layers()
     assert (layers[0], layers[-1]) == (spec.first_conv_layer, spec.last_conv_layer)
+
+
+# -- weights, for the model-parameter randomization test ------------------------------------------
+
+
+class Normed(nn.Module):
+    """Batch norm (with its integer counter) and a non-persistent buffer, which is not learned state."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
+        self.norm = nn.BatchNorm2d(4)
+        self.head = nn.Linear(4, 2)
+        self.head.register_buffer("constant", torch.ones(2), persistent=False)
+
+    def forward(self, x):
+        return self.head(torch.relu(self.norm(self.conv(x))).mean(dim=(2, 3))) * self.head.constant
+
+
+def _outputs(adapter: TorchAdapter, x: np.ndarray) -> list[np.ndarray]:
+    return [adapter.scores(x), *adapter.gradcam_parts(x, "late", class_index=1)]
+
+
+def test_parameter_layers_in_call_order_with_state_dict_weights():
+    _, adapter = make()
+    assert adapter.parameter_layers() == ["early", "late", "head"]      # `late` is declared first
+    torch.manual_seed(0)
+    net = Normed()
+    normed = TorchAdapter(net, MEAN, STD, image_size=8)
+    assert normed.parameter_layers() == ["conv", "norm", "head"]
+    state = net.state_dict()
+    norm = normed.layer_weights("norm")
+    assert [a.shape for a in norm] == [(4,)] * 4      # weight, bias, running mean and var; not num_batches_tracked
+    for array, key in zip(norm, ["weight", "bias", "running_mean", "running_var"]):
+        np.testing.assert_array_equal(array, state[f"norm.{key}"].numpy())
+    assert [a.shape for a in normed.layer_weights("head")] == [(2, 4), (2,)]
+    assert len(normed.layer_weights("conv")) == 1
+
+
+def test_layer_weights_are_copies_and_round_trip():
+    net, adapter = make()
+    x = images()
+    before = _outputs(adapter, x)
+    weights = adapter.layer_weights("late")
+    assert [a.shape for a in weights] == [(6, 4, 3, 3), (6,)] and all(a.dtype == np.float32 for a in weights)
+    np.testing.assert_array_equal(weights[0], net.late.weight.detach().numpy())
+    weights[0][...] = 0.0                                            # a copy: the model keeps its weights
+    assert net.late.weight.abs().sum() > 0
+    adapter.set_layer_weights("late", adapter.layer_weights("late"))
+    for got, expected in zip(_outputs(adapter, x), before):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_set_layer_weights_changes_outputs_and_restoring_brings_them_back():
+    net, adapter = make()
+    x = images()
+    before = _outputs(adapter, x)
+    original = adapter.layer_weights("late")
+    parameter = net.late.weight
+    adapter.set_layer_weights("late", [np.flip(original[0], axis=0), original[1] + 1.0])   # flip: not C-contiguous
+    assert net.late.weight is parameter                               # written in place
+    np.testing.assert_array_equal(net.late.weight.detach().numpy(), np.flip(original[0], axis=0))
+    changed = _outputs(adapter, x)
+    for got, old in zip(changed, before):
+        assert not np.allclose(got, old)
+    adapter.set_layer_weights("head", [a * 2 for a in adapter.layer_weights("head")])
+    assert not np.allclose(adapter.scores(x), changed[0])
+    adapter.set_layer_weights("head", [a / 2 for a in adapter.layer_weights("head")])
+    adapter.set_layer_weights("late", original)
+    for got, expected in zip(_outputs(adapter, x), before):
+        np.testing.assert_array_equal(got, expected)
+
+
+def test_set_layer_weights_refuses_other_shapes_dtypes_and_layers():
+    net, adapter = make()
+    weight, bias = adapter.layer_weights("late")
+    for arrays, message in [([weight[:5], bias], r"weight 0 is float32 \(6, 4, 3, 3\)"),
+                            ([weight * 0, bias.astype(np.float64)], "weight 1 is float32"),
+                            ([weight * 0], "holds 2 weight arrays, got 1")]:
+        with pytest.raises(ValueError, match=message):
+            adapter.set_layer_weights("late", arrays)
+    np.testing.assert_array_equal(net.late.weight.detach().numpy(), weight)   # nothing written half-way
+    for layer in ("nope", "relu"):                                   # relu is a module, but holds no weights
+        with pytest.raises(ConfigError, match="not a parameter layer.*3 parameter layers"):
+            adapter.layer_weights(layer)
+        with pytest.raises(ConfigError, match="not a parameter layer"):
+            adapter.set_layer_weights(layer, [])
+
+
+def test_randomized_cascade_through_the_torch_adapter():
+    from medinterp.interpret.randomization import randomized_top
+
+    _, adapter = make()
+    x = images()
+    before = _outputs(adapter, x)
+    with randomized_top(adapter, 3, seed=0) as layers:
+        assert layers == ["head", "late", "early"]
+        assert not np.allclose(adapter.scores(x), before[0])
+    for got, expected in zip(_outputs(adapter, x), before):
+        np.testing.assert_array_equal(got, expected)

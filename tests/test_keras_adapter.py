@@ -145,3 +145,84 @@ def test_framework_free_interpretation_runs_through_the_keras_adapter(images):
     result = visualize(adapter, "conv_a", range(4), SIZE, Settings(steps=20, lr=0.05, batch_size=4), progress=False)
     assert result.images.shape == (4, SIZE, SIZE, 3)
     assert (result.end > result.start + 0.1).all(), (result.start, result.end)
+
+
+# -- weights, for the model-parameter randomization test ------------------------------------------
+
+
+def _outputs(adapter: KerasAdapter, x: np.ndarray) -> list[np.ndarray]:
+    return [adapter.scores(x), *adapter.gradcam_parts(x, "conv_b", class_index=1)]
+
+
+def test_parameter_layers_and_their_weights():
+    model = _tiny(3)
+    adapter = KerasAdapter(model)
+    assert adapter.parameter_layers() == ["conv_a", "conv_b", "logits"]     # not the input, tanh nor pooling
+    weights = adapter.layer_weights("conv_a")
+    assert [a.shape for a in weights] == [(3, 3, 3, 4), (4,)]
+    np.testing.assert_array_equal(weights[0], model.get_layer("conv_a").kernel.numpy())
+    weights[0][...] = 0.0                                                  # a copy: the model keeps its weights
+    assert np.abs(model.get_layer("conv_a").kernel.numpy()).sum() > 0
+
+    images = keras.Input((SIZE, SIZE, 3))
+    x = keras.layers.Conv2D(2, 3, name="conv")(images)
+    x = keras.layers.BatchNormalization(name="norm")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(keras.layers.GlobalAveragePooling2D(name="pool")(x))
+    normed = KerasAdapter(keras.Model(images, keras.layers.Dense(1, name="out")(x)))
+    assert normed.parameter_layers() == ["conv", "norm", "out"]            # dropout's seed state is no weight
+    assert [a.shape for a in normed.layer_weights("norm")] == [(2,)] * 4   # gamma, beta, moving mean and variance
+
+
+def test_set_layer_weights_reaches_the_traced_functions_without_a_retrace(images):
+    model = _tiny(3)
+    adapter = KerasAdapter(model)
+    before = _outputs(adapter, images)
+    traces = [adapter._scores.experimental_get_tracing_count(),
+              adapter._traced[("gradcam", "conv_b")].experimental_get_tracing_count()]
+    # conv_a moves the scores and conv_b's activations; the logits layer moves the gradients at conv_b
+    originals = {layer: adapter.layer_weights(layer) for layer in ("conv_a", "logits")}
+    kernel, bias = originals["conv_a"]
+    adapter.set_layer_weights("conv_a", [kernel[..., ::-1], bias + 0.5])        # reversed: not C-contiguous
+    np.testing.assert_array_equal(model.get_layer("conv_a").kernel.numpy(), kernel[..., ::-1])
+    adapter.set_layer_weights("logits", [a * -2 for a in originals["logits"]])
+    changed = _outputs(adapter, images)
+    ref = _numpy_forward(model, images)
+    np.testing.assert_allclose(changed[0], ref["logits"], atol=1e-5)
+    np.testing.assert_allclose(changed[1], ref["conv_b"].transpose(0, 3, 1, 2), atol=1e-5)
+    for got, old in zip(changed, before):
+        assert not np.allclose(got, old)
+    for layer, arrays in originals.items():
+        adapter.set_layer_weights(layer, arrays)
+    for got, expected in zip(_outputs(adapter, images), before):
+        np.testing.assert_array_equal(got, expected)
+    assert traces == [adapter._scores.experimental_get_tracing_count(),
+                      adapter._traced[("gradcam", "conv_b")].experimental_get_tracing_count()]
+
+
+def test_set_layer_weights_refuses_other_shapes_dtypes_and_layers():
+    model = _tiny(1)
+    adapter = KerasAdapter(model)
+    kernel, bias = adapter.layer_weights("logits")
+    for arrays, message in [([kernel.T, bias], r"weight 0 is float32 \(3, 1\)"),
+                            ([kernel * 0, bias.astype(np.float64)], "weight 1 is float32"),
+                            ([kernel * 0, bias, bias], "holds 2 weight arrays, got 3")]:
+        with pytest.raises(ValueError, match=message):
+            adapter.set_layer_weights("logits", arrays)
+    np.testing.assert_array_equal(model.get_layer("logits").kernel.numpy(), kernel)   # nothing written half-way
+    for layer in ("conv_z", "pool"):                                     # pool is a layer, but holds no weights
+        with pytest.raises(ConfigError, match="not a parameter layer.*3 parameter layers"):
+            adapter.layer_weights(layer)
+        with pytest.raises(ConfigError, match="not a parameter layer"):
+            adapter.set_layer_weights(layer, [])
+
+
+def test_randomized_cascade_through_the_keras_adapter(images):
+    from medinterp.interpret.randomization import randomized_top
+
+    adapter = KerasAdapter(_tiny(3))
+    before = _outputs(adapter, images)
+    with randomized_top(adapter, 2, seed=0) as layers:
+        assert layers == ["logits", "conv_b"]
+        assert not np.allclose(adapter.scores(images), before[0])
+    for got, expected in zip(_outputs(adapter, images), before):
+        np.testing.assert_array_equal(got, expected)

@@ -49,6 +49,18 @@ def test_heatmap_is_bilinear_with_aligned_centres_and_peak_one():
     assert np.all(gradcam.heatmap(np.zeros((2, 2)), 4, 4) == 0)   # no positive evidence stays all zero
 
 
+@pytest.mark.parametrize("shape", [(4, 4, 1024, 1360), (7, 5, 13, 3), (1, 1, 5, 7), (3, 9, 9, 3), (4, 4, 4, 4)])
+def test_heatmap_equals_skimage_bilinear_resize(shape):
+    from skimage.transform import resize
+
+    h, w, height, width = shape
+    small = np.random.default_rng(h * w).random((h, w))
+    reference = resize(small, (height, width), order=1, mode="edge", anti_aliasing=False, preserve_range=True)
+    np.testing.assert_allclose(gradcam.heatmap(small, height, width), reference / reference.max(), rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="2-D"):
+        gradcam.heatmap(small[None], height, width)
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2])
 def test_mask_is_skimage_otsu_strictly_above(seed):
     rng = np.random.default_rng(seed)

@@ -10,7 +10,9 @@ Conventions at this boundary, whatever the framework:
   model's own normalisation and layout;
 - activations and gradients come back channel-first, ``(N, C, h, w)``;
 - a "score" is a pre-activation output: the logit of a class (for a single-logit binary model,
-  class 1 is the logit and class 0 its negative).
+  class 1 is the logit and class 0 its negative);
+- weights are numpy copies, read and written per layer (the model-parameter randomization test,
+  :mod:`medinterp.interpret.randomization`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,32 @@ class ModelAdapter(Protocol):
         """For image ``i``, the objective ``mean over positions of channel targets[i] of layer`` (or,
         with ``layer=None``, the score of class ``targets[i]``) and its gradient with respect to the
         input image: ``(N,)`` and ``(N, H, W, 3)``, in the [0, 1] image space."""
+
+    def parameter_layers(self) -> list[str]:
+        """Names of the layers that hold weights of their own (convolutions, dense/linear layers,
+        batch normalisation, ...), in forward (call) order; the last is the output layer."""
+
+    def layer_weights(self, layer: str) -> list[np.ndarray]:
+        """Copies of ``layer``'s own weight arrays, in the framework's order for that layer."""
+
+    def set_layer_weights(self, layer: str, arrays: Sequence[np.ndarray]) -> None:
+        """Writes ``arrays`` (as :meth:`layer_weights` returns them: same number, shapes and dtypes,
+        else ``ValueError``) into ``layer`` in place; every later call of the adapter sees them."""
+
+
+def checked_weights(layer: str, expected: Sequence[tuple[tuple[int, ...], np.dtype]],
+                    arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """``arrays`` as contiguous numpy arrays if they match ``expected``, the ``(shape, dtype)`` of
+    each of ``layer``'s weights; else a ``ValueError``, so that nothing is written half-way."""
+    arrays = [np.asarray(a) for a in arrays]
+    arrays = [a if a.flags.c_contiguous else a.copy() for a in arrays]   # not ascontiguousarray: it makes 0-d 1-d
+    if len(arrays) != len(expected):
+        raise ValueError(f"layer '{layer}' holds {len(expected)} weight arrays, got {len(arrays)}")
+    for i, ((shape, dtype), new) in enumerate(zip(expected, arrays)):
+        if new.shape != tuple(shape) or new.dtype != dtype:
+            raise ValueError(f"layer '{layer}' weight {i} is {np.dtype(dtype)} {tuple(shape)}, "
+                             f"got {new.dtype} {new.shape}")
+    return arrays
 
 
 def image_batch(images: np.ndarray) -> np.ndarray:

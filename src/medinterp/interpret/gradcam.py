@@ -8,7 +8,9 @@ Conventions, for every model of either family (the adapter supplies both arrays 
   speaks *for* the class, as in the Grad-CAM paper;
 - heatmap: that map resized to the image's full size ``(height, width)`` by bilinear interpolation
   with pixel centres aligned (half-pixel convention) and edge values repeated, no antialiasing
-  (``skimage.transform.resize(order=1, mode="edge")``). A network that saw the image squashed to a
+  (what ``skimage.transform.resize(order=1, mode="edge", anti_aliasing=False)`` computes; done here as
+  two small matrix products, since bilinear interpolation is separable: about 3x faster on a 1360 x 1024
+  BreCaHAD image, which the explanation benchmark resizes hundreds of times). A network that saw the image squashed to a
   square sees the same squash undone: cell ``(i, j)`` of an ``h x w`` map covers the same share of
   the original image in both directions;
 - normalisation: divided by its maximum, so values lie in [0, 1]; a map that is zero everywhere
@@ -18,8 +20,9 @@ Conventions, for every model of either family (the adapter supplies both arrays 
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
-from skimage.transform import resize
 
 
 def channel_weights(gradients: np.ndarray) -> np.ndarray:
@@ -38,7 +41,26 @@ def class_maps(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
 
 def heatmap(class_map: np.ndarray, height: int, width: int) -> np.ndarray:
     """One ``(h, w)`` map as a ``(height, width)`` heatmap in [0, 1] (bilinear, then divided by its maximum)."""
-    up = resize(np.asarray(class_map, dtype=np.float64), (height, width), order=1, mode="edge",
-                anti_aliasing=False, preserve_range=True)
+    class_map = np.asarray(class_map, dtype=np.float64)
+    if class_map.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {class_map.shape}")
+    up = _interpolation(class_map.shape[0], height) @ (class_map @ _interpolation(class_map.shape[1], width).T)
     peak = up.max()
-    return up / peak if peak > 0 else np.zeros_like(up)
+    if peak > 0:
+        up /= peak
+        return up
+    return np.zeros_like(up)
+
+
+@lru_cache(maxsize=64)
+def _interpolation(size: int, target: int) -> np.ndarray:
+    """``(target, size)`` weights of 1-D linear interpolation with half-pixel centres, edges repeated."""
+    position = np.clip((np.arange(target) + 0.5) * size / target - 0.5, 0, size - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, size - 1)
+    weights = np.zeros((target, size))
+    rows = np.arange(target)
+    np.add.at(weights, (rows, low), 1 - (position - low))
+    np.add.at(weights, (rows, high), position - low)
+    weights.flags.writeable = False
+    return weights

@@ -11,6 +11,12 @@ gradients are in the [0, 1] image space, through the model's own normalisation. 
 batch are independent in inference mode, so one gradient of the batch's summed scores gives every
 image's own gradient.
 
+The parameter layers are the entries of ``model.layers`` that hold weights (``get_weights()`` not
+empty: convolutions, dense layers, batch norm with its moving statistics; not a dropout's seed
+state, which Keras keeps out of ``weights``), in ``model.layers`` order; a nested model counts as one
+layer. Setting weights assigns the variables in place, and the traced functions read the variables
+when they run, so they see new weights without a retrace.
+
 Scores are the model's outputs, which for the models built here are logits; a single-logit binary
 model's class 1 score is its logit and class 0 score the negated logit.
 """
@@ -24,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from medinterp.errors import ConfigError
-from medinterp.interpret.adapter import image_batch
+from medinterp.interpret.adapter import checked_weights, image_batch
 
 CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
 GRADIENT_BATCH = 32
@@ -45,6 +51,7 @@ class KerasAdapter:
         self._spec, self._index = spec, index
         self._scores = tf.function(lambda x: model(x, training=False), input_signature=[spec])
         self._traced: dict[tuple[str, str | None], tf.types.experimental.PolymorphicFunction] = {}
+        self._by_name: dict[str, keras.layers.Layer] | None = None
 
     # -- what the protocol asks -------------------------------------------------------------
 
@@ -76,7 +83,30 @@ class KerasAdapter:
         objective, grad = self._function("input_gradient", layer)(images, targets)
         return objective.numpy(), grad.numpy()
 
+    def parameter_layers(self) -> list[str]:
+        return list(self._parameter_layers())
+
+    def layer_weights(self, layer: str) -> list[np.ndarray]:
+        return [np.array(w, copy=True) for w in self._parameter_layer(layer).get_weights()]
+
+    def set_layer_weights(self, layer: str, arrays: Sequence[np.ndarray]) -> None:
+        found = self._parameter_layer(layer)
+        found.set_weights(checked_weights(layer, [(tuple(w.shape), np.dtype(w.dtype)) for w in found.weights], arrays))
+
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _parameter_layers(self) -> dict[str, keras.layers.Layer]:
+        # looked up once: `layer.weights` builds a new list at every call, hundreds of times per cascade
+        if self._by_name is None:
+            self._by_name = {layer.name: layer for layer in self.model.layers if layer.weights}
+        return self._by_name
+
+    def _parameter_layer(self, layer: str) -> keras.layers.Layer:
+        found = self._parameter_layers().get(layer)
+        if found is None:
+            raise ConfigError(f"layer '{layer}' is not a parameter layer of {self.model.name} "
+                              f"({len(self._parameter_layers())} parameter layers; see parameter_layers())")
+        return found
 
     def _output(self, layer: str):
         try:

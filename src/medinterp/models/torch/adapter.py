@@ -9,6 +9,12 @@ normalisation, so they are exact).
 A forward pass that only needs one layer stops right after that layer (the hook raises), so
 activations and feature visualization of an early layer do not pay for the rest of the network.
 A hooked module that runs more than once in a forward pass (a shared ReLU) is seen at its first call.
+
+The parameter layers are the modules that hold weights of their own: parameters or floating-point
+buffers saved in the state dict (batch norm's running statistics; not ``num_batches_tracked``, a
+counter, nor non-persistent buffers, which are derived constants rather than learned state). They
+are ordered by their first call in a probe pass, so a module that never runs is not one; a container
+holding its own weights (a ViT's class token on the root, named ``""``) comes before what it calls.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import torch
 from torch import nn
 
 from medinterp.errors import ConfigError
-from medinterp.interpret.adapter import image_batch
+from medinterp.interpret.adapter import checked_weights, image_batch
 
 
 class _StopForward(Exception):
@@ -39,25 +45,14 @@ class TorchAdapter:
         self.image_size = int(image_size)
         self._named = dict(module.named_modules())
         self._conv_layers: list[str] | None = None
+        self._parameter_layers: list[str] | None = None
         self._channels: dict[str, int] = {}
 
     # -- what the protocol asks -------------------------------------------------------------
 
     def conv_layers(self) -> list[str]:
         if self._conv_layers is None:
-            order: dict[str, None] = {}   # first call of each convolution, in call order
-
-            def seen(name: str):
-                return lambda module, inputs, output: order.setdefault(name)
-
-            handles = [mod.register_forward_hook(seen(name)) for name, mod in self._named.items() if isinstance(mod, nn.Conv2d)]
-            try:
-                with torch.no_grad():
-                    self.module(self._probe())
-            finally:
-                for handle in handles:
-                    handle.remove()
-            self._conv_layers = list(order)
+            self._conv_layers = self._call_order(lambda module: isinstance(module, nn.Conv2d))
         return list(self._conv_layers)
 
     def channels(self, layer: str) -> int:
@@ -105,7 +100,48 @@ class TorchAdapter:
         (grad,) = torch.autograd.grad(objective.sum(), pixels)
         return objective.detach().cpu().numpy(), grad.cpu().numpy()
 
+    def parameter_layers(self) -> list[str]:
+        if self._parameter_layers is None:
+            self._parameter_layers = self._call_order(own_weights)
+        return list(self._parameter_layers)
+
+    def layer_weights(self, layer: str) -> list[np.ndarray]:
+        return [tensor.detach().to("cpu", copy=True).numpy() for tensor in self._weights(layer)]
+
+    def set_layer_weights(self, layer: str, arrays: Sequence[np.ndarray]) -> None:
+        tensors = self._weights(layer)
+        expected = [(tuple(t.shape), torch.empty((), dtype=t.dtype).numpy().dtype) for t in tensors]
+        arrays = checked_weights(layer, expected, arrays)
+        with torch.no_grad():
+            for tensor, array in zip(tensors, arrays):
+                # torch.from_numpy warns on a read-only array; a copy is cheaper than a warning per layer
+                tensor.copy_(torch.from_numpy(array if array.flags.writeable else array.copy()))
+
     # -- plumbing -----------------------------------------------------------------------------
+
+    def _weights(self, layer: str) -> list[torch.Tensor]:
+        layers = self.parameter_layers()
+        if layer not in layers:
+            raise ConfigError(f"layer '{layer}' is not a parameter layer of this model "
+                              f"({len(layers)} parameter layers; see parameter_layers())")
+        return own_weights(self._named[layer])
+
+    def _call_order(self, chosen) -> list[str]:
+        """The modules ``chosen(module)`` picks, in the order of their first call in a forward pass
+        (a pre-hook: a container is seen before the modules it calls)."""
+        order: dict[str, None] = {}
+
+        def called(name: str):
+            return lambda module, inputs: order.setdefault(name)
+
+        handles = [mod.register_forward_pre_hook(called(name)) for name, mod in self._named.items() if chosen(mod)]
+        try:
+            with torch.no_grad():
+                self.module(self._probe())
+        finally:
+            for handle in handles:
+                handle.remove()
+        return list(order)
 
     def _probe(self) -> torch.Tensor:
         return self._normalise(torch.full((1, self.image_size, self.image_size, 3), 0.5, device=self.device))
@@ -147,6 +183,13 @@ class TorchAdapter:
             yield seen
         finally:
             handle.remove()
+
+
+def own_weights(module: nn.Module) -> list[torch.Tensor]:
+    """``module``'s own parameters, then its floating-point buffers saved in the state dict, in state dict order."""
+    transient = getattr(module, "_non_persistent_buffers_set", set())   # private, but the state dict's own test
+    buffers = [b for name, b in module.named_buffers(recurse=False) if name not in transient and b.is_floating_point()]
+    return [p for _, p in module.named_parameters(recurse=False)] + buffers
 
 
 def class_scores(logits: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
