@@ -171,3 +171,115 @@ def test_interpret_paper_applies_the_thesis_methods_to_a_paper_classifier(pipeli
     expected = KerasAdapter(encoder).activations(images, "out_relu")
     np.testing.assert_allclose(initial.activations(images, "out_relu"), expected, rtol=1e-5, atol=1e-5)
     assert not np.allclose(subject.finetuned.activations(images, "out_relu"), expected, atol=1e-3)   # it trained on
+
+
+EXPLANATION_METRICS = ("ira", "sd_ira", "irm", "mask_area", "ira_lift", "pointing_game", "relevance_mass_accuracy",
+                       "top_k_intersection", "images_evaluated", "images_constant_heatmap", "images_without_points",
+                       "images", "images_correct", "images_explained", "images_correct_explained")
+
+
+def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, monkeypatch):
+    """``paper_explanations`` in its transaction on the classifiers trained above: every method of
+    ``explanations.methods`` on the first two BreCaHAD images, whatever their prediction, and one image through a
+    two-step cascade. With Table 2's images (``images_from: correct``, ``images: all``) its ``gradcam`` row is
+    Table 2's IRA."""
+    from medinterp import params as P
+    from medinterp.interpret.randomization import cascade_counts
+    from medinterp.paper import evaluate, explanations, table2
+    from medinterp.stages import paper_explanations, run
+
+    work, _ = pipeline
+    monkeypatch.chdir(work)
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["explanations"].update(images_from="all", images=2, figure_images=2)
+    raw["explanations"]["scorecam"]["channels"] = 4
+    raw["explanations"]["randomization"].update(steps=2, images=1)
+    Path("params.yaml").write_text(yaml.safe_dump(raw))
+    settings = P.load().explanation_settings()
+    methods = list(settings.methods)
+    assert (settings.images_from, settings.images, settings.scorecam.channels, settings.randomization.steps,
+            settings.randomization.images) == ("all", 2, 4, 2, 1)
+    assert len(methods) == 9
+    run(paper_explanations.main)   # in the stage's transaction, as DVC runs it
+
+    frame = pd.read_csv("splits/brecahad.csv")
+    names = [Path(image).name for image in frame["image"]]
+    table = json.loads(Path("metrics/table2.json").read_text())
+    found = json.loads(Path("metrics/explanations.json").read_text())
+    randomization = json.loads(Path("metrics/randomization.json").read_text())
+    assert list(found) == [BACKBONE, "conventions", "seed"] == list(randomization) and found["seed"] == 0
+    assert found["conventions"] == randomization["conventions"] == {BACKBONE: {
+        "layer": "out_relu", "image_size": 64, "points": ["tumor"], "constant_heatmap": "zero", "radius": 15,
+        "top_k": 1000, "images_from": "all", "images": 2, "scorecam_channels": 4, "randomization_steps": 2,
+        "randomization_images": 1, "max_spearman": 0.5}}
+    assert list(found[BACKBONE]) == list(VARIANTS) == list(randomization[BACKBONE])
+    seconds = json.loads(Path("logs/paper_explanations.json").read_text())["seconds_per_image"][BACKBONE]
+    assert set(seconds) == set(VARIANTS)   # three distinct runs here
+    for variant in VARIANTS:
+        row = table[BACKBONE][variant]
+        results = found[BACKBONE][variant]
+        assert list(results) == methods
+        for method, metrics in results.items():
+            assert set(EXPLANATION_METRICS) <= set(metrics), method
+            assert (metrics["images"], metrics["images_correct"], metrics["images_explained"]) == \
+                (len(frame), row["images_correct"], 2)
+            assert metrics["images_evaluated"] + metrics["images_without_points"] <= 2
+        assert set(seconds[variant]) == {*methods, "forward_backward_pass"}
+
+        per_image = pd.read_csv(Path("metrics/paper/explanations") / BACKBONE / f"{variant}.csv")
+        assert per_image[["method", "image"]].values.tolist() == [[m, n] for m in methods for n in names[:2]]
+        scored = per_image.dropna(subset=["ira"])
+        for method in methods:
+            mine = scored[scored["method"] == method]
+            if len(mine):
+                assert results[method]["ira"] == pytest.approx(mine["ira"].mean())
+        # Table 2 scored its correct images with the same Grad-CAM: their IRA is the gradcam row's.
+        ira = pd.read_csv(Path("metrics/paper/ira") / BACKBONE / f"{variant}.csv").set_index("image")
+        gradcam_rows = per_image[per_image["method"] == "gradcam"].set_index("image")
+        for path in frame["image"][:2]:
+            if ira.loc[path, "correct"]:
+                assert gradcam_rows.loc[Path(path).name, "ira"] == pytest.approx(ira.loc[path, "ira"], rel=1e-6)
+
+        curves = pd.read_csv(Path("metrics/paper/explanations") / BACKBONE / f"{variant}_randomization.csv")
+        layers = int(curves["layers_randomized"].max())
+        counts = [0, *cascade_counts(layers, 2)]
+        assert sorted(curves["layers_randomized"].unique()) == counts and len(counts) == 3
+        assert len(curves) == len(counts) * len(methods) * 1
+        assert set(curves["image_index"]) == {0}
+        assert curves.loc[curves["step"] == 0, "spearman"].dropna().to_numpy() == pytest.approx(1.0)
+        rand = randomization[BACKBONE][variant]
+        assert list(rand) == methods
+        for method, result in rand.items():
+            assert {"fails", "final_spearman", "final_ssim", "steps"} <= set(result), method
+            assert list(result["steps"]) == ["step0", "step1", "step2"]
+            assert [s["layers_randomized"] for s in result["steps"].values()] == counts
+        # The baselines ignore the model: they fail (the centre prior is drawn at the input's 64 px, not the 2 x 2 layer's).
+        for baseline in ("random", "centre"):
+            assert rand[baseline]["fails"] is True and rand[baseline]["final_spearman"] == pytest.approx(1.0)
+
+        plots = Path("plots/paper/explanations") / BACKBONE / variant
+        for name in ("methods.png", "randomization.png", "randomization.csv"):
+            assert (plots / name).is_file(), name
+        assert len(pd.read_csv(plots / "randomization.csv")) == len(counts) * len(methods)
+
+    # Table 2's images: the gradcam row is metrics/table2.json's IRA (None alike when no image was right).
+    raw["explanations"].update(methods=["gradcam"], images_from="correct", images="all")
+    raw["explanations"]["randomization"].update(steps=1, images=1)
+    table2_like = P.validate(raw)
+    same = explanations.explain_backbone(table2_like, BACKBONE)
+    for variant in VARIANTS:
+        row, mine = table[BACKBONE][variant], same.summaries[variant]["gradcam"]
+        assert (mine["images_explained"], mine["images_evaluated"]) == (row["images_correct"], row["images_evaluated"])
+        for key in ("ira", "sd_ira", "irm", "mask_area"):
+            assert mine[key] == (None if row[key] is None else pytest.approx(row[key], rel=1e-6, abs=1e-9)), key
+    # Every image counted right (threshold 0): both sides score all of them, so the comparison is never empty.
+    monkeypatch.setattr(evaluate, "THRESHOLD", 0.0)
+    monkeypatch.setattr(explanations, "THRESHOLD", 0.0)
+    every = explanations.explain_backbone(table2_like, BACKBONE)
+    rows = table2.evaluate_backbone(table2_like, BACKBONE).rows
+    for variant in VARIANTS:
+        row, mine = rows[variant], every.summaries[variant]["gradcam"]
+        assert mine["images_explained"] == row["images_correct"] == len(frame)
+        assert mine["images_evaluated"] == row["images_evaluated"] > 0
+        for key in ("ira", "sd_ira", "irm", "mask_area", "images_constant_heatmap"):
+            assert mine[key] == pytest.approx(row[key], rel=1e-6, abs=1e-9), key

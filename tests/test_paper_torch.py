@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -306,3 +307,39 @@ def test_torch_stages_end_to_end(torch_pipeline, tiny_data):
 
 def test_networks_for_picks_the_family():
     assert networks_for(MOBILENET).family == "torch" and networks_for(MOBILENET).weights_suffix == ".npz"
+
+
+def test_the_explanation_benchmark_runs_on_a_torch_backbone(torch_pipeline):
+    """``paper_explanations`` on the torch classifiers, as DVC runs it (a process of its own, no
+    TensorFlow): every method for every variant, the cascade over the torch parameter layers, and
+    the ``gradcam`` row scoring Table 2's correctly classified images as Table 2 did."""
+    from medinterp.interpret.randomization import cascade_counts
+    from medinterp.params import EXPLANATION_METHODS
+
+    work, _, _ = torch_pipeline
+    raw = yaml.safe_load((work / "params.yaml").read_text())
+    raw["explanations"].update(images_from="all", images=3, figure_images=1)
+    raw["explanations"]["scorecam"]["channels"] = 4
+    raw["explanations"]["randomization"].update(steps=2, images=1)
+    (work / "params.yaml").write_text(yaml.safe_dump(raw))
+    stage = ("import runpy, sys; runpy.run_module('medinterp.stages.paper_explanations', run_name='__main__'); "
+             "print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", stage], capture_output=True, text=True, cwd=work)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "['torch']"
+
+    found = json.loads((work / "metrics/explanations.json").read_text())[BACKBONE]
+    randomization = json.loads((work / "metrics/randomization.json").read_text())[BACKBONE]
+    torch_layers = len(NETS.adapter(NETS.build_classifier(NETS.build_encoder(MOBILENET, 64)[0], 256, 0.5), 64)
+                       .parameter_layers())
+    for variant in ("vanilla", "encoder-imagenet", "encoder-random"):
+        assert list(found[variant]) == list(EXPLANATION_METHODS) == list(randomization[variant])
+        steps = randomization[variant]["random"]["steps"]
+        assert [s["layers_randomized"] for s in steps.values()] == [0, *cascade_counts(torch_layers, 2)]
+        assert randomization[variant]["random"]["fails"] is True
+        per_image = pd.read_csv(work / "metrics/paper/explanations" / BACKBONE / f"{variant}.csv")
+        gradcam = per_image[per_image["method"] == "gradcam"].set_index("image")["ira"]
+        table2 = pd.read_csv(work / "metrics/paper/ira" / BACKBONE / f"{variant}.csv")
+        for _, row in table2.head(3).iterrows():
+            if row["correct"]:
+                assert gradcam[Path(row["image"]).name] == pytest.approx(row["ira"], rel=1e-9)

@@ -183,6 +183,45 @@ class PaperEvaluate(Block):
     overlays: Count = Field(3, description="BreCaHAD images drawn per row (Figs. 9-11)")
 
 
+ExplanationMethod = Literal["gradcam", "gradcam_plus_plus", "hirescam", "xgradcam", "layercam", "eigencam", "scorecam",
+                            "random", "centre"]
+EXPLANATION_METHODS: tuple[str, ...] = get_args(ExplanationMethod)
+
+
+class ScoreCam(Block):
+    channels: PositiveInt | Literal["all"] | None = inherited(
+        "channels of the layer kept per image (the most activated); all: every one (one forward pass each)")
+    batch_size: PositiveInt = Field(64, description="masked images per forward pass")
+
+
+class Randomization(Block):
+    steps: PositiveInt | None = inherited("cascading steps from the output layer down; the last randomizes every layer")
+    images: PositiveInt | Literal["all"] | None = inherited("explained images whose maps are recomputed at each step")
+    max_spearman: Annotated[float, Field(ge=-1, le=1)] = Field(
+        0.5, description="a method fails when its fully randomized maps still correlate above this (mean Spearman)")
+
+
+class Explanations(Block):
+    methods: list[ExplanationMethod] = Field(list(EXPLANATION_METHODS), min_length=1,
+                                             description="explanation methods and baselines compared (stage paper_explanations)")
+    images_from: Literal["correct", "all"] | None = inherited(
+        "which BreCaHAD images are explained: correct (classified malignant, as Table 2) | all")
+    images: PositiveInt | Literal["all"] | None = inherited("BreCaHAD images explained per classifier, the first of images_from")
+    radius: Count = Field(15, description="pixels around each tumour point: the discs of the pointing game, "
+                                          "relevance mass and top-k (Zhang et al. 2018: 15)")
+    top_k: PositiveInt = Field(1000, description="pixels of the top-k intersection (Quantus's default)")
+    scorecam: ScoreCam = ScoreCam()
+    randomization: Randomization = Randomization()
+    figure_images: Count = Field(4, description="images per method drawn in the comparison grid")
+
+    @field_validator("methods")
+    @classmethod
+    def _distinct(cls, methods: list[str]) -> list[str]:
+        if len(set(methods)) != len(methods):
+            raise ValueError("lists a method twice")
+        return methods
+
+
 class Paper(Block):
     backbones: list[str] = Field(["nasnet_mobile", "densenet201", "mobilenet_v2"], min_length=1,
                                  description="models of the registry, one stage each: a name (keras where both families have it) "
@@ -424,6 +463,7 @@ class Layered(Block):
     paper: Paper = Paper()
     isic: Isic = Isic()
     interpret: Interpret = Interpret()
+    explanations: Explanations = Explanations()
 
 
 Layer = _partial(Layered)
@@ -438,11 +478,14 @@ SAMPLE = {
              "binary": {"epochs": 1, "batch_size": 16, "learning_rate": 0.001},
              "multiclass": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001}},
     "interpret": {"featurevis": {"steps": 20, "top_n": 3}, "sanity": {"layers": 3, "natural_images": 8, "top_n": 2}},
+    "explanations": {"images_from": "all", "images": 4, "scorecam": {"channels": 8}, "randomization": {"steps": 2, "images": 2}},
 }
 FULL = {
     "paper": {"image_size": 128, "weights": "imagenet", "batch_size": 16},
     "isic": {"image_size": 224, "weights": "imagenet", "binary": {"learning_rate": 0.0001}, "multiclass": {"learning_rate": 0.0001}},
     "interpret": {"featurevis": {"steps": 200, "top_n": 5}, "sanity": {"layers": "all", "natural_images": 100, "top_n": 5}},
+    "explanations": {"images_from": "correct", "images": "all", "scorecam": {"channels": "all"},
+                     "randomization": {"steps": 10, "images": "all"}},
 }
 
 
@@ -468,6 +511,7 @@ class Params(Block):
     paper: Paper = Paper()
     isic: Isic = Isic()
     interpret: Interpret = Interpret()
+    explanations: Explanations = Explanations()
 
     @model_validator(mode="after")
     def _lists_agree(self) -> "Params":
@@ -487,7 +531,7 @@ class Params(Block):
         layers = [getattr(self.profiles, self.data.profile)]
         if spec is not None:
             layers.append(Layer.model_validate(spec.defaults))
-        own = Layered(paper=self.paper, isic=self.isic, interpret=self.interpret)
+        own = Layered(paper=self.paper, isic=self.isic, interpret=self.interpret, explanations=self.explanations)
         return _fill(own, layers)
 
     def paper_for(self, backbone: str) -> tuple[ModelSpec, Paper]:
@@ -530,6 +574,12 @@ class Params(Block):
         interpret = self._layered(None).interpret
         _require(interpret, "interpret", f"profiles.{self.data.profile}.interpret")
         return interpret
+
+    def explanation_settings(self) -> Explanations:
+        """The ``explanations`` block with the profile's values filled in."""
+        explanations = self._layered(None).explanations
+        _require(explanations, "explanations", f"profiles.{self.data.profile}.explanations")
+        return explanations
 
     def image_sizes(self) -> dict[str, int]:
         """The size each split table is decoded at: BreakHis ``paper.image_size``, BreCaHAD

@@ -6,11 +6,14 @@ written atomically as PNG files.
 - :func:`featurevis_grid`: Figs. 27-32, one row of visualizations per layer (or class), titled
   with their filter indices;
 - :func:`similarity_plot`: Figs. 33-35, path similarity per layer;
-- :func:`correlation_heatmap`: Figs. 36-37, the layer x layer matrix.
+- :func:`correlation_heatmap`: Figs. 36-37, the layer x layer matrix;
+- :func:`method_grid`: the explanation benchmark's methods x images heatmaps;
+- :func:`randomization_curves`: its cascading randomization test, per method.
 """
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Sequence
 
@@ -20,15 +23,25 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from PIL import Image  # noqa: E402
 
 from medinterp.interpret.outliers import Panels  # noqa: E402
 from medinterp.io import atomic_path  # noqa: E402
 
 
-def save(figure: plt.Figure, path: str | Path) -> None:
-    """Write ``figure`` as a PNG atomically and close it; no timestamp, so equal figures give equal bytes."""
+def save(figure: plt.Figure, path: str | Path, dpi: int = 100, colours: int | None = None) -> None:
+    """Write ``figure`` as a PNG atomically and close it; no timestamp, so equal figures give equal bytes.
+    ``colours``: a palette PNG of at most that many colours (median cut, no dithering), for figures of
+    many heatmap panels that would otherwise weigh a megabyte in git."""
     with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=100, metadata={"Software": None})
+        if colours is None:
+            figure.savefig(tmp, format="png", dpi=dpi, metadata={"Software": None})
+        else:
+            buffer = io.BytesIO()
+            figure.savefig(buffer, format="png", dpi=dpi)
+            rgb = Image.open(buffer).convert("RGB")
+            rgb.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
+                tmp, format="png", optimize=True)
     plt.close(figure)
 
 
@@ -119,5 +132,58 @@ def correlation_heatmap(matrix: pd.DataFrame, title: str) -> plt.Figure:
             axis.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=6)
     axis.set_title(title, fontsize=10)
     figure.colorbar(shown, ax=axis, fraction=0.046)
+    figure.tight_layout()
+    return figure
+
+
+def method_grid(pictures: Sequence[np.ndarray], names: Sequence[str], points: Sequence[np.ndarray],
+                heatmaps: dict[str, Sequence[np.ndarray]], scores: dict[str, Sequence[float | None]], title: str) -> plt.Figure:
+    """The explanation benchmark's comparison: the images in the first row, then one row per method,
+    one column per image: its heatmap with the tumour points, titled with the image's IRA for that
+    method. (Heatmaps drawn alone, not over the image: the tissue's texture would make the PNG
+    eight times larger in git.)"""
+    methods = list(heatmaps)
+    columns = max(1, len(pictures))
+    figure, axes = plt.subplots(len(methods) + 1, columns, figsize=(1.9 * columns, 1.6 * (len(methods) + 1)),
+                                squeeze=False)
+    for axis in axes.flat:
+        axis.set_xticks([])
+        axis.set_yticks([])
+    for c in range(columns):
+        if c >= len(pictures):
+            axes[0, c].text(0.5, 0.5, "no image explained", ha="center", va="center", fontsize=7)
+            continue
+        axes[0, c].imshow(pictures[c])
+        axes[0, c].set_title(names[c], fontsize=7)
+    axes[0, 0].set_ylabel("image", fontsize=8)
+    for r, method in enumerate(methods, start=1):
+        for c in range(len(pictures)):
+            h, w = pictures[c].shape[:2]
+            axes[r, c].imshow(heatmaps[method][c], cmap="jet", vmin=0, vmax=1)
+            axes[r, c].scatter(points[c][:, 0] * w, points[c][:, 1] * h, s=3, c="white", linewidths=0)
+            ira = scores[method][c]
+            axes[r, c].set_title(f"IRA {ira:.2f}" if ira is not None else "IRA -", fontsize=7)
+        axes[r, 0].set_ylabel(method, fontsize=8)
+    figure.suptitle(title, fontsize=9)
+    figure.tight_layout()
+    return figure
+
+
+def randomization_curves(curves: pd.DataFrame, title: str, max_spearman: float) -> plt.Figure:
+    """Mean Spearman, SSIM and IRA per method against the share of layers randomized (from the top)."""
+    figure, axes = plt.subplots(1, 3, figsize=(14, 3.8))
+    means = curves.groupby(["method", "step"], sort=False)[["share_randomized", "spearman", "ssim", "ira"]].mean()
+    for method in dict.fromkeys(curves["method"]):
+        part = means.loc[method]
+        style = "--" if method in ("random", "centre") else "-"
+        for axis, column in zip(axes, ("spearman", "ssim", "ira")):
+            axis.plot(part["share_randomized"], part[column], style, marker="o", markersize=3, label=method)
+    axes[0].axhline(max_spearman, color="grey", linewidth=0.8, linestyle=":")
+    for axis, label in zip(axes, ("Spearman's rho with the trained model's map", "SSIM with the trained model's map", "IRA")):
+        axis.set_xlabel("share of layers randomized, from the output down", fontsize=8)
+        axis.set_ylabel(label, fontsize=8)
+        axis.set_ylim(-0.05 if label == "IRA" else -1.05, 1.05)
+    axes[2].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
+    figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return figure

@@ -10,6 +10,7 @@
     plots/paper/<backbone>/autoencoder/plots/{metrics,images}/<random|imagenet>/   dvclive curves, reconstructions
     plots/paper/<backbone>/classifier/plots/metrics/<run>/                        dvclive curves
     plots/paper/overlays/<backbone>/<variant>.png                  heatmap overlays (Figs. 9-11)
+    metrics/explanations.json, ...                                 the explanation benchmark: medinterp.interpret.layout
 
 ``<backbone>`` is the entry of ``paper.backbones`` (``nasnet_mobile``, ``torch-resnet50``); the
 weights files are the family's own: Keras's ``.weights.h5``, a PyTorch ``state_dict`` as numpy

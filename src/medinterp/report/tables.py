@@ -141,3 +141,61 @@ def table10(top_filters: list[dict], published: dict) -> Table:
         table.rows.append([model, *_run_cells(run, [("binary_outlier", False), ("multiclass", False)]),
                            pub.get("binary_outlier"), pub.get("multiclass")])
     return table
+
+
+EXPLANATION_METRICS = {   # key in metrics/explanations.json -> what the table shows
+    "ira_lift": "IRA lift (IRA / Otsu mask area; 1 = a map placed at random)",
+    "ira": "IRA, %",
+    "pointing_game": "pointing game, % of images",
+    "relevance_mass_accuracy": "relevance mass accuracy, %",
+    "top_k_intersection": "top-k intersection, %",
+}
+
+
+def explanation_runs(explanations: dict) -> dict[str, dict[str, dict]]:
+    """The backbone -> variant -> method -> metrics part of ``metrics/explanations.json`` (it also holds
+    the conventions and the seed)."""
+    return {backbone: variants for backbone, variants in explanations.items() if backbone not in ("conventions", "seed")}
+
+
+def _run_columns(runs: dict[str, dict[str, dict]]) -> tuple[list[tuple[str, str]], list[str]]:
+    columns = [(backbone, variant) for backbone, variants in runs.items() for variant in variants]
+    methods = list(dict.fromkeys(m for variants in runs.values() for methods in variants.values() for m in methods))
+    return columns, methods
+
+
+def explanation_tables(explanations: dict, randomization: dict) -> list[Table]:
+    """The explanation benchmark: one table per metric (methods as rows, backbone / variant as columns,
+    baselines included), then the randomization test's last step."""
+    runs = explanation_runs(explanations)
+    columns, methods = _run_columns(runs)
+    heads = [f"{backbone} {variant}" for backbone, variant in columns]
+    built = []
+    for key, title in EXPLANATION_METRICS.items():
+        table = Table(f"explanations_{key}", f"Explanation benchmark: {title}", ["method", *heads])
+        scale = (lambda v: v) if key == "ira_lift" else percent
+        for method in methods:
+            table.rows.append([method, *(scale(runs[b][v].get(method, {}).get(key)) for b, v in columns)])
+        counts = "; ".join(f"{b} {v}: {first.get('images_evaluated')} ({first.get('images_correct_explained')} "
+                           "classified correctly)" for b, v in columns for first in [next(iter(runs[b][v].values()), {})])
+        table.note = (f"BreCaHAD images scored per classifier: {counts}. An image whose map is zero everywhere "
+                      "counts with 0 where paper.evaluate.constant_heatmap is zero (the default).")
+        built.append(table)
+    rand = explanation_runs(randomization)
+    table = Table("randomization", "Randomization test (Adebayo et al. 2018): Spearman with every layer shuffled",
+                  ["method", *heads])
+    failing: dict[str, list[str]] = {}
+    for method in methods:
+        cells = []
+        for b, v in columns:
+            result = (rand.get(b, {}).get(v) or {}).get(method, {})
+            cells.append(result.get("final_spearman"))
+            if result.get("fails"):
+                failing.setdefault(method, []).append(f"{b} {v}")
+        table.rows.append([method, *cells])
+    limit = next((c.get("max_spearman") for c in randomization.get("conventions", {}).values()), None)
+    table.note = (f"Mean Spearman rank correlation between each method's map with the trained weights and with every "
+                  f"parameter layer shuffled; above {limit} the method fails (its maps do not depend on what the model "
+                  "learnt). Failing: " + ("; ".join(f"{m} ({', '.join(w)})" for m, w in failing.items()) or "none") + ".")
+    built.append(table)
+    return built

@@ -1,4 +1,5 @@
-"""Stage ``report``: this run's Table 2, ISIC Tables 6-9 and Table 10 beside the published numbers.
+"""Stage ``report``: this run's Table 2, ISIC Tables 6-9 and Table 10 beside the published numbers, and
+the explanation benchmark's tables.
 
 Writes ``metrics/report.md`` (diffable in git) and ``metrics/report.html`` (the same tables plus
 the key figures: Grad-CAM overlays, confusion matrices, feature visualizations), and draws the
@@ -17,7 +18,7 @@ from medinterp import numerics
 from medinterp import params as P
 from medinterp.errors import ConfigError
 from medinterp.export.metadata import package_version
-from medinterp.interpret.layout import metrics_dir, plots_dir
+from medinterp.interpret.layout import EXPLANATIONS, RANDOMIZATION, explanations_plot, metrics_dir, plots_dir
 from medinterp.io import readable, write_text
 from medinterp.isic import layout
 from medinterp.report import tables
@@ -71,9 +72,16 @@ def table2_rows(table2: dict) -> dict[str, dict[str, dict]]:
             if isinstance(variants, dict) and all(isinstance(row, dict) and "accuracy" in row for row in variants.values())}
 
 
-def figures(table2: dict, entries: list[str], binary_classes: list[str], multiclass_classes: list[str]) -> list[tuple[str, Path]]:
+def figures(table2: dict, explained: dict, entries: list[str], binary_classes: list[str],
+            multiclass_classes: list[str]) -> list[tuple[str, Path]]:
     shown = [(f"Grad-CAM + Otsu overlays, {backbone} {variant}", Path(f"plots/paper/overlays/{backbone}/{variant}.png"))
              for backbone, variants in table2.items() for variant in variants]
+    for backbone, variants in explained.items():
+        for variant in variants:
+            shown += [(f"Explanation benchmark, {backbone} {variant}: heatmaps of each method",
+                       explanations_plot(backbone, variant, "methods.png")),
+                      (f"Explanation benchmark, {backbone} {variant}: cascading randomization",
+                       explanations_plot(backbone, variant, "randomization.png"))]
     for entry in entries:
         shown += confusion_figures(entry, "binary", binary_classes) + confusion_figures(entry, "multiclass", multiclass_classes)
         shown += [(f"{entry}: interpretation, {p.stem.replace('_', ' ')}", p) for p in sorted(plots_dir(entry).glob("*.png"))]
@@ -90,6 +98,8 @@ def main() -> None:
            for entry, b in zip(params.models, binary)]
     built = [tables.table2(table2, published), tables.table6(binary, published), tables.table7(binary, published),
              tables.table8(multiclass, published), tables.table9(multiclass, published), tables.table10(top, published)]
+    explanations = read_json(EXPLANATIONS)
+    built += tables.explanation_tables(explanations, read_json(RANDOMIZATION))
     inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
     context = {
         "data profile": params.data.profile,
@@ -101,7 +111,7 @@ def main() -> None:
         "main ISIC artifacts": f"{params.model} (isic-binary-classifier, isic-multiclass-classifier)",
         "published sources": f"{published['paper']['source']}; {published['thesis']['source']}",
     }
-    shown = figures(table2, params.models, ["benign", "malignant"], list(params.split.isic_multiclass.classes))
+    shown = figures(table2, tables.explanation_runs(explanations), params.models, ["benign", "malignant"], list(params.split.isic_multiclass.classes))
     write_text(OUT / "report.md", markdown(TITLE, context, built, shown, base=OUT))
     write_text(OUT / "report.html", html_page(TITLE, context, built, shown, base=OUT))
     print(f"report: {OUT / 'report.md'}, {OUT / 'report.html'} ({len(shown)} figures)")
