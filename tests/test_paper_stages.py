@@ -262,17 +262,11 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
             assert (plots / name).is_file(), name
         assert len(pd.read_csv(plots / "randomization.csv")) == len(counts) * len(methods)
 
-    # Table 2's images: the gradcam row is metrics/table2.json's IRA (None alike when no image was right).
+    # Table 2's images: with every image counted right (threshold 0 on both sides, so the comparison is never
+    # empty), the gradcam row of images_from: correct, images: all is Table 2's row.
     raw["explanations"].update(methods=["gradcam"], images_from="correct", images="all")
     raw["explanations"]["randomization"].update(steps=1, images=1)
     table2_like = P.validate(raw)
-    same = explanations.explain_backbone(table2_like, BACKBONE)
-    for variant in VARIANTS:
-        row, mine = table[BACKBONE][variant], same.summaries[variant]["gradcam"]
-        assert (mine["images_explained"], mine["images_evaluated"]) == (row["images_correct"], row["images_evaluated"])
-        for key in ("ira", "sd_ira", "irm", "mask_area"):
-            assert mine[key] == (None if row[key] is None else pytest.approx(row[key], rel=1e-6, abs=1e-9)), key
-    # Every image counted right (threshold 0): both sides score all of them, so the comparison is never empty.
     monkeypatch.setattr(evaluate, "THRESHOLD", 0.0)
     monkeypatch.setattr(explanations, "THRESHOLD", 0.0)
     every = explanations.explain_backbone(table2_like, BACKBONE)
