@@ -100,13 +100,27 @@ def read_rgb(path: str | Path) -> np.ndarray:
     on white first, so transparent pixels do not turn black. Images of more than 8 bits per
     sample are scaled to 8 bits first (:func:`_to_8bit`).
     """
+    return read_rgb_reduced(path)[0]
+
+
+def read_rgb_reduced(path: str | Path, at_least: int | None = None) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """:func:`read_rgb`, a JPEG decoded at 1/2, 1/4 or 1/8 scale where both sides stay ``>= at_least``.
+
+    libjpeg scales in its inverse DCT (Pillow's ``draft``), so a 6000x4000 photo wanted at 448 px
+    never exists at full size. Also returns the box, in the returned pixels' coordinates, that the
+    whole image covers: ``(0, 0, W / scale, H / scale)``, short of the last row or column where a
+    side does not divide by the scale (resize with it, so that partial pixel is not stretched).
+    Other formats, and JPEGs with a side under ``2 * at_least``, come back as :func:`read_rgb` gives them.
+    """
     path = Path(path)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
+                drafted = img.draft("RGB", (at_least, at_least)) if at_least else None   # None for other formats
                 img.load()
-                return _to_rgb(img, path)
+                box = drafted[1] if drafted else (0.0, 0.0, float(img.width), float(img.height))
+                return _to_rgb(img, path), box
     except MedinterpError:
         raise
     except FileNotFoundError as exc:
