@@ -130,6 +130,10 @@ def _check_card(args: argparse.Namespace) -> None:
 
 
 def _check_synth(args: argparse.Namespace) -> None:
+    if not (math.isfinite(args.original_resolution) and 0 <= args.original_resolution <= 1):
+        raise UsageError(f"--original-resolution must be a share in [0, 1], got {args.original_resolution:g}")
+    if args.original_resolution > 0 and args.datasets and "isic" not in args.datasets:
+        raise UsageError("--original-resolution applies to the ISIC pictures; add isic to --datasets")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file; the synthetic datasets need a folder")
@@ -145,7 +149,10 @@ def _check_synth(args: argparse.Namespace) -> None:
 def _synth(args: argparse.Namespace) -> None:
     from medinterp.synthetic.generate import DATASETS, counts_for, generate
 
-    generate(args.out, counts_for(args.size, args.fraction), seed=args.seed, jobs=args.jobs, datasets=tuple(args.datasets or DATASETS))
+    # Only the bundled sample is drawn the slow way, so that it stays byte for byte what data/ holds.
+    fast = args.fraction is not None or args.size != "sample"
+    generate(args.out, counts_for(args.size, args.fraction), seed=args.seed, jobs=args.jobs, datasets=tuple(args.datasets or DATASETS),
+             fast=fast, original_resolution=args.original_resolution)
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -197,6 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=non_negative_int, default=0)
     synth.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="parallel rendering processes")
     synth.add_argument("--datasets", nargs="+", choices=("breakhis", "brecahad", "isic"), help="default: all")
+    synth.add_argument("--original-resolution", type=float, default=0.0, metavar="SHARE",
+                       help="this share, in [0, 1], of the ISIC pictures at the archives' real sizes (up to 6000x4000), to measure decode cost")
     synth.set_defaults(func=_synth, check=_check_synth)
 
     pred = commands.add_parser("predict", parents=[common], help="class probabilities from an exported ONNX model (ONNX Runtime, CUDA when available)")

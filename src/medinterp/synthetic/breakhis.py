@@ -3,6 +3,7 @@ and slide 14-13412 under both ductal and lobular carcinoma with the same picture
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -93,9 +94,11 @@ def _patients(rng: np.random.Generator, counts: BreakHisCounts) -> dict[str, lis
 def _vary_png_modes(rng: np.random.Generator, tasks: list[ImageTask]) -> None:
     """One RGBA and one palette PNG, so readers meet both (some copies of the archive have them).
 
-    The relabelled slide is left alone: its two copies stay the same bytes.
+    The relabelled slide is left alone: its two copies stay the same bytes. Pairs are drawn from
+    every task and redrawn while one lands on that slide, which keeps the bundled sample's draws.
     """
-    candidates = [i for i, t in enumerate(tasks) if RELABELLED_SLIDE not in t.path.name]
-    for i, mode in zip(rng.choice(candidates, size=2, replace=False), ("RGBA", "P")):
-        task = tasks[i]
-        tasks[i] = ImageTask(task.path, task.renderer, task.key, task.args, {"mode": mode})
+    picks = rng.choice(len(tasks), size=2, replace=False)
+    while any(RELABELLED_SLIDE in tasks[i].path.name for i in picks):
+        picks = rng.choice(len(tasks), size=2, replace=False)
+    for i, mode in zip(picks, ("RGBA", "P")):
+        tasks[i] = replace(tasks[i], save={**tasks[i].save, "mode": mode})

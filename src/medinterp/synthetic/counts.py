@@ -103,8 +103,21 @@ SAMPLE = Counts(
 )
 
 
+# Minimums that keep every fraction splittable with params.yaml's split defaults: BreakHis holds
+# out one of 5 slide-grouped folds (val_fraction 0.2), so each class needs 5+ slide groups at 400X;
+# ISIC binary makes 5 patient-grouped folds, each with benign (ISIC 2020 only) and malignant
+# images; ISIC multiclass holds out one of 5 lesion-grouped folds for test and again for
+# validation, so each class needs 5+ images in what the test part leaves. A margin above those
+# bounds absorbs uneven groups.
+MIN_BREAKHIS_PATIENTS = {"DC": 3, "LC": 2}   # LC's second is the relabelled copy of a DC slide
+MIN_PATIENTS_PER_TYPE = 2                     # 8 benign slide groups; DC 3 + LC 1 + MC 2 + PC 2 malignant
+MIN_ISIC2019_PER_CLASS = 10
+MIN_ISIC2020 = ISIC2020Counts(images=60, malignant=5, patients=15, duplicate_pairs=1)
+
+
 def scaled(fraction: float) -> Counts:
-    """The real counts times ``fraction``, never below the minimum that keeps the layout complete."""
+    """The real counts times ``fraction``, never below the minimums that keep the layout complete
+    and the split stage's default splits possible."""
     if not 0 < fraction <= 1:
         raise ValueError(f"fraction must be in (0, 1], not {fraction}")
 
@@ -112,14 +125,14 @@ def scaled(fraction: float) -> Counts:
         return max(minimum, math.ceil(value * fraction))
 
     bh = FULL.breakhis
-    patients = {t: n(p, 2 if t in ("DC", "LC") else 1) for t, p in bh.patients.items()}
+    patients = {t: n(p, MIN_BREAKHIS_PATIENTS.get(t, MIN_PATIENTS_PER_TYPE)) for t, p in bh.patients.items()}
     images = {mag: {t: max(patients[t], n(c)) for t, c in per_type.items()} for mag, per_type in bh.images.items()}
     bc = FULL.brecahad
     i20, i19, i16 = FULL.isic2020, FULL.isic2019, FULL.isic2016
     return Counts(
         breakhis=replace(bh, images=images, patients=patients),
         brecahad=replace(bc, images_per_case={c: n(k, 2) for c, k in bc.images_per_case.items()}),
-        isic2020=ISIC2020Counts(n(i20.images, 10), n(i20.malignant, 2), n(i20.patients, 2), n(i20.duplicate_pairs)),
-        isic2019=ISIC2019Counts({c: n(k, 2) for c, k in i19.images.items()}, n(i19.downsampled), n(i19.shared_with_isic2016)),
+        isic2020=ISIC2020Counts(*(n(getattr(i20, f), getattr(MIN_ISIC2020, f)) for f in ("images", "malignant", "patients", "duplicate_pairs"))),
+        isic2019=ISIC2019Counts({c: n(k, MIN_ISIC2019_PER_CLASS) for c, k in i19.images.items()}, n(i19.downsampled), n(i19.shared_with_isic2016)),
         isic2016=ISIC2016Counts((n(i16.train[0]), n(i16.train[1])), (n(i16.test[0]), n(i16.test[1]))),
     )

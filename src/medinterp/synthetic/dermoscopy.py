@@ -5,6 +5,9 @@ asymmetric, irregularly bordered and multi-coloured (dark brown, black, blue-gre
 regular and uniformly brown; the other classes have their own colours and structures (vessels,
 scales, a white centre). Acquisition artefacts that the thesis lists as outliers (hair, rulers,
 stickers, ink, a dark circular field of view) are added independently of the diagnosis.
+
+Big pictures (the archives' real sizes, thousands of pixels wide) and, with ``fast=True``, all
+pictures are drawn smaller and scaled up: the look stays, the drawing gets cheap.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from PIL import Image
 from skimage.draw import disk, line_aa
 
 from medinterp.synthetic.texture import blob_mask, smooth_field, to_uint8
@@ -37,10 +41,27 @@ STYLES: dict[str, LesionStyle] = {
     "SCC": LesionStyle((0.20, 0.30), 0.45, (1.0, 1.5), ((0.82, 0.42, 0.40), (0.74, 0.36, 0.36)), "keratin"),
 }
 ARTEFACTS = ("hair", "ruler", "sticker", "ink", "vignette")
+FAST_SHRINK = 2     # fast pictures are drawn at half their width and height
+DRAWN_SIDE = 768    # no picture is drawn longer than this; bigger ones are scaled up to their size
+GRAIN = 6           # +- grey levels of per-pixel noise on scaled-up big pictures
 
 
-def render_lesion(rng: np.random.Generator, width: int, height: int, style: str, artefact_rate: float = 0.15) -> np.ndarray:
+def render_lesion(rng: np.random.Generator, width: int, height: int, style: str, artefact_rate: float = 0.15, fast: bool = False) -> np.ndarray:
     """An RGB dermoscopy-like image of one lesion of ``style`` (an ISIC 2019 class code)."""
+    shrink = max(FAST_SHRINK if fast else 1, max(width, height) / DRAWN_SIDE)
+    if shrink == 1:
+        return _draw_lesion(rng, width, height, style, artefact_rate)
+    small = _draw_lesion(rng, max(8, round(width / shrink)), max(8, round(height / shrink)), style, artefact_rate)
+    picture = np.asarray(Image.fromarray(small).resize((width, height), Image.Resampling.BILINEAR))
+    if max(width, height) <= DRAWN_SIDE:
+        return picture
+    # A photograph's grain: without it a big scaled-up picture compresses to a fraction of a real
+    # JPEG's bytes and decodes faster than one.
+    grain = rng.integers(-GRAIN, GRAIN + 1, size=picture.shape, dtype=np.int16)
+    return np.clip(picture + grain, 0, 255).astype(np.uint8)
+
+
+def _draw_lesion(rng: np.random.Generator, width: int, height: int, style: str, artefact_rate: float) -> np.ndarray:
     spec = STYLES[style]
     side = min(width, height)
     skin_tone = np.array([0.90, 0.70, 0.58]) * rng.uniform(0.85, 1.05) + rng.normal(0, 0.02, 3)

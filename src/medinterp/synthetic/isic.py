@@ -5,6 +5,7 @@ duplicates list). Some 2019 images reuse 2016 ids and pictures, as in the real r
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,13 @@ from medinterp.synthetic.files import ImageTask, split_count, write_csv_rows
 
 ISIC2016_KEY, ISIC2019_KEY, ISIC2020_KEY = 5, 4, 3
 SIZES = ((384, 256), (400, 300), (448, 336), (512, 384), (360, 270))
+# The archives' real picture sizes, for measuring decode cost (--original-resolution); picked
+# uniformly. UNCERTAIN: seen in the releases, their shares are not known (not in shared/datasets.md).
+ORIGINAL_SIZES = {
+    ISIC2016_KEY: ((1024, 768), (4288, 2848)),
+    ISIC2019_KEY: ((1024, 1024), (600, 450), (1024, 768)),   # BCN_20000, HAM10000, MSK
+    ISIC2020_KEY: ((6000, 4000), (4288, 2848), (1024, 768)),
+}
 
 # Vocabularies and their real frequencies (shared/datasets.md), used as sampling weights.
 ISIC2020_BENIGN_DIAGNOSES = {
@@ -63,11 +71,32 @@ def _size(rng: np.random.Generator) -> dict:
     return {"width": int(width), "height": int(height)}
 
 
-def isic_tasks(out: Path, c2016: ISIC2016Counts, c2019: ISIC2019Counts, c2020: ISIC2020Counts, seed: int) -> list[ImageTask]:
-    """Write every ISIC CSV and return the picture tasks; 2016 comes first because 2019 reuses it."""
+def isic_tasks(
+    out: Path, c2016: ISIC2016Counts, c2019: ISIC2019Counts, c2020: ISIC2020Counts, seed: int, original_resolution: float = 0.0,
+) -> list[ImageTask]:
+    """Write every ISIC CSV and return the picture tasks; 2016 comes first because 2019 reuses it.
+
+    ``original_resolution`` is the share of pictures (at least one if above 0) written at one of
+    their archive's real sizes instead of a small one.
+    """
     ids = IdPool(np.random.default_rng((seed, 199)))
     tasks_2016, shared = _isic2016(out / "ISIC_2016", c2016, seed, ids)
-    return tasks_2016 + _isic2019(out / "ISIC_2019", c2019, seed, ids, shared) + _isic2020(out / "ISIC_2020", c2020, seed, ids)
+    tasks = tasks_2016 + _isic2019(out / "ISIC_2019", c2019, seed, ids, shared) + _isic2020(out / "ISIC_2020", c2020, seed, ids)
+    return _at_original_resolution(tasks, original_resolution, seed) if original_resolution > 0 else tasks
+
+
+def _at_original_resolution(tasks: list[ImageTask], share: float, seed: int) -> list[ImageTask]:
+    """Real sizes for ``share`` of the pictures; copies of one picture (same key) keep one size."""
+    rng = np.random.default_rng((seed, 300))
+    pictures = sorted({task.key for task in tasks})
+    picked = rng.choice(len(pictures), size=max(1, round(share * len(pictures))), replace=False)
+    sizes = {}
+    for i in picked:
+        key = pictures[i]
+        choices = ORIGINAL_SIZES[key[1]]
+        width, height = choices[rng.integers(len(choices))]
+        sizes[key] = {"width": width, "height": height}
+    return [replace(task, args={**task.args, **sizes[task.key]}) if task.key in sizes else task for task in tasks]
 
 
 def _isic2016(root: Path, counts: ISIC2016Counts, seed: int, ids: IdPool) -> tuple[list[ImageTask], list[tuple[str, int, ImageTask]]]:

@@ -21,16 +21,27 @@ def blob_mask(
 ) -> np.ndarray:
     """Boolean mask of a star-shaped blob: radius ``r(t) = radius * (1 + sum a_k cos(k t + p_k))``."""
     cy, cx = center
-    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
     angle = rng.uniform(0, np.pi)
+    terms = [(irregularity * rng.normal(0, 1.0 / k), k, rng.uniform(0, 2 * np.pi)) for k in range(2, harmonics + 1)]
+    # Only pixels within the largest possible edge radius can be inside (stretch >= 1 only shrinks
+    # the blob), so the trigonometry runs on that box alone; pixels get the same values as on the
+    # whole image.
+    reach = radius * max(0.3, 1 + sum(abs(float(a)) for a, _, _ in terms)) + 1
+    top, bottom = max(0, int(np.floor(cy - reach))), min(height, int(np.ceil(cy + reach)) + 1)
+    left, right = max(0, int(np.floor(cx - reach))), min(width, int(np.ceil(cx + reach)) + 1)
+    mask = np.zeros((height, width), dtype=bool)
+    if top >= bottom or left >= right:
+        return mask
+    yy, xx = np.mgrid[top:bottom, left:right].astype(np.float32)
     dy, dx = yy - cy, xx - cx
     u = dx * np.cos(angle) + dy * np.sin(angle)
     v = (-dx * np.sin(angle) + dy * np.cos(angle)) * stretch
     theta = np.arctan2(v, u)
     edge = np.ones_like(theta)
-    for k in range(2, harmonics + 1):
-        edge += irregularity * rng.normal(0, 1.0 / k) * np.cos(k * theta + rng.uniform(0, 2 * np.pi))
-    return np.hypot(u, v) <= radius * np.clip(edge, 0.3, None)
+    for a, k, phase in terms:
+        edge += a * np.cos(k * theta + phase)
+    mask[top:bottom, left:right] = np.hypot(u, v) <= radius * np.clip(edge, 0.3, None)
+    return mask
 
 
 def polygon_blob(rng: np.random.Generator, radius: float, irregularity: float, stretch: float, vertices: int = 14) -> tuple[np.ndarray, np.ndarray]:
