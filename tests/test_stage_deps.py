@@ -163,8 +163,10 @@ def test_real_closure_includes_packages_and_named_modules():
     assert {"src/medinterp/models/torch/to_onnx.py", "src/medinterp/models/keras/finetune.py"} <= closure
 
 
-def test_data_stages_depend_on_the_configured_data_root(tmp_path):
-    """split and prepare read what params.yaml's data.root names, not the folder `data`."""
+def test_only_split_walks_the_configured_data_root(tmp_path):
+    """split reads what params.yaml's data.root names, not the folder `data`; every later stage that
+    reads dataset files depends on split's digests of them (splits/sources.csv), so DVC walks the
+    data folder once per `dvc status`."""
     from dvc.repo import Repo
 
     repo, outside = tmp_path / "repo", tmp_path / "elsewhere" / "datasets"
@@ -176,13 +178,12 @@ def test_data_stages_depend_on_the_configured_data_root(tmp_path):
     (repo / "params.yaml").write_text(yaml.safe_dump(params))
 
     stages = resolved_stages(repo)
-    for name in ("split", "prepare"):
-        deps = stages[name][1]
-        assert str(outside) in deps, f"stage {name}: deps {deps} lack data.root {outside}"
-        assert "data" not in deps, f"stage {name} still depends on the literal `data`"
-    brecahad = posixpath.join(str(outside), params["data"]["paths"]["brecahad"])
-    assert brecahad in stages["paper_evaluate"][1]
-    assert "data/BreCaHAD" not in stages["paper_evaluate"][1]
+    assert str(outside) in stages["split"][1] and "data" not in stages["split"][1]
+    walking = sorted(name for name, (_, deps) in stages.items() if name != "split"
+                     and any(d == str(outside) or d.startswith(str(outside) + "/") or d.split("/")[0] == "data" for d in deps))
+    assert walking == [], f"stages {walking} depend on the data folder besides split"
+    for name in ("prepare", "paper_evaluate", "paper_explanations"):
+        assert {"splits", "splits/sources.csv"} & set(stages[name][1]), f"stage {name} lacks split's digests"
 
 
 def test_stages_only_an_experiment_makes_depend_on_their_code_too(tmp_path):

@@ -2,8 +2,10 @@
 
 Outputs (small, kept in git): ``splits/breakhis.csv``, ``splits/brecahad.csv``,
 ``splits/isic_binary.csv``, ``splits/isic2016_test.csv``, ``splits/isic_multiclass.csv``,
-``splits/removed.csv`` (every skipped or removed file with its reason) and ``metrics/splits.json``
-(per dataset: images read and skipped by reason; per task: removed by reason, per split and class).
+``splits/removed.csv`` (every skipped or removed file with its reason), ``splits/sources.csv`` (size
+and MD5 of every file the tables name: what later stages depend on instead of the data folder,
+see :mod:`medinterp.datasets.sources`) and ``metrics/splits.json`` (per dataset: images read and
+skipped by reason; per task: removed by reason, per split and class).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from medinterp.datasets.brecahad import read_brecahad
 from medinterp.datasets.isic2016 import read_isic2016
 from medinterp.datasets.isic2019 import read_isic2019
 from medinterp.datasets.isic2020 import read_duplicates, read_isic2020
+from medinterp.datasets.sources import file_digests, referenced_files
 from medinterp.errors import ConfigError
 from medinterp.io import write_csv, write_json
 from medinterp.splits.breakhis import split_breakhis
@@ -80,11 +83,11 @@ def main() -> None:
         for warning in details.get("warnings", []):
             print(f"warning: {task}: {warning}", file=sys.stderr)
 
-    write_csv(SPLITS / "breakhis.csv", breakhis_split)
-    write_csv(SPLITS / "brecahad.csv", brecahad_split)
-    write_csv(SPLITS / "isic_binary.csv", binary)
-    write_csv(SPLITS / "isic2016_test.csv", isic2016_split)
-    write_csv(SPLITS / "isic_multiclass.csv", multiclass)
+    tables = {"breakhis": breakhis_split, "brecahad": brecahad_split, "isic_binary": binary,
+              "isic2016_test": isic2016_split, "isic_multiclass": multiclass}
+    for name, table in tables.items():
+        write_csv(SPLITS / f"{name}.csv", table)
+    write_csv(SPLITS / "sources.csv", file_digests(root, referenced_files(tables.values())))
     write_csv(SPLITS / "removed.csv", pd.DataFrame(removed, columns=["dataset", "file", "reason"]))
     write_json(Path("metrics") / "splits.json", summary)
 
