@@ -4,6 +4,7 @@ weighted loss, training through the shared loop, checkpoints and ONNX export."""
 from __future__ import annotations
 
 import json
+import pickle
 
 import numpy as np
 import pytest
@@ -18,9 +19,11 @@ from medinterp.export.parity import run as onnx_run
 from medinterp.isic.trained import TrainingData
 from medinterp.models.torch.build import build, imagenet_file
 from medinterp.models.torch.checkpoint import load_checkpoint
-from medinterp.models.torch.classifier import predict_logits, probabilities, train_classifier, weighted_loss
+from medinterp.models.torch.classifier import TorchTrainable, predict_logits, probabilities, train_classifier, weighted_loss
+from medinterp.models.torch.data import training_batches
+from medinterp.training.resume import ResumeFile
 from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, export_checkpoint, exportable
-from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
+from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
 
 from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
 
@@ -91,17 +94,8 @@ def test_inputs_are_normalised_with_imagenet_statistics():
     images = rng.integers(0, 256, (3, 5, 5, 3), dtype=np.uint8)
     expected = ((images / 255.0 - np.array(IMAGENET_MEAN)) / np.array(IMAGENET_STD)).transpose(0, 3, 1, 2)
     assert to_input(images).numpy() == pytest.approx(expected, abs=1e-6)
-
-
-def test_training_augmentation_is_random_but_seeded():
-    transform = train_transform(32, THESIS_AUGMENT)
-    image = torch.from_numpy(np.random.default_rng(1).integers(0, 256, (32, 32, 3), dtype=np.uint8)).permute(2, 0, 1)
-    torch.manual_seed(5)
-    first = transform(image)
-    torch.manual_seed(5)
-    assert torch.equal(transform(image), first)
-    assert first.shape == (3, 32, 32) and first.dtype == torch.float32
-    assert not torch.allclose(transform(image), first)
+    assert to_input(images).is_contiguous(memory_format=torch.channels_last) and not to_input(images).is_contiguous()
+    assert to_input(images, torch.contiguous_format).is_contiguous()
 
 
 def test_weighted_loss_matches_torch_losses():
@@ -125,6 +119,9 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
                                TrainingData(images, train, labels[train], images[val], labels[val]), seed=3)
     assert trained.fit.epochs_run == 2 and trained.train_images_per_second > 0
     assert trained.predict(images[val]).shape == (8,)
+    assert trained.model.features[0][0].weight.is_contiguous(memory_format=torch.channels_last)   # isic.memory_format's default
+    assert predict_logits(trained.model, images[val], memory_format="contiguous") == pytest.approx(
+        predict_logits(trained.model, images[val]), abs=1e-5)
 
     path = tmp_path / "checkpoint.npz"
     trained.save(path, trained_on="tiny")
@@ -146,6 +143,71 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
     odd_batch, _ = onnx_run(onnx_path, to_input(images[:3]).numpy(), providers=["CPUExecutionProvider"])   # dynamic batch
     assert odd_batch.shape == (3, 1)
     assert odd_batch == pytest.approx(predict_logits(model, images[:3]), abs=1e-4)
+
+
+def tiny_trainable(seed: int, precision: str = "fp32", device: str = "cpu") -> TorchTrainable:
+    """A small network with batch normalisation and dropout on the tiny task, its batches seeded with 3."""
+    images, labels = tiny_task(n=20, size=16)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+                          nn.Dropout(0.5), nn.Linear(4, 1)).to(device, memory_format=torch.channels_last)
+    batches = training_batches(images, np.arange(14), labels[:14], 4, 0, 16, THESIS_AUGMENT, seed=3, device=torch.device(device))
+    trainable = TorchTrainable(model, batches, images[14:], labels[14:], np.array([1.0, 2.0]), ["benign", "malignant"],
+                               precision=precision)
+    trainable.set_learning_rate(0.01)
+    return trainable
+
+
+def test_a_resumed_training_is_bit_identical_to_an_uninterrupted_one():
+    uninterrupted = tiny_trainable(seed=0)
+    losses = [uninterrupted.train_epoch(epoch)["loss"] for epoch in (1, 2)]
+    interrupted = tiny_trainable(seed=0)
+    interrupted.train_epoch(1)
+    state = pickle.loads(pickle.dumps(interrupted.training_state()))
+    assert all(isinstance(v, np.ndarray) for v in state["model"].values())
+    torch.manual_seed(99)                                  # every stream the state holds must be restored
+    resumed = tiny_trainable(seed=1)
+    resumed.set_training_state(state)
+    assert resumed.train_epoch(2)["loss"] == losses[1]
+    final, expected = resumed.model.state_dict(), uninterrupted.model.state_dict()
+    assert all(torch.equal(final[k], expected[k]) for k in expected)
+    assert not torch.equal(uninterrupted.model[0].weight, tiny_trainable(seed=0).model[0].weight)   # training moved the weights
+
+
+def test_train_classifier_resumes_through_the_loop(tmp_path):
+    images, labels = tiny_task()
+    train, val = np.arange(16), np.arange(16, 24)
+    data = TrainingData(images, train, labels[train], images[val], labels[val])
+    run = lambda epochs, resume=None: train_classifier(registry.get("mobilenet_v2"), tiny_task_settings(epochs=epochs), ["benign", "malignant"],
+                                                        np.array([1.0, 1.0]), data, seed=3, resume=resume)
+    uninterrupted = run(2)
+    resume = ResumeFile(tmp_path / "run.pkl", fingerprint="same run")
+    run(1, resume)                                         # stands for a run killed after its first epoch
+    resumed = run(2, resume)
+    assert resumed.fit.history == uninterrupted.fit.history
+    expected = uninterrupted.model.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in resumed.model.state_dict().items())
+
+
+def test_bf16_trains_under_autocast_with_finite_losses():
+    trainable = tiny_trainable(seed=0, precision="bf16")
+    dtypes = set()
+    trainable.model[0].register_forward_hook(lambda module, inputs, output: dtypes.add(output.dtype))
+    losses = [trainable.train_epoch(epoch)["loss"] for epoch in (1, 2, 3)]
+    assert np.isfinite(losses).all() and dtypes == {torch.bfloat16}
+    assert np.isfinite(trainable.evaluate()["loss"]) and trainable.model[0].weight.dtype == torch.float32
+
+
+def test_fp16_without_cuda_is_a_clear_error():
+    with pytest.raises(ConfigError, match="isic.precision fp16 needs a CUDA device"):
+        tiny_trainable(seed=0, precision="fp16")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="fp16 needs a CUDA device")
+def test_fp16_on_cuda_scales_the_loss_and_trains():
+    trainable = tiny_trainable(seed=0, precision="fp16", device="cuda")
+    losses = [trainable.train_epoch(epoch)["loss"] for epoch in (1, 2, 3)]
+    assert np.isfinite(losses).all() and trainable.scaler.is_enabled() and trainable.scaler.get_scale() > 0
 
 
 def test_checkpoint_errors_are_clear(tmp_path):

@@ -20,7 +20,8 @@ from medinterp.models.keras.finetune import (
     HEAD, build_finetune, export_checkpoint, load_checkpoint, targets, train_classifier, weighted_loss,
 )
 from medinterp.models.keras.training import configure_tensorflow
-from medinterp.models.keras.transforms import affine_transforms, augment_batch, crop_boxes
+from medinterp.models.keras.transforms import augment_batch, projective
+from medinterp.training.augment import affine_maps, crop_boxes
 
 from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
 
@@ -53,7 +54,9 @@ def test_augmentation_draws_follow_the_settings_and_the_seed():
     height, width = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     assert (boxes >= 0).all() and (boxes <= 1 + 1e-6).all()
     assert (height * width).min() >= 0.4 - 1e-4 and (width / height).max() <= 4 / 3 + 1e-4
-    zoomed = affine_transforms(1, 17, Augment(crop_scale=(1, 1), crop_ratio=(1, 1), rotation=0, shear=0, scale=(2.0, 2.0), flips=False, brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=(0, 0)), rng)
+    zoom = Augment(crop_scale=(1, 1), crop_ratio=(1, 1), rotation=0, shear=0, scale=(2.0, 2.0), flips=False,
+                   brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=(0, 0))
+    zoomed = projective(affine_maps(1, zoom, rng), 17)
     assert zoomed[0, :6] == pytest.approx([0.5, 0, 4.0, 0, 0.5, 4.0])   # x2 zoom about pixel 8: input = 8 + (out - 8) / 2
     images = np.random.default_rng(1).random((4, 16, 16, 3)).astype(np.float32)
     first = augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5))

@@ -42,6 +42,7 @@ Share = Annotated[float, Field(ge=0, le=1)]
 OpenShare = Annotated[float, Field(gt=0, lt=1)]
 Dropout = Annotated[float, Field(ge=0, lt=1)]
 ImageSize = Annotated[int, Field(ge=16, le=4096)]
+Precision = Literal["fp32", "bf16", "fp16"]
 Range = tuple[float, float]
 # The values below are the libraries' own names; tests/test_params.py checks they agree.
 AnnotationClass = Literal["mitosis", "non_mitosis", "apoptosis", "tumor", "non_tumor", "lumen", "non_lumen"]
@@ -233,6 +234,8 @@ class Paper(Block):
     batch_size: Annotated[int, Field(ge=2)] | None = inherited("images per step (the paper does not give one)")
     batchnorm_momentum: OpenShare | None = Field(None, description="momentum of every batch normalisation layer; null keeps each architecture's")
     augment: bool = Field(True, description="random 90-degree rotations and mirroring of the training images")
+    precision: Precision = Field("fp32", description="fp32 | bf16 | fp16: Keras's mixed-precision policy for training "
+                                                     "(mixed_bfloat16 / mixed_float16); pays off on a GPU")
     parity_tolerance: Positive = Field(0.001, description="largest |ONNX Runtime - framework| output difference an export may show; more stops the stage")
     autoencoder: PaperAutoencoder = PaperAutoencoder()
     classifier: PaperClassifier = PaperClassifier()
@@ -275,7 +278,7 @@ class Paper(Block):
         """The settings every paper stage shares plus the named sections: what a stage records is what it used."""
         shared = self.model_dump(exclude={"backbones", "autoencoder", "classifier", "evaluate"})
         out = {"backbone": backbone, **{k: shared[k] for k in ("image_size", "weights", "batch_size", "batchnorm_momentum",
-                                                               "augment", "parity_tolerance")}}
+                                                               "augment", "precision", "parity_tolerance")}}
         out["variants"] = [v.name for v in self.variant_list]
         for section in sections:
             out[section] = getattr(self, section).model_dump()
@@ -360,7 +363,14 @@ class IsicExport(Block):
 class Isic(Block):
     image_size: ImageSize | None = inherited("null: the profile's (sample 64, full 224)")
     weights: str | None = inherited("imagenet | random | path to a torchvision state dict; null: the profile's")
-    loader_workers: Count = Field(2, description="processes that read and augment training batches")
+    loader_workers: Count | Literal["auto"] = Field(
+        "auto", description="processes that read training batches from the arrays; auto: from the machine's cores "
+                            "(results do not depend on it: augmentation is drawn in the main process)")
+    precision: Precision = Field("fp32", description="fp32 | bf16 | fp16: autocast (torch) or mixed-precision policy (Keras) "
+                                                     "for training and evaluation; fp16 and bf16 pay off on a GPU")
+    memory_format: Literal["channels_last", "contiguous"] = Field(
+        "channels_last", description="torch family's layout of training batches (channels_last measured faster on CPU "
+                                     "and GPU); Keras is always NHWC")
     augment: Augment = Augment()
     binary: IsicBinary = IsicBinary()
     multiclass: IsicMulticlass = IsicMulticlass()
@@ -373,11 +383,13 @@ class TaskSettings(IsicTask):
     task: Literal["binary", "multiclass"]
     image_size: ImageSize
     weights: str
-    loader_workers: Count
+    loader_workers: Count | Literal["auto"]
+    precision: Precision = "fp32"
+    memory_format: Literal["channels_last", "contiguous"] = "channels_last"
     augment: Augment
 
     def as_dict(self) -> dict[str, Any]:
-        own = ("task", "image_size", "weights", "loader_workers", "epochs", "batch_size", "learning_rate", "plateau_factor",
+        own = ("task", "image_size", "weights", "precision", "memory_format", "epochs", "batch_size", "learning_rate", "plateau_factor",
                "plateau_patience", "early_stopping_patience", "monitor", "dropout", "freeze", "augment")
         dumped = self.model_dump()
         dumped["augment"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dumped["augment"].items()}
@@ -562,7 +574,7 @@ class Params(Block):
         block = getattr(isic, task)
         values = {name: getattr(block, name) for name in IsicTask.model_fields}
         values.update(task=task, image_size=isic.image_size, weights=isic.weights, loader_workers=isic.loader_workers,
-                      augment=isic.augment)
+                      precision=isic.precision, memory_format=isic.memory_format, augment=isic.augment)
         for key in ("image_size", "weights"):
             _require_value(values[key], f"isic.{key}", f"profiles.{self.data.profile}.isic")
         for key in ("epochs", "batch_size", "learning_rate"):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,6 +21,28 @@ from medinterp.models import checkpoint as C
 from medinterp.models.torch.build import build
 
 FAMILY = "torch"
+
+
+def to_numpy(value: Any) -> Any:
+    """``value`` with every tensor in it (nested in dicts, lists, tuples) copied to a numpy array."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().copy()
+    if isinstance(value, dict):
+        return {k: to_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_numpy(v) for v in value)
+    return value
+
+
+def to_torch(value: Any) -> Any:
+    """The inverse of :func:`to_numpy`."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, dict):
+        return {k: to_torch(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_torch(v) for v in value)
+    return value
 
 
 def save_checkpoint(path: str | Path, model: nn.Module, info: dict[str, Any]) -> None:

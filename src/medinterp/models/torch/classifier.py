@@ -9,10 +9,19 @@ Loss: the class-weighted mean ``sum(w[y] * loss) / sum(w[y])`` over the images o
 the whole set for the reported epoch losses), with ``BCEWithLogitsLoss`` on one logit for the binary
 task and cross-entropy on one logit per class for the multiclass task, which is how
 ``nn.CrossEntropyLoss(weight=w)`` averages. Validation losses use the training set's class weights.
+
+Training batches are read by loader processes and augmented on the training device
+(``data.training_batches``). ``isic.memory_format`` ``channels_last`` puts the network and its
+inputs in NHWC layout, in training and in :func:`predict_logits`. ``isic.precision`` bf16 or fp16
+runs the forward pass and the loss under ``torch.autocast`` (training and prediction); fp16 scales
+the loss (``torch.amp.GradScaler``) and needs a CUDA device: on a CPU it stops with a
+:class:`ConfigError` rather than run a slow, untested path (bf16 is the CPU's mixed precision).
+fp32, the default, uses no autocast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,19 +33,33 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
+from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import scalars
 from medinterp.params import TaskSettings
 from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.models.torch.build import Built, build
-from medinterp.models.torch.checkpoint import save_checkpoint
-from medinterp.models.torch.data import ArrayDataset, chunks, train_loader
-from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input, train_transform
+from medinterp.models.torch.checkpoint import save_checkpoint, to_numpy, to_torch
+from medinterp.models.torch.data import AugmentedBatches, chunks, training_batches
+from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
+from medinterp.training.resume import ResumeFile
+
+MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def device() -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def autocast(run_on: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The mixed precision of ``isic.precision`` on ``run_on``: none for fp32."""
+    if precision == "fp16" and run_on.type != "cuda":
+        raise ConfigError(f"isic.precision fp16 needs a CUDA device (its loss scaling), this run has {run_on.type}; "
+                          "use bf16 or fp32")
+    dtype = AUTOCAST_DTYPES[precision]
+    return contextlib.nullcontext() if dtype is None else torch.autocast(run_on.type, dtype)
 
 
 def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
@@ -52,24 +75,33 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: tor
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64) -> np.ndarray:
-    """Logits ``(N, K)`` of ``images`` (``(N, H, W, 3) uint8``) with the model in eval mode."""
+def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64, precision: str = "fp32",
+                   memory_format: str = "channels_last") -> np.ndarray:
+    """Logits ``(N, K)`` of ``images`` (``(N, H, W, 3) uint8``) with the model in eval mode, its
+    inputs in ``memory_format`` and under ``precision`` (``isic.memory_format``, ``isic.precision``)."""
     model.eval()
     run_on = next(model.parameters()).device
-    parts = [model(to_input(batch).to(run_on)).float().cpu().numpy() for batch in chunks(images, batch_size)]
+    parts = []
+    for batch in chunks(images, batch_size):
+        with autocast(run_on, precision):
+            parts.append(model(to_input(batch, MEMORY_FORMATS[memory_format]).to(run_on)).float().cpu().numpy())
     return np.concatenate(parts) if parts else np.zeros((0, 1), dtype=np.float32)
 
 
 class TorchTrainable:
     """One network, its training batches and validation images, for ``training.loop.fit``."""
 
-    def __init__(self, model: nn.Module, loader, val_images: np.ndarray, val_labels: np.ndarray,
-                 class_weights: np.ndarray, class_names: list[str], desc: str = ""):
-        self.model, self.loader, self.desc = model, loader, desc
+    def __init__(self, model: nn.Module, batches: AugmentedBatches, val_images: np.ndarray, val_labels: np.ndarray,
+                 class_weights: np.ndarray, class_names: list[str], desc: str = "", precision: str = "fp32",
+                 memory_format: str = "channels_last"):
+        self.model, self.batches, self.desc = model, batches, desc
         self.val_images, self.val_labels, self.class_names = val_images, np.asarray(val_labels), class_names
         self.device = next(model.parameters()).device
+        self.precision, self.memory_format = precision, memory_format
+        autocast(self.device, precision)                # a precision this device cannot run stops here, before training
         self.class_weights = torch.tensor(class_weights, dtype=torch.float32, device=self.device)
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
         self.throughput = Throughput()
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
@@ -77,14 +109,15 @@ class TorchTrainable:
         start = time.perf_counter()
         weighted_sum = weight_sum = 0.0
         logits_all, labels_all = [], []
-        for x, y in tqdm(self.loader, desc=f"{self.desc} epoch {epoch}".strip(), unit="batch", leave=False):
-            x, y = x.to(self.device), y.to(self.device)
-            logits = self.model(x)
-            loss_sum = weighted_loss(logits, y, self.class_weights, reduction="sum")
+        for x, y in tqdm(self.batches, desc=f"{self.desc} epoch {epoch}".strip(), unit="batch", leave=False):
+            with autocast(self.device, self.precision):
+                logits = self.model(x)
+                loss_sum = weighted_loss(logits.float(), y, self.class_weights, reduction="sum")
             batch_weight = self.class_weights[y].sum()
             self.optimizer.zero_grad(set_to_none=True)
-            (loss_sum / batch_weight).backward()
-            self.optimizer.step()
+            self.scaler.scale(loss_sum / batch_weight).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             weighted_sum += float(loss_sum.detach())
             weight_sum += float(batch_weight)
             logits_all.append(logits.detach().float().cpu().numpy())
@@ -94,7 +127,7 @@ class TorchTrainable:
         return {"loss": weighted_sum / weight_sum, **scalars(labels, probabilities(np.concatenate(logits_all)), self.class_names)}
 
     def evaluate(self) -> dict[str, float]:
-        logits = predict_logits(self.model, self.val_images)
+        logits = predict_logits(self.model, self.val_images, precision=self.precision, memory_format=self.memory_format)
         loss = weighted_loss(torch.from_numpy(logits), torch.tensor(self.val_labels, dtype=torch.long), self.class_weights.cpu())
         return {"loss": float(loss), **scalars(self.val_labels, probabilities(logits), self.class_names)}
 
@@ -107,6 +140,27 @@ class TorchTrainable:
     def set_learning_rate(self, lr: float) -> None:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+
+    def training_state(self) -> dict[str, Any]:
+        """Weights, optimizer and loss-scaler state, both batch generators and torch's random streams
+        (dropout), as numpy arrays and plain values: what continues bit-identically on this device."""
+        return {
+            "model": to_numpy(self.model.state_dict()),
+            "optimizer": to_numpy(self.optimizer.state_dict()),
+            "scaler": self.scaler.state_dict(),
+            "batches": self.batches.state(),
+            "torch_rng": torch.get_rng_state().numpy(),
+            "cuda_rng": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        }
+
+    def set_training_state(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(to_torch(state["model"]))
+        self.optimizer.load_state_dict(to_torch(state["optimizer"]))
+        self.scaler.load_state_dict(state["scaler"])
+        self.batches.set_state(state["batches"])
+        torch.set_rng_state(torch.from_numpy(state["torch_rng"]))
+        if state["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in state["cuda_rng"]])
 
 
 @dataclass
@@ -126,7 +180,8 @@ class TrainedClassifier:
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
-        return probabilities(predict_logits(self.model, images))
+        return probabilities(predict_logits(self.model, images, precision=self.settings.precision,
+                                            memory_format=self.settings.memory_format))
 
     @property
     def init_used(self) -> str:
@@ -145,15 +200,18 @@ class TrainedClassifier:
 
 def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
                      data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
-                     desc: str = "train") -> TrainedClassifier:
+                     desc: str = "train", resume: ResumeFile | None = None) -> TrainedClassifier:
     """Build ``spec`` (seeded), fine-tune it on ``data``'s training rows and return it at the epoch
-    with the best ``settings.monitor`` on its validation images."""
+    with the best ``settings.monitor`` on its validation images; with ``resume``, an interrupted
+    run continues from its last completed epoch (``training.loop.fit``)."""
     torch.manual_seed(seed)
+    run_on, memory_format = device(), MEMORY_FORMATS[settings.memory_format]
     built = build(spec, num_outputs(class_names), settings.weights, settings.dropout, settings.freeze)
-    built.model.to(device())
-    dataset = ArrayDataset(data.images, data.train_index, data.train_labels, train_transform(settings.image_size, settings.augment))
-    loader = train_loader(dataset, settings.batch_size, settings.loader_workers, seed)
-    trainable = TorchTrainable(built.model, loader, data.val_images, data.val_labels, class_weights, class_names, desc)
-    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc)
+    built.model.to(run_on, memory_format=memory_format)
+    batches = training_batches(data.images, data.train_index, data.train_labels, settings.batch_size, settings.loader_workers,
+                               settings.image_size, settings.augment, seed, run_on, memory_format)
+    trainable = TorchTrainable(built.model, batches, data.val_images, data.val_labels, class_weights, class_names, desc,
+                               settings.precision, settings.memory_format)
+    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc, resume=resume)
     return TrainedClassifier(spec, settings, built, result, class_names, [float(w) for w in class_weights], seed,
                              trainable.throughput.per_second)
