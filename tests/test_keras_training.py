@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import keras
 import numpy as np
 import pytest
@@ -134,3 +136,131 @@ def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
     assert exporter.export(tmp_path / "twice.onnx", meta, x, tolerance=1e-5)[1]["max_abs_diff"] < 1e-5
     with pytest.raises(RuntimeError, match="differ by up to"):   # no difference passes a negative tolerance
         exporter.export(tmp_path / "refused.onnx", meta, x, tolerance=-1.0)
+
+
+def _dropout_classifier():
+    """A tiny classifier whose training draws random numbers (dropout) and keeps statistics (batch norm)."""
+    images = keras.Input((8, 8, 3))
+    x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(images)
+    x = keras.layers.BatchNormalization(name="norm")(x)
+    x = keras.layers.Dropout(0.5, name="drop")(keras.layers.GlobalAveragePooling2D(name="pool")(x))
+    return keras.Model(images, keras.layers.Dense(1, name="logit")(x))
+
+
+def _shuffled_batches(x, y):
+    """Batches in a random order, with random noise: both drawn from the source's generator."""
+    from medinterp.training.resume import SeededBatches
+
+    def draw(epoch, rng):
+        order = rng.permutation(len(x))
+        return [(x[rows] + rng.normal(0, 0.1, x[rows].shape).astype("float32"), y[rows]) for rows in np.split(order, 4)]
+
+    return SeededBatches(np.random.default_rng(5), draw)
+
+
+def _task():
+    rng = np.random.default_rng(0)
+    x = rng.random((32, 8, 8, 3)).astype("float32")
+    return x, (x.mean(axis=(1, 2, 3)) > 0.5).astype("float32").reshape(-1, 1)
+
+
+def _trainer(x, y, seed):
+    configure_tensorflow(seed)
+    return KerasTrainable(_dropout_classifier(), keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.01),
+                          _shuffled_batches(x, y), x, y, 8)
+
+
+def test_training_state_continues_bit_identically_in_another_model():
+    x, y = _task()
+    first = _trainer(x, y, seed=0)
+    first.train_epoch(1)
+    state = first.training_state()
+    expected_loss = first.train_epoch(2)["loss"]
+    other = _trainer(x, y, seed=3)                      # other initial weights, dropout seeds and batches
+    other.set_training_state(state)
+    assert other.train_epoch(2)["loss"] == expected_loss
+    for a, b in zip(first._state_variables(), other._state_variables()):
+        assert np.array_equal(a.numpy(), b.numpy()), a.path if hasattr(a, "path") else a.name
+    assert first.batches.rng.bit_generator.state == other.batches.rng.bit_generator.state
+    assert any("seed_generator" in v.path for v in first.model.variables)   # dropout's stream is part of the state
+
+
+def test_a_training_state_of_another_model_is_refused():
+    x, y = _task()
+    trainer = _trainer(x, y, seed=0)
+    state = trainer.training_state()
+    state["variables"] = state["variables"][:-1]
+    with pytest.raises(ValueError, match="variables"):
+        trainer.set_training_state(state)
+
+
+def check_mixed_precision(name, compute):
+    """Run by :func:`test_mixed_precision_trains_in_fast_numerics`, in a process without the portable pins."""
+    from medinterp.models.keras.training import precision
+
+    x, y = _task()
+    configure_tensorflow(0)
+    with precision(name):
+        model = _dropout_classifier()
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    assert model.get_layer("conv").compute_dtype == compute and model.get_layer("conv").kernel.dtype == "float32"
+    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.01),
+                             lambda epoch: [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)], x, y, 8)
+    assert (trainer.loss_scale is not None) == (name == "fp16")   # loss scaling for float16 only, as Keras does
+    result = fit(trainer, FitConfig(epochs=2, learning_rate=0.01))
+    assert all(np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"]) for row in result.history)
+    assert int(trainer.optimizer.iterations.numpy()) == 8
+    assert trainer.predict(x).dtype == np.float32
+
+
+def check_loss_scaling_skips_an_overflowing_step():
+    """Float16 loss scaling: an overflowing step is skipped and halves the scale."""
+    from medinterp.models.keras.training import precision
+
+    x, y = _task()
+    configure_tensorflow(0)
+    with precision("fp16"):
+        model = _dropout_classifier()
+    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.01),
+                             lambda epoch: [(x[:8], y[:8])], x, y, 8)
+    trainer.loss_scale.scale.assign(3e38)   # the scaled loss's gradients overflow float16
+    weights = [w.numpy().copy() for w in model.trainable_weights]
+    trainer.train_epoch(1)
+    assert int(trainer.optimizer.iterations.numpy()) == 0 and float(trainer.loss_scale.scale.numpy()) == pytest.approx(1.5e38)
+    assert all(np.array_equal(a, b.numpy()) for a, b in zip(weights, model.trainable_weights))
+    trainer.restart()
+    assert float(trainer.loss_scale.scale.numpy()) == 2.0**15
+
+
+def test_mixed_precision_trains_in_fast_numerics():
+    """bf16 and fp16 train a tiny model on the CPU with finite losses and float32 outputs. In a fresh
+    process: the portable numerics' AVX2 pin (which a test may have set in this one) leaves oneDNN
+    without bfloat16 or float16 convolutions."""
+    import os
+    import subprocess
+    import sys
+
+    from medinterp import numerics
+
+    env = {k: v for k, v in os.environ.items() if k not in numerics.ISA_PINS} | {numerics.MODE_VARIABLE: "fast", "CUDA_VISIBLE_DEVICES": ""}
+    script = ("import test_keras_training as t\n"
+              "t.check_mixed_precision('bf16', 'bfloat16'); t.check_mixed_precision('fp16', 'float16')\n"
+              "t.check_loss_scaling_skips_an_overflowing_step(); print('mixed precision ok')\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent, env=env, capture_output=True, text=True)
+    assert result.returncode == 0 and "mixed precision ok" in result.stdout, result.stderr[-3000:]
+
+
+def test_precision_refuses_unknown_names_and_portable_numerics(monkeypatch):
+    from medinterp import numerics
+    from medinterp.models.keras.training import precision
+
+    with pytest.raises(Exception, match="precision 'fp64' is unknown"):
+        with precision("fp64"):
+            pass
+    monkeypatch.setenv(numerics.MODE_VARIABLE, "portable")
+    with pytest.raises(Exception, match="needs MEDINTERP"):
+        with precision("bf16"):
+            pass
+    assert keras.mixed_precision.dtype_policy().name == "float32"
+    with precision("fp32"):   # the default: no policy set, whatever the numerics
+        assert keras.mixed_precision.dtype_policy().name == "float32"

@@ -4,6 +4,7 @@ training, ONNX export and Grad-CAM through the same Table 2 code, and the three 
 from __future__ import annotations
 
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ from medinterp.models.torch.paper_networks import PaperEncoder, PaperNetworks, e
 from medinterp.paper import artifacts as A
 from medinterp.paper.evaluate import evaluate
 from medinterp.paper.networks import networks_for
+from medinterp.training.resume import SeededBatches
 
 from conftest import split_params
 
@@ -111,6 +113,34 @@ def test_autoencoder_and_classifier_train_on_tiny_images():
     assert trainer.train_epoch(1)["loss"] > 0 and set(trainer.evaluate()) == {"loss", "accuracy"}
     NETS.set_weights(classifier, initial)
     assert all(torch.equal(initial[k], v) for k, v in classifier.state_dict().items())
+
+
+def test_training_state_continues_bit_identically_in_a_fresh_trainer():
+    """Two epochs in one go equal one epoch, the state pickled into a freshly built network, one more:
+    weights, Adam's moments, the batch generator (shuffling, dropout-free here) and torch's stream."""
+    images = np.random.default_rng(1).random((12, 32, 32, 3)).astype(np.float32)
+    labels = (np.arange(12) % 2).reshape(-1, 1).astype(np.float32)
+
+    def trainer():
+        NETS.configure(0)
+        classifier = NETS.build_classifier(_encoder(), 16, 0.5)
+        run = NETS.trainable(classifier, NETS.classification_loss(), "adam", 1e-3, images, labels, 4)
+        order = lambda epoch, rng: [(images[i], labels[i]) for i in np.array_split(rng.permutation(12), 3)]
+        run.restart(SeededBatches(np.random.default_rng(7), order))
+        return run
+
+    straight = trainer()
+    straight.train_epoch(1)
+    straight.train_epoch(2)
+    first = trainer()
+    first.train_epoch(1)
+    saved = pickle.dumps(first.training_state())
+    second = trainer()
+    second.set_training_state(pickle.loads(saved))
+    second.train_epoch(2)
+    assert all(torch.equal(v, second.get_state()[k]) for k, v in straight.get_state().items())
+    with pytest.raises(RuntimeError, match="Missing key"):   # a state of another network is refused
+        second.set_training_state({"model": {}})
 
 
 def test_weights_files_round_trip_and_refuse_what_does_not_fit(tmp_path):

@@ -3,9 +3,10 @@ from (:class:`TrainingData`), what it offers once trained (:class:`Trained`), ho
 (:class:`Throughput`) and what its checkpoint records (:func:`checkpoint_info`).
 
 ``medinterp.models.torch.classifier`` and ``medinterp.models.keras.finetune`` each provide
-``train_classifier(spec, settings, class_names, class_weights, data, seed, logger, prefix, desc)``
+``train_classifier(spec, settings, class_names, class_weights, data, seed, logger, prefix, desc, resume)``
 returning a :class:`Trained`, and both call :func:`checkpoint_info`, so the two families'
 checkpoints say the same things in the same words (:mod:`medinterp.models.checkpoint`).
+:func:`run_resume` gives a run its resume file (:mod:`medinterp.training.resume`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from scipy.special import expit, softmax
 from medinterp.params import TaskSettings
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitResult
+from medinterp.training.resume import ResumeFile, array_inputs, resume_file
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,13 @@ class Trained(Protocol):
 
     def save(self, path: str | Path, **extra: Any) -> None:
         """Write the model's checkpoint, its :func:`checkpoint_info` extended by ``extra``."""
+
+
+def run_resume(stage: str, run: str, spec: ModelSpec, settings: TaskSettings, class_weights: np.ndarray, seed: int,
+               table: str) -> ResumeFile:
+    """The resume file of run ``run`` (``fold2``, ``model``) of an ISIC stage training on the arrays of ``table``."""
+    described = {"model": spec.name, "family": spec.family, "task": settings.as_dict(), "class_weights": [float(w) for w in class_weights]}
+    return resume_file(stage, run, described, seed, {"arrays": array_inputs(table)})
 
 
 def num_outputs(class_names: list[str]) -> int:

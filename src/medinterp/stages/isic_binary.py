@@ -10,6 +10,9 @@ Trains the entry in its family (torchvision or Keras). Outputs (paths in ``medin
 ``metrics/isic/<entry>/binary.json``, and under ``plots/isic/<entry>/binary/``: ``training/``
 (dvclive curves per fold), ``predictions_val.csv`` (out-of-fold), ``predictions_test.csv`` (the
 kept model on ISIC 2016), ``roc_val.csv`` and ``roc_test.csv``.
+
+Each fold's training resumes from its last completed epoch after an interruption, and a finished
+fold is not trained again (``.resume/isic_binary@<entry>/fold<k>.pkl``, ``medinterp.training.resume``).
 """
 
 from __future__ import annotations
@@ -24,16 +27,18 @@ from medinterp.isic.crossval import cross_validate
 from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
-from medinterp.isic.trained import TrainingData
+from medinterp.isic.trained import TrainingData, run_resume
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
 from medinterp.splits.isic import BINARY_CLASSES
 from medinterp.stages import foreach_item, run
 from medinterp.training import class_weights
+from medinterp.training.resume import discard_stage
 
 
 def main() -> None:
     entry, params = foreach_item("models"), P.load()
+    stage = f"isic_binary@{entry}"
     spec, settings, seed = params.model_spec(entry), params.isic_task("binary", entry), params.seed
     plots = layout.plots(entry, "binary")
     # a framework takes seconds to import: only once the params are known to be usable
@@ -49,10 +54,12 @@ def main() -> None:
         def train_fold(fold: int, train_index: np.ndarray, val_index: np.ndarray):
             live.step = 1   # each fold's curves start at epoch 1
             labels = table.labels[train_index]
+            weights = class_weights.balanced(labels, len(class_names))
             data = TrainingData(table.images, train_index, labels, np.asarray(table.images[val_index]), table.labels[val_index])
             return train_classifier(
-                spec, settings, class_names, class_weights.balanced(labels, len(class_names)), data,
-                seed + fold, live, prefix=f"fold{fold}/", desc=f"{spec.name} binary fold {fold}",
+                spec, settings, class_names, weights, data, seed + fold, live, prefix=f"fold{fold}/",
+                desc=f"{spec.name} binary fold {fold}",
+                resume=run_resume(stage, f"fold{fold}", spec, settings, weights, seed + fold, "isic_binary"),
             )
 
         cv = cross_validate(table, test, class_names, train_fold, params.isic.binary.best_fold_by)
@@ -65,7 +72,8 @@ def main() -> None:
     write_csv(plots / "roc_val.csv", roc_table(table.labels, cv.val_prob))
     write_csv(plots / "roc_test.csv", roc_table(test.labels, cv.test_prob))
     write_json(layout.report(entry, "binary"), binary_report(cv, test.labels, class_names, run_info, settings.as_dict()))
-    runlog.write(f"isic_binary@{entry}", speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}})
+    runlog.write(stage, speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}})
+    discard_stage(stage)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,9 @@ Trains the entry in its family. Outputs (``medinterp.isic.layout``):
 ``models/isic/<entry>/multiclass/checkpoint.npz``, ``metrics/isic/<entry>/multiclass.json``, and
 under ``plots/isic/<entry>/multiclass/``: ``training/`` (dvclive curves), ``predictions_val.csv``,
 ``predictions_test.csv``, ``roc_val.csv`` and ``roc_test.csv`` (macro-average one-vs-rest).
+
+The training resumes from its last completed epoch after an interruption
+(``.resume/isic_multiclass@<entry>/model.pkl``, ``medinterp.training.resume``).
 """
 
 from __future__ import annotations
@@ -24,17 +27,19 @@ from medinterp.io import write_csv, write_json
 from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
-from medinterp.isic.trained import TrainingData
+from medinterp.isic.trained import TrainingData, run_resume
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import SPLITS, load
 from medinterp.stages import foreach_item, run
 from medinterp.training import class_weights
+from medinterp.training.resume import discard_stage
 
 EVALUATED = ("val", "test")
 
 
 def main() -> None:
     entry, params = foreach_item("models"), P.load()
+    stage = f"isic_multiclass@{entry}"
     spec, settings, seed = params.model_spec(entry), params.isic_task("multiclass", entry), params.seed
     plots = layout.plots(entry, "multiclass")
     class_names = list(params.split.isic_multiclass.classes)
@@ -57,7 +62,8 @@ def main() -> None:
     with Live(str(plots / "training"), dvcyaml=False, save_dvc_exp=False) as live:
         live.step = 1
         data = TrainingData(table.images, train_index, labels, np.asarray(parts["val"].images), parts["val"].labels)
-        trained = train_classifier(spec, settings, class_names, weights, data, seed, live, desc=f"{spec.name} multiclass")
+        trained = train_classifier(spec, settings, class_names, weights, data, seed, live, desc=f"{spec.name} multiclass",
+                                   resume=run_resume(stage, "model", spec, settings, weights, seed, "isic_multiclass"))
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
     run_info = run_block(spec.name, spec.family, trained.init_used, seed, params.data.profile, settings.image_size)
@@ -68,7 +74,8 @@ def main() -> None:
     report = multiclass_report(trained.fit, {name: (parts[name].labels, probs[name]) for name in EVALUATED}, class_names,
                                run_info, [float(w) for w in weights], settings.as_dict())
     write_json(layout.report(entry, "multiclass"), report)
-    runlog.write(f"isic_multiclass@{entry}", speed={"train_images_per_second": trained.train_images_per_second})
+    runlog.write(stage, speed={"train_images_per_second": trained.train_images_per_second})
+    discard_stage(stage)
 
 
 if __name__ == "__main__":

@@ -14,11 +14,15 @@ backbone's family (``medinterp.paper.networks``). Writes, per starting point ``<
 
 and ``metrics/paper/<backbone>/autoencoder.json``: per tag the weights really used, the kept epoch,
 its losses and the ONNX parity, plus the resolved settings and the seed.
+
+An interrupted run resumes from its last completed epoch (``medinterp.training.resume``); the
+networks train in ``paper.precision`` and are exported in float32.
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from dvclive import Live
 from PIL import Image
@@ -30,29 +34,36 @@ from medinterp.io import write_json
 from medinterp.paper import artifacts as A
 from medinterp.paper import data
 from medinterp.paper.figures import reconstruction_grid
-from medinterp.paper.training import batches, start_from, training_setup
+from medinterp.paper.training import batches, precision_scope, run_resume, start_from, training_setup
 from medinterp.stages import run
 from medinterp.training.loop import FitConfig, fit
+from medinterp.training.resume import discard_stage
 
 
 def main() -> None:
     backbone = sys.argv[1]
+    stage = f"paper_autoencoder@{backbone}"
     params = P.load()
     spec, s, seed, train, val, nets, encoder = training_setup(params, backbone)
     val_x = data.as_float(val.images)
-    model = nets.build_autoencoder(encoder, s.autoencoder.decoder_filters)
+    with precision_scope(spec, s):
+        model = nets.build_autoencoder(encoder, s.autoencoder.decoder_filters)
     initial = nets.get_weights(model)
     trainer = nets.trainable(model, nets.reconstruction_loss(), s.autoencoder.optimizer, s.autoencoder.learning_rate,
                              val_x, val_x, s.batch_size)   # batches: per run
-    exporter = nets.exporter(encoder, "features")
+    # the ONNX files hold float32 networks: a float32 copy of a mixed-precision encoder is exported
+    exported = encoder if s.precision == "fp32" else nets.build_encoder(spec, s.image_size, "random")[0]
+    exporter = nets.exporter(exported, "features")
     shown = val.images[: s.autoencoder.reconstructions]
     report, measured = {}, {}
     live = Live(str(A.PLOTS / backbone / "autoencoder"), dvcyaml=False, save_dvc_exp=False)
     for tag in s.encoder_tags():
         used = start_from(nets, model, initial, encoder, spec, s.image_size, "random" if tag == "random" else s.weights)
         trainer.restart(batches(train, None, s.batch_size, seed, balance=False, augment=s.augment))
+        starts_from = [s.weights] if tag != "random" and Path(s.weights).is_file() else []
+        resume = run_resume(stage, tag, {**s.as_dict(backbone, "autoencoder"), "weights_used": used}, seed, *starts_from)
         live.step = 0
-        result = fit(trainer, FitConfig.of(s.autoencoder), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})")
+        result = fit(trainer, FitConfig.of(s.autoencoder), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})", resume=resume)
         grid = reconstruction_grid(shown, trainer.predict(data.as_float(shown)))
         live.log_image(f"{tag}/reconstructions.png", Image.fromarray(grid))
         nets.save_weights(encoder, A.encoder_path(backbone, tag, nets.weights_suffix))
@@ -60,11 +71,14 @@ def main() -> None:
         meta = A.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
                                {"seed": seed, "data.profile": params.data.profile, "paper": s.as_dict(backbone, "autoencoder")}, nets.framework(),
                                M.provenance(__spec__.name, [A.ARRAYS, A.SPLIT]))
+        if exported is not encoder:
+            nets.set_weights(exported, nets.get_weights(encoder))
         summary["onnx_parity"], measured[tag] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
         report[tag] = summary
     live.end()
     write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict(backbone, "autoencoder")})
-    runlog.write(f"paper_autoencoder@{backbone}", onnx_parity=measured)
+    runlog.write(stage, onnx_parity=measured)
+    discard_stage(stage)
 
 if __name__ == "__main__":
     run(main)

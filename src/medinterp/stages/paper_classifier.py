@@ -23,12 +23,16 @@ variant:
 ``plots/paper/<backbone>/classifier/`` (dvclive, ``plots/metrics/<run>/``: train/val loss, val
 accuracy and ROC AUC, learning rate per epoch) and ``metrics/paper/<backbone>/classifier.json`` (per variant: training,
 weights requested and really used, kept epoch and its metrics, ONNX parity; the settings, the seed).
+
+An interrupted run resumes from its last completed epoch (``medinterp.training.resume``); the
+networks train in ``paper.precision`` and are exported in float32.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 from dvclive import Live
@@ -43,9 +47,10 @@ from medinterp.paper import artifacts as A
 from medinterp.paper import data
 from medinterp.paper.networks import PaperNetworks
 from medinterp.params import VARIANTS
-from medinterp.paper.training import batches, start_from, training_setup
+from medinterp.paper.training import batches, precision_scope, run_resume, start_from, training_setup
 from medinterp.stages import run
 from medinterp.training.loop import FitConfig, fit
+from medinterp.training.resume import discard_stage
 
 
 def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, float]:
@@ -55,10 +60,11 @@ def validation_metrics(labels: np.ndarray, logits: np.ndarray) -> dict[str, floa
 
 def export_setup(nets: PaperNetworks, model, trainer, spec, s, val_x: np.ndarray):
     """The model the ONNX files are made from (``model`` itself when evaluation runs at the
-    training size, else the same network at the evaluation size, given ``model``'s weights
-    before each export where it is another object), its exporter, and the parity images at that size."""
+    training size in float32, else the same float32 network at the evaluation size, given
+    ``model``'s weights before each export where it is another object), its exporter, and the
+    parity images at that size."""
     size = s.evaluate.image_size
-    if size == s.image_size:
+    if size == s.image_size and s.precision == "fp32":
         return model, nets.exporter(model, "logit", trainer), val_x
     at_size = nets.classifier_at_size(model, spec, size, s.classifier.head_units, s.classifier.dropout)
     return at_size, nets.exporter(at_size, "logit"), nets.resize(val_x, size)
@@ -66,11 +72,13 @@ def export_setup(nets: PaperNetworks, model, trainer, spec, s, val_x: np.ndarray
 
 def main() -> None:
     backbone = sys.argv[1]
+    stage = f"paper_classifier@{backbone}"
     params = P.load()
     spec, s, seed, train, val, nets, encoder = training_setup(params, backbone)
     val_x, val_y = data.as_float(val.images), val.labels.reshape(-1, 1).astype(np.float32)
     train_y = train.labels.reshape(-1, 1)
-    model = nets.build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
+    with precision_scope(spec, s):
+        model = nets.build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
     initial = nets.get_weights(model)
     trainer = nets.trainable(model, nets.classification_loss(), s.classifier.optimizer, s.classifier.learning_rate,
                              val_x, val_y, s.batch_size, validation_metrics)
@@ -87,12 +95,15 @@ def main() -> None:
             nets.load_weights(encoder, weights)
             inputs = [A.ARRAYS, A.SPLIT, weights]
             used = json.loads(A.encoder_path(backbone, tag, ".json").read_text(encoding="utf-8"))["init_used"]
+            starts_from = [weights]
         else:
             used = start_from(nets, model, initial, encoder, spec, s.image_size, s.init_for(variant.weights))
             inputs = [A.ARRAYS, A.SPLIT]
+            starts_from = [used] if Path(used).is_file() else []
         trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
+        resume = run_resume(stage, name, {**s.as_dict(backbone, "classifier"), "weights_used": used}, seed, *starts_from)
         live.step = 0
-        result = fit(trainer, FitConfig.of(s.classifier), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})")
+        result = fit(trainer, FitConfig.of(s.classifier), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})", resume=resume)
         summary = A.fit_summary(result)
         exported = None
         for member in (v for v in s.variant_list if runs[v.name] == name):
@@ -116,7 +127,8 @@ def main() -> None:
     live.end()
     ordered = {v.name: report[v.name] for v in s.variant_list}
     write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")})
-    runlog.write(f"paper_classifier@{backbone}", onnx_parity=measured)
+    runlog.write(stage, onnx_parity=measured)
+    discard_stage(stage)
 
 if __name__ == "__main__":
     run(main)

@@ -1,16 +1,21 @@
 """The epoch loop both families share: best epoch kept, early stopping, ReduceLROnPlateau, dvclive.
 
 A family adapter (Keras or PyTorch) implements :class:`Trainable`; everything about *when* to stop,
-which epoch to keep and how the learning rate falls is decided here, once.
+which epoch to keep and how the learning rate falls is decided here, once. Given a
+:class:`~medinterp.training.resume.ResumeFile`, :func:`fit` saves its state after every epoch and
+continues an interrupted run from there (:mod:`medinterp.training.resume`).
 """
 
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from tqdm import tqdm
+
+from medinterp.training.resume import ResumeFile
 
 
 class Trainable(Protocol):
@@ -26,6 +31,13 @@ class Trainable(Protocol):
     def set_state(self, state: Any) -> None: ...
 
     def set_learning_rate(self, lr: float) -> None: ...
+
+    def training_state(self) -> dict[str, Any]:
+        """Everything an interrupted fit needs to continue bit-identically from the end of the last
+        completed epoch (weights, optimizer state, random-number streams), as picklable plain
+        Python/numpy values. Only called when :func:`fit` is given a resume file."""
+
+    def set_training_state(self, state: dict[str, Any]) -> None: ...
 
 
 class MetricLogger(Protocol):
@@ -113,23 +125,48 @@ class FitResult:
         return len(self.history)
 
 
-def fit(model: Trainable, config: FitConfig, logger: MetricLogger | None = None, prefix: str = "", desc: str = "train") -> FitResult:
+def _log(logger: MetricLogger | None, prefix: str, row: dict[str, float]) -> None:
+    if logger is not None:
+        for key, value in row.items():
+            if key != "epoch":
+                logger.log_metric(prefix + key, value)
+        logger.next_step()
+
+
+def fit(model: Trainable, config: FitConfig, logger: MetricLogger | None = None, prefix: str = "", desc: str = "train",
+        resume: ResumeFile | None = None) -> FitResult:
     """Train for up to ``config.epochs`` epochs and leave ``model`` at its best epoch.
 
     Each epoch logs ``<prefix>train_<metric>``, ``<prefix>val_<metric>`` and ``<prefix>lr`` to
     ``logger`` (one dvclive step per epoch). The best epoch is the first with the best
     ``config.monitor``; early stopping ends training ``early_stopping_patience`` epochs after it.
+
+    With ``resume``, the state after each epoch is saved there; a matching saved state is restored
+    first (its epochs replayed to ``logger``) and training continues from the epoch after it, so
+    the result, the logged metrics and the weights are those of an uninterrupted run. A finished
+    run's file is kept (its stage deletes it once all its runs are done) and restores the result at once.
     """
     schedule = None
     if config.plateau_factor is not None and config.plateau_patience is not None:
         schedule = ReduceLROnPlateau(config.learning_rate, config.plateau_factor, config.plateau_patience, config.mode)
     lr = config.learning_rate
-    model.set_learning_rate(lr)
     history: list[dict[str, float]] = []
     best_value: float | None = None
     best_state, best_epoch, since_best = None, 0, 0
     stopped = False
-    bar = tqdm(range(1, config.epochs + 1), desc=desc, unit="epoch")
+    saved = resume.load() if resume is not None else None
+    if saved is not None:
+        history, lr, stopped = saved["history"], saved["lr"], saved["stopped"]
+        best_value, best_state, best_epoch, since_best = saved["best_value"], saved["best_state"], saved["best_epoch"], saved["since_best"]
+        if schedule is not None:
+            schedule.lr, schedule.best, schedule.bad_epochs = saved["schedule"]
+        model.set_training_state(saved["model"])
+        for row in history:
+            _log(logger, prefix, row)
+        tqdm.write(f"resuming {desc} after epoch {len(history)} of {config.epochs} ({resume.path})", file=sys.stderr)
+    model.set_learning_rate(lr)
+    done = len(history) if not stopped else config.epochs
+    bar = tqdm(range(done + 1, config.epochs + 1), desc=desc, unit="epoch", initial=done, total=config.epochs)
     for epoch in bar:
         row = {"epoch": epoch, "lr": lr}
         row |= {f"train_{k}": float(v) for k, v in model.train_epoch(epoch).items()}
@@ -137,25 +174,26 @@ def fit(model: Trainable, config: FitConfig, logger: MetricLogger | None = None,
         if config.monitor not in row:
             raise KeyError(f"monitor '{config.monitor}' is not among the epoch's metrics {sorted(row)}")
         history.append(row)
-        if logger is not None:
-            for key, value in row.items():
-                if key != "epoch":
-                    logger.log_metric(prefix + key, value)
-            logger.next_step()
+        _log(logger, prefix, row)
         bar.set_postfix({k: f"{v:.4g}" for k, v in row.items() if k.startswith(("train_loss", "val_"))})
         value = row[config.monitor]
         if improved(value, best_value, config.mode) or best_state is None:
             best_value, best_state, best_epoch, since_best = value, model.get_state(), epoch, 0
         else:
             since_best += 1
-        if config.early_stopping_patience is not None and since_best >= config.early_stopping_patience:
-            stopped = True
-            break
-        if schedule is not None:
+        stopped = config.early_stopping_patience is not None and since_best >= config.early_stopping_patience
+        if schedule is not None and not stopped:
             new_lr = schedule.step(value)
             if new_lr != lr:
                 lr = new_lr
                 model.set_learning_rate(lr)
+        if resume is not None:
+            resume.save({"history": history, "lr": lr, "stopped": stopped, "best_value": best_value, "best_state": best_state,
+                         "best_epoch": best_epoch, "since_best": since_best,
+                         "schedule": None if schedule is None else (schedule.lr, schedule.best, schedule.bad_epochs),
+                         "model": model.training_state()})
+        if stopped:
+            break
     bar.close()
     model.set_state(best_state)
     return FitResult(best_epoch, history[best_epoch - 1], history, stopped)

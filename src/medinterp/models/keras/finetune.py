@@ -14,6 +14,9 @@ thesis's protocol with the same settings, loop, checkpoint contract and interpre
   ``training.loop.fit``.
 - Augmentation: ``transforms.augment_batch``, from ``isic.augment``.
 - Checkpoint: ``models.checkpoint`` with each Keras variable's ``path`` as its array's name.
+- Precision: ``settings.precision`` (``isic.precision``) is the Keras dtype policy the network is
+  built under (``training.precision``); the logits and the loss stay float32.
+- Resume: ``train_classifier(resume=...)`` continues an interrupted fit (``training.resume``).
 """
 
 from __future__ import annotations
@@ -25,7 +28,6 @@ from typing import Any, Iterator
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
 from medinterp import registry
@@ -39,10 +41,11 @@ from medinterp.models.keras.adapter import KerasAdapter
 from medinterp.models.keras.backbones import build_backbone
 from medinterp.models.keras.export import OPSET, OnnxExporter, framework
 from medinterp.models.keras.optimizers import FusedOptimizer
-from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, run_batched
+from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, precision, run_batched
 from medinterp.models.keras.transforms import augment_batch
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
+from medinterp.training.resume import ResumeFile, SeededBatches
 
 FAMILY = "keras"
 HEAD = "head_logits"
@@ -56,7 +59,7 @@ def build_finetune(spec: ModelSpec, size: int, outputs: int, weights: str = "ran
     backbone, used = build_backbone(spec, size, weights)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    logits = keras.layers.Dense(outputs, name=HEAD)(x)
+    logits = keras.layers.Dense(outputs, name=HEAD, dtype="float32")(x)   # float32 logits under mixed precision too
     model = keras.Model(backbone.input, logits, name=f"{spec.name}_isic")
     return model, used, _freeze(model, tuple(freeze), spec.name)
 
@@ -112,19 +115,12 @@ class FineTuning(KerasTrainable):
         metrics = lambda _, logits: scalars(val_labels, probabilities(logits), class_names)
         super().__init__(model, loss, optimizer, batches, val_x, targets(val_labels, model.output_shape[-1]), batch_size, metrics)
 
-    def _train_step(self, x, y):
-        with tf.GradientTape() as tape:
-            logits = self.model(x, training=True)
-            loss = self.loss(y, logits)
-        grads = tape.gradient(loss, self.model.trainable_variables)
-        self.optimizer.apply_gradients(zip(grads, self.model.trainable_variables))
-        return logits
-
     def train_epoch(self, epoch: int) -> dict[str, float]:
         start = time.perf_counter()
         seen_y, seen_logits = [], []
         for x, y in self.batches(epoch):
-            seen_logits.append(self._step(x, y).numpy())
+            _, logits = self._step(x, y)
+            seen_logits.append(logits.numpy())
             seen_y.append(y)
         y, logits = np.concatenate(seen_y), np.concatenate(seen_logits)
         self.throughput.add(len(y), time.perf_counter() - start)
@@ -133,13 +129,12 @@ class FineTuning(KerasTrainable):
 
 
 def training_batches(images: np.ndarray, index: np.ndarray, labels: np.ndarray, outputs: int, settings: TaskSettings,
-                     seed: int):
+                     seed: int) -> SeededBatches:
     """An epoch-batch source: rows ``index`` of ``uint8`` ``images`` shuffled and augmented, the
     draws starting from ``seed``; a last batch of one image is dropped (batch normalisation)."""
-    rng = np.random.default_rng(seed)
     y = targets(labels, outputs)
 
-    def epoch(_: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    def epoch(_: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = rng.permutation(len(index))
         for start in range(0, len(order), settings.batch_size):
             rows = order[start:start + settings.batch_size]
@@ -148,7 +143,7 @@ def training_batches(images: np.ndarray, index: np.ndarray, labels: np.ndarray, 
             x = np.asarray(images[index[rows]], dtype=np.float32) / 255.0
             yield augment_batch(x, settings.augment, rng), y[rows]
 
-    return epoch
+    return SeededBatches(np.random.default_rng(seed), epoch)
 
 
 @dataclass
@@ -179,16 +174,17 @@ class TrainedKeras:
 
 def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
                      data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
-                     desc: str = "train") -> TrainedKeras:
+                     desc: str = "train", resume: ResumeFile | None = None) -> TrainedKeras:
     """The torch side's ``train_classifier`` in Keras (see :mod:`medinterp.isic.trained`)."""
     configure_tensorflow(seed)
     outputs = num_outputs(class_names)
-    model, used, frozen = build_finetune(spec, settings.image_size, outputs, settings.weights, settings.dropout, settings.freeze)
+    with precision(settings.precision):
+        model, used, frozen = build_finetune(spec, settings.image_size, outputs, settings.weights, settings.dropout, settings.freeze)
     trainable = FineTuning(model, weighted_loss(class_weights), FusedOptimizer("adam", settings.learning_rate),
                            training_batches(data.images, np.asarray(data.train_index), data.train_labels, outputs, settings, seed),
                            np.asarray(data.val_images, dtype=np.float32) / 255.0, np.asarray(data.val_labels), settings.batch_size,
                            class_names)
-    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc)
+    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc, resume=resume)
     return TrainedKeras(spec, settings, model, used, frozen, result, class_names, [float(w) for w in class_weights], seed,
                         trainable.throughput.per_second, trainable.forward)
 
