@@ -111,6 +111,59 @@ def test_gradcam_parts_match_autograd():
     np.testing.assert_allclose(scores, logits[:, 2].detach().numpy(), rtol=1e-5, atol=1e-6)
 
 
+class InPlace(nn.Module):
+    """VGG's pattern: each convolution is followed by ReLU(inplace=True), which rewrites its output."""
+
+    def __init__(self):
+        super().__init__()
+        self.early = nn.Conv2d(3, 4, 3, padding=1)
+        self.late = nn.Conv2d(4, 5, 3, padding=1)
+        self.relu = nn.ReLU(inplace=True)
+        self.head = nn.Linear(5, 2)
+
+    def forward(self, x):
+        x = self.relu(self.late(self.relu(self.early(x))))
+        return self.head(x.mean(dim=(2, 3)))
+
+
+def forward_batches(net: nn.Module) -> list[int]:
+    """The batch size of every forward pass of ``net`` from now on."""
+    calls: list[int] = []
+    net.register_forward_pre_hook(lambda module, inputs: calls.append(len(inputs[0])))
+    return calls
+
+
+@pytest.mark.parametrize("build", [lambda: make()[0], InPlace], ids=["tiny", "in-place-relu"])
+def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(build):
+    torch.manual_seed(0)
+    net = build()
+    adapter = TorchAdapter(net, MEAN, STD, image_size=8)
+    x = images(5)
+    per_layer = {layer: adapter.activations(x, layer, batch_size=2) for layer in ("late", "early")}
+    calls = forward_batches(net)
+    together = adapter.layer_activations(x, ["late", "early"], batch_size=2)
+    assert calls == [2, 2, 1]                                   # not one pass per layer and batch
+    assert list(together) == ["late", "early"]                  # the order asked for, not the forward order
+    for layer, expected in per_layer.items():
+        np.testing.assert_array_equal(together[layer], expected)
+    maxima = adapter.layer_activations(x, ["early", "late"], batch_size=2, reduce=lambda a: a.max(axis=(2, 3)))
+    for layer, expected in per_layer.items():
+        np.testing.assert_array_equal(maxima[layer], expected.max(axis=(2, 3)))
+    assert not any(module._forward_hooks for module in net.modules())
+
+
+def test_layer_activations_stop_after_the_last_layer_asked_and_refuse_bad_layers():
+    net, adapter = make()
+    stop = net.late.register_forward_pre_hook(lambda module, inputs: pytest.fail("late ran"))
+    empty = adapter.layer_activations(images(0), ["early", "relu"])
+    assert {layer: a.shape for layer, a in empty.items()} == {"early": (0, 4, 8, 8), "relu": (0, 4, 8, 8)}
+    stop.remove()
+    for layers, message in [(["early", "nope"], "not a module"), (["early", "head"], r"\(N, C, h, w\)")]:
+        with pytest.raises(ConfigError, match=message):
+            adapter.layer_activations(images(), layers)
+        assert not any(module._forward_hooks for module in net.modules())    # removed, even on error
+
+
 def test_unknown_layer_and_bad_images_are_refused():
     _, adapter = make()
     with pytest.raises(ConfigError, match="not a module"):

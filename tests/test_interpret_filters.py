@@ -1,15 +1,19 @@
-"""Class-specific filters: maxima, quantile thresholds, occurrences and rankings on arrays built by hand."""
+"""Class-specific filters: maxima, quantile thresholds, occurrences and rankings on arrays built by hand;
+the maxima of many layers in one pass against the per-layer path, on a fake and on a tiny torch CNN."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
+from torch import nn
 
 from medinterp.interpret.filters import (
-    layer_maxima, most_activated, occurrence_table, pooled_table, significant, spatial_maxima, thresholds, top_filters,
+    layer_maxima, layer_maxima_many, most_activated, occurrence_table, pooled_table, significant, spatial_maxima, thresholds, top_filters,
     top_table,
 )
+from medinterp.models.torch.adapter import TorchAdapter
 
 
 def hand_built_activations() -> np.ndarray:
@@ -116,7 +120,7 @@ def test_most_activated_always_gives_k_filters():
 
 class ArrayAdapter:
     """Activations as a fixed function of the pixels: filter c's map is the image's channel c % 3
-    times (c + 1), downsampled 2x; records the batches it was given."""
+    times (c + 1) (negated in layer "negated"), downsampled 2x; records the batches it was given."""
 
     def __init__(self):
         self.batches = []
@@ -126,8 +130,17 @@ class ArrayAdapter:
 
     def activations(self, images, layer, batch_size=32):
         self.batches.append(images)
+        return self._maps(images, layer)
+
+    def layer_activations(self, images, layers, batch_size=32, reduce=None):
+        self.batches.append(images)
+        return {layer: (reduce or np.asarray)(self._maps(images, layer)) for layer in layers}
+
+    @staticmethod
+    def _maps(images, layer):
         maps = images[:, ::2, ::2, :].transpose(0, 3, 1, 2)
-        return np.stack([maps[:, c % 3] * (c + 1) for c in range(4)], axis=1)
+        sign = -1.0 if layer == "negated" else 1.0
+        return np.stack([sign * maps[:, c % 3] * (c + 1) for c in range(4)], axis=1)
 
 
 def test_layer_maxima_batches_and_scales_uint8():
@@ -139,3 +152,36 @@ def test_layer_maxima_batches_and_scales_uint8():
     assert all(b.dtype == np.float32 and b.max() <= 1.0 for b in adapter.batches)
     expected = np.stack([images[:, ::2, ::2, c % 3].max(axis=(1, 2)) / 255.0 * (c + 1) for c in range(4)], axis=1)
     np.testing.assert_allclose(maxima, expected, rtol=1e-6)
+
+
+def test_layer_maxima_many_batches_once_for_every_layer():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(5, 4, 4, 3), dtype=np.uint8)
+    adapter = ArrayAdapter()
+    maxima = layer_maxima_many(adapter, images, ["negated", "plain"], batch_size=2, progress=False)
+    assert [len(b) for b in adapter.batches] == [2, 2, 1]                      # one call per batch, not per layer
+    assert all(b.dtype == np.float32 and b.max() <= 1.0 for b in adapter.batches)
+    assert list(maxima) == ["negated", "plain"]
+    for layer in maxima:
+        np.testing.assert_array_equal(maxima[layer], layer_maxima(ArrayAdapter(), images, layer, 2, progress=False))
+    assert not np.array_equal(maxima["negated"], maxima["plain"])
+    empty = layer_maxima_many(adapter, images[:0], ["plain"], progress=False)
+    assert empty["plain"].shape == (0, 4) and empty["plain"].dtype == np.float32
+
+
+def test_layer_maxima_many_equal_the_per_layer_path_on_a_torch_cnn():
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
+                        nn.Conv2d(8, 4, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    adapter = TorchAdapter(net, [0.5] * 3, [0.25] * 3, image_size=12)
+    layers = adapter.conv_layers()
+    assert layers == ["0", "3", "6"]
+    images = np.random.default_rng(2).integers(0, 256, size=(7, 12, 12, 3), dtype=np.uint8)
+    per_layer = {layer: layer_maxima(adapter, images, layer, batch_size=3, progress=False) for layer in layers}
+    calls = []
+    net.register_forward_pre_hook(lambda module, inputs: calls.append(len(inputs[0])))
+    together = layer_maxima_many(adapter, images, layers, batch_size=3, progress=False)
+    assert calls == [3, 3, 1]                       # the per-layer path makes len(layers) times as many
+    for layer in layers:
+        np.testing.assert_array_equal(together[layer], per_layer[layer])      # bit-identical

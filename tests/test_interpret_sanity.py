@@ -1,15 +1,25 @@
-"""Our Spearman correlation against scipy's, ties included, and the sanity-check aggregates."""
+"""Our Spearman correlation against scipy's, ties included, and the sanity-check aggregates; their
+one pass over the images for every layer against the per-layer path, on a tiny torch CNN."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
+import pandas as pd
 import pytest
+import torch
 from scipy.stats import rankdata, spearmanr
+from torch import nn
 
 from medinterp.errors import ConfigError
+from medinterp.interpret.featurevis import Settings, visualize
+from medinterp.interpret.filters import as_unit_float, layer_maxima, most_activated
 from medinterp.interpret.sanity import (
-    average_ranks, featurevis_layer_matrix, natural_vs_featurevis, path_similarity, pick_layers, spearman, spearman_matrix,
+    average_ranks, class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, path_similarity, pick_layers,
+    spearman, spearman_matrix,
 )
+from medinterp.models.torch.adapter import TorchAdapter
 
 
 def test_average_ranks_match_scipy_with_ties():
@@ -57,6 +67,9 @@ class PixelAdapter:
         maps = images.transpose(0, 3, 1, 2)
         return maps if layer == "identity" else 1.0 - maps
 
+    def layer_activations(self, images, layers, batch_size=32, reduce=None):
+        return {layer: self.activations(images, layer) for layer in layers}
+
 
 def test_natural_vs_featurevis_per_layer():
     rng = np.random.default_rng(4)
@@ -97,3 +110,76 @@ def test_pick_layers_spreads_from_first_to_last():
     assert pick_layers(layers, "all") == layers
     with pytest.raises(ConfigError):
         pick_layers(layers, "some")
+
+
+# -- one pass over the images for every layer, against the per-layer path -------------------------
+
+SIZE = 12
+
+
+@pytest.fixture(scope="module")
+def cnn() -> tuple[nn.Module, TorchAdapter]:
+    """Three convolutions, each followed by an in-place ReLU as in VGG."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(5, 4, 1), nn.ReLU(inplace=True),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    return net, TorchAdapter(net, [0.5] * 3, [0.25] * 3, image_size=SIZE)
+
+
+def per_layer_natural_vs_featurevis(adapter, natural_images, visualizations, batch_size=32) -> pd.DataFrame:
+    """The computation before the one-pass path: the natural images go through the network once per layer."""
+    natural_images = as_unit_float(natural_images)
+    rows = []
+    for index, (layer, images) in enumerate(visualizations.items()):
+        natural = adapter.activations(natural_images, layer, batch_size)
+        featurevis = adapter.activations(np.asarray(images, dtype=np.float32), layer, batch_size)
+        across, within = path_similarity(natural, featurevis)
+        rows.append({"layer_index": index, "layer": layer, "featurevis_vs_natural": across,
+                     "natural_vs_natural": within, "featurevis": len(featurevis), "natural": len(natural)})
+    return pd.DataFrame(rows)
+
+
+def per_layer_class_visualizations(adapter, layers, images, labels, class_index, quantile, top_n, settings):
+    """The computation before the one-pass path: one pass over ``images`` per layer for the maxima."""
+    seeds = np.random.SeedSequence(settings.seed).generate_state(len(layers))
+    out = {}
+    for layer, seed in zip(layers, seeds):
+        targets = most_activated(layer_maxima(adapter, images, layer, 4, False), labels, class_index, quantile, top_n)
+        out[layer] = visualize(adapter, layer, targets, SIZE, replace(settings, seed=int(seed)), False)
+    return out
+
+
+def test_natural_vs_featurevis_equals_the_per_layer_path_from_one_pass(cnn):
+    net, adapter = cnn
+    rng = np.random.default_rng(7)
+    natural = rng.integers(0, 256, size=(5, SIZE, SIZE, 3), dtype=np.uint8)
+    layers = adapter.conv_layers()
+    visualizations = {layer: rng.random((3, SIZE, SIZE, 3), dtype=np.float32) for layer in layers}
+    expected = per_layer_natural_vs_featurevis(adapter, natural, visualizations, batch_size=2)
+    calls = []
+    counting = net.register_forward_pre_hook(lambda module, inputs: calls.append(len(inputs[0])))
+    try:
+        frame = natural_vs_featurevis(adapter, natural, visualizations, batch_size=2)
+    finally:
+        counting.remove()
+    # the natural images' batches once for all layers (per layer before), then each layer's visualizations
+    assert calls == [2, 2, 1] + [2, 1] * len(layers)
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    assert frame["featurevis_vs_natural"].notna().all()
+
+
+def test_class_visualizations_equal_the_per_layer_path(cnn):
+    _, adapter = cnn
+    rng = np.random.default_rng(8)
+    images = rng.integers(0, 256, size=(9, SIZE, SIZE, 3), dtype=np.uint8)
+    labels = np.array([0, 1, 1, 0, 1, 0, 1, 1, 0])
+    settings = Settings(steps=2, lr=0.01, batch_size=4, seed=5)
+    layers = adapter.conv_layers()
+    expected = per_layer_class_visualizations(adapter, layers, images, labels, 1, 0.5, 2, settings)
+    result = class_visualizations(adapter, layers, images, labels, 1, 0.5, 2, SIZE, settings, batch_size=4, progress=False)
+    assert list(result) == layers
+    for layer in layers:
+        assert result[layer].targets.tolist() == expected[layer].targets.tolist()
+        for field in ("images", "start", "end"):
+            np.testing.assert_array_equal(getattr(result[layer], field), getattr(expected[layer], field))

@@ -117,12 +117,68 @@ def test_input_gradient_of_a_channel_mean_matches_finite_differences(model, imag
     np.testing.assert_allclose(grad, _numeric_input_gradient(objective, images), atol=2e-4)
 
 
+def _normed() -> keras.Model:
+    """conv -> batch norm -> relu -> conv (relu inside) -> depthwise -> 1x1 conv -> dense: the ops a
+    graph optimizer fuses, so that a difference between one-output and many-output models would show."""
+    images = keras.Input((SIZE + 4, SIZE + 4, 3))
+    x = keras.layers.Conv2D(4, 3, name="conv")(images)
+    x = keras.layers.ReLU(name="relu")(keras.layers.BatchNormalization(name="norm")(x))
+    x = keras.layers.Conv2D(5, 3, activation="relu", name="conv_relu")(x)
+    x = keras.layers.Conv2D(3, 1, name="pointwise")(keras.layers.DepthwiseConv2D(3, name="depthwise")(x))
+    model = keras.Model(images, keras.layers.Dense(2, name="out")(keras.layers.GlobalAveragePooling2D(name="pool")(x)))
+    rng = np.random.default_rng(9)
+    weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()]
+    weights[5] = np.abs(weights[5]) + 0.5                               # the norm's moving variance
+    model.set_weights(weights)
+    return model
+
+
+def _counting(adapter: KerasAdapter) -> list[int]:
+    """The batch size of every call of the adapter's traced functions from now on (each is one forward pass)."""
+    calls: list[int] = []
+    traced = adapter._function
+
+    def counted(kind, layer):
+        function = traced(kind, layer)
+        return lambda x, *rest: (calls.append(len(x)), function(x, *rest))[1]
+    adapter._function = counted
+    return calls
+
+
+@pytest.mark.parametrize("build", [lambda: _tiny(3), _normed], ids=["tiny", "normed"])
+def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(build):
+    from medinterp.interpret.filters import layer_maxima, layer_maxima_many
+
+    adapter = KerasAdapter(build())
+    layers = adapter.conv_layers()[::-1]                                # any order: keyed as asked
+    x = np.random.default_rng(1).random((5, *adapter.model.input_shape[1:]), dtype=np.float32)
+    pixels = (x * 255).astype(np.uint8)
+    per_layer = {layer: adapter.activations(x, layer, batch_size=2) for layer in layers}
+    per_layer_maxima = {layer: layer_maxima(adapter, pixels, layer, batch_size=2, progress=False) for layer in layers}
+    calls = _counting(adapter)
+    together = adapter.layer_activations(x, layers, batch_size=2)
+    maxima = layer_maxima_many(adapter, pixels, layers, batch_size=2, progress=False)
+    assert calls == [2, 2, 1] * 2                                       # per layer it was len(layers) times as many
+    assert list(together) == list(maxima) == layers
+    for layer in layers:
+        np.testing.assert_array_equal(together[layer], per_layer[layer])       # bit-identical
+        np.testing.assert_array_equal(maxima[layer], per_layer_maxima[layer])
+    traced = adapter._traced[("layer_activations", tuple(layers))]
+    adapter.layer_activations(x[:3], layers, batch_size=3)
+    assert traced.experimental_get_tracing_count() == 1                 # one trace per tuple of layers, any batch size
+    only = adapter.layer_activations(x, layers[:1])
+    np.testing.assert_array_equal(only[layers[0]], per_layer[layers[0]])
+
+
 def test_bad_layers_and_inputs_are_refused(images):
     adapter = KerasAdapter(_tiny(1))
     with pytest.raises(ConfigError, match="not a layer.*conv_a"):
         adapter.activations(images, "conv_z")
     with pytest.raises(ConfigError, match=r"\(N, h, w, C\)"):
         adapter.activations(images, "pool")
+    for layers, message in [(["conv_a", "conv_z"], "not a layer"), (["conv_a", "pool"], r"\(N, h, w, C\)")]:
+        with pytest.raises(ConfigError, match=message):
+            adapter.layer_activations(images, layers)
     with pytest.raises(ValueError, match="targets"):
         adapter.input_gradient(images, "conv_a", [0, 1])
     with pytest.raises(ValueError, match="expected images"):

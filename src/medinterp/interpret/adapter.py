@@ -17,7 +17,7 @@ Conventions at this boundary, whatever the framework:
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence
+from typing import Callable, Protocol, Sequence
 
 import numpy as np
 
@@ -34,6 +34,14 @@ class ModelAdapter(Protocol):
 
     def activations(self, images: np.ndarray, layer: str, batch_size: int = 32) -> np.ndarray:
         """``layer``'s output ``(N, C, h, w)``."""
+
+    def layer_activations(self, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
+                          reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        """The outputs of all of ``layers`` from ONE forward pass per batch, keyed by layer in
+        ``layers``' order: per layer what :meth:`activations` returns, or, with ``reduce``, the
+        concatenation of ``reduce`` applied to each batch's output ``(n, C, h, w)`` (the array
+        :meth:`activations` gives for that batch). ``reduce`` bounds the memory: the spatial maxima
+        of many layers for thousands of images fit where their activation maps would not."""
 
     def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``layer``'s activations, the gradient of class ``class_index``'s score with respect to them

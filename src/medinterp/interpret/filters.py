@@ -20,7 +20,7 @@ the top filters as a list; :func:`most_activated` picks the filters to visualize
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -43,10 +43,28 @@ def layer_maxima(adapter: ModelAdapter, images: np.ndarray, layer: str, batch_si
                  progress: bool = True) -> np.ndarray:
     """:func:`spatial_maxima` of ``layer`` for ``uint8`` or [0, 1] images, a batch at a time (the full
     activations of a late layer for thousands of images need not fit in memory)."""
-    out = []
-    for start in tqdm(range(0, len(images), batch_size), desc=f"maxima {layer}", unit="batch", disable=not progress):
-        out.append(spatial_maxima(adapter.activations(as_unit_float(images[start:start + batch_size]), layer, batch_size)))
+    out = [spatial_maxima(adapter.activations(batch, layer, batch_size))
+           for batch in _unit_batches(images, batch_size, f"maxima {layer}", progress)]
     return np.concatenate(out) if out else np.zeros((0, adapter.channels(layer)), np.float32)
+
+
+def layer_maxima_many(adapter: ModelAdapter, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
+                      progress: bool = True) -> dict[str, np.ndarray]:
+    """:func:`layer_maxima` of every layer of ``layers`` (keyed in their order) from one forward pass
+    per batch, reduced to the maxima inside the pass: ``(N, C)`` per layer is all that is held."""
+    layers = list(dict.fromkeys(layers))
+    out: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    for batch in _unit_batches(images, batch_size, f"maxima of {len(layers)} layers", progress):
+        for layer, maxima in adapter.layer_activations(batch, layers, batch_size, reduce=spatial_maxima).items():
+            out[layer].append(maxima)
+    return {layer: np.concatenate(parts) if parts else np.zeros((0, adapter.channels(layer)), np.float32)
+            for layer, parts in out.items()}
+
+
+def _unit_batches(images: np.ndarray, batch_size: int, desc: str, progress: bool) -> Iterator[np.ndarray]:
+    """``images`` a batch at a time in [0, 1]: ``uint8`` sets are converted per batch, not whole."""
+    for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress):
+        yield as_unit_float(images[start:start + batch_size])
 
 
 def as_unit_float(images: np.ndarray) -> np.ndarray:

@@ -34,7 +34,7 @@ from medinterp.interpret.featurevis import Settings, visualize
 from medinterp.interpret.figures import (
     correlation_heatmap, featurevis_grid, filter_heatmap, outlier_figure, save, similarity_plot,
 )
-from medinterp.interpret.filters import ALL_CLASSES, layer_maxima, most_activated, occurrence_table, pooled_table, top_filters
+from medinterp.interpret.filters import ALL_CLASSES, layer_maxima, layer_maxima_many, most_activated, occurrence_table, pooled_table, top_filters
 from medinterp.interpret.layout import metrics_dir, outlier_list, plots_dir
 from medinterp.interpret.outliers import channel_stats, outlier_table, panels
 from medinterp.interpret.sanity import class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, pick_layers
@@ -211,8 +211,9 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
     the fine-tuned model (Fig. 30), batched with the pooled ones; and each class's score, the logit
     (Fig. 30's whole-model counterpart)."""
     chosen: dict[str, dict[str, list[int]]] = {}
+    maxima_at = layer_maxima_many(finetuned, images.images, layers, batch_size, progress)   # one pass for every layer
     for layer in layers:
-        maxima = layer_maxima(finetuned, images.images, layer, batch_size, progress)
+        maxima = maxima_at[layer]
         chosen[layer] = {ALL_CLASSES: most_activated(maxima, None, None, quantile, top_n)}
         for index, name in enumerate(images.class_names):
             if (images.labels == index).any():

@@ -30,7 +30,7 @@ import pandas as pd
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.featurevis import Settings, Visualizations, visualize
-from medinterp.interpret.filters import as_unit_float, layer_maxima, most_activated
+from medinterp.interpret.filters import as_unit_float, layer_maxima_many, most_activated
 
 
 def average_ranks(values: np.ndarray) -> np.ndarray:
@@ -96,12 +96,13 @@ def class_visualizations(adapter: ModelAdapter, layers: Sequence[str], images: n
     """Per layer, the visualizations of the ``top_n`` filters most activated by class
     ``class_index`` among ``images`` (thresholds over all of them, :func:`~medinterp.interpret.filters.most_activated`).
     Each layer starts from its own noise (a seed drawn from ``settings.seed``), so that the layer x
-    layer matrix does not measure a shared start."""
+    layer matrix does not measure a shared start. The maxima of every layer come from one pass
+    over ``images``."""
     seeds = np.random.SeedSequence(settings.seed).generate_state(len(layers))
+    maxima = layer_maxima_many(adapter, images, layers, batch_size, progress)
     out = {}
     for layer, seed in zip(layers, seeds):
-        maxima = layer_maxima(adapter, images, layer, batch_size, progress)
-        targets = most_activated(maxima, labels, class_index, quantile, top_n)
+        targets = most_activated(maxima[layer], labels, class_index, quantile, top_n)
         out[layer] = visualize(adapter, layer, targets, image_size, replace(settings, seed=int(seed)), progress)
     return out
 
@@ -109,11 +110,16 @@ def class_visualizations(adapter: ModelAdapter, layers: Sequence[str], images: n
 def natural_vs_featurevis(adapter: ModelAdapter, natural_images: np.ndarray,
                           visualizations: Mapping[str, np.ndarray], batch_size: int = 32) -> pd.DataFrame:
     """Figs. 33-35 for one class: per layer (in the mapping's order), the similarity of the paths of
-    the class's natural images (``uint8`` or [0, 1]) and of the visualizations made for that layer."""
-    natural_images = as_unit_float(natural_images)
+    the class's natural images (``uint8`` or [0, 1]) and of the visualizations made for that layer.
+
+    The natural images go through the network once for every layer, and their activations at all
+    the layers are held together (each layer's are let go once compared). The visualizations made
+    for a layer are only needed at that layer, so they go through it alone: one pass of them all
+    through every layer would cost more."""
+    natural_at = adapter.layer_activations(as_unit_float(natural_images), list(visualizations), batch_size)
     rows = []
     for index, (layer, images) in enumerate(visualizations.items()):
-        natural = adapter.activations(natural_images, layer, batch_size)
+        natural = natural_at.pop(layer)
         featurevis = adapter.activations(np.asarray(images, dtype=np.float32), layer, batch_size)
         across, within = path_similarity(natural, featurevis)
         rows.append({"layer_index": index, "layer": layer, "featurevis_vs_natural": across,

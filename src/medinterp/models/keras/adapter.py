@@ -4,12 +4,13 @@ normalisation inside, in layer ``preprocess``).
 
 Layers are named as in ``model.layers``; a layer must be called once in the model (so it has one
 output tensor) and give a ``(N, h, w, C)`` output, returned channel-first ``(N, C, h, w)``. Every
-computation runs in inference mode through a ``tf.function`` traced once per layer for any batch
-size, so repeated calls (feature visualization's hundreds of steps) pay for one trace. Gradients are
-taken with the input watched, so they exist even where the model's weights are frozen; input
-gradients are in the [0, 1] image space, through the model's own normalisation. The images of a
-batch are independent in inference mode, so one gradient of the batch's summed scores gives every
-image's own gradient.
+computation runs in inference mode through a ``tf.function`` traced once per layer (for
+``layer_activations``, once per tuple of layers: one model with an output per layer, so one forward
+pass gives them all) for any batch size, so repeated calls (feature visualization's hundreds of
+steps) pay for one trace. Gradients are taken with the input watched, so they exist even where the
+model's weights are frozen; input gradients are in the [0, 1] image space, through the model's own
+normalisation. The images of a batch are independent in inference mode, so one gradient of the
+batch's summed scores gives every image's own gradient.
 
 The parameter layers are the entries of ``model.layers`` that hold weights (``get_weights()`` not
 empty: convolutions, dense layers, batch norm with its moving statistics; not a dropout's seed
@@ -23,7 +24,7 @@ model's class 1 score is its logit and class 0 score the negated logit.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -50,7 +51,7 @@ class KerasAdapter:
         index = tf.TensorSpec((None,), tf.int32)
         self._spec, self._index = spec, index
         self._scores = tf.function(lambda x: model(x, training=False), input_signature=[spec])
-        self._traced: dict[tuple[str, str | None], tf.types.experimental.PolymorphicFunction] = {}
+        self._traced: dict[tuple[str, str | tuple[str, ...] | None], tf.types.experimental.PolymorphicFunction] = {}
         self._by_name: dict[str, keras.layers.Layer] | None = None
 
     # -- what the protocol asks -------------------------------------------------------------
@@ -67,6 +68,18 @@ class KerasAdapter:
     def activations(self, images: np.ndarray, layer: str, batch_size: int = 32) -> np.ndarray:
         function = self._function("activations", layer)
         return self._batched(lambda x: function(x).numpy().transpose(0, 3, 1, 2), images, batch_size)
+
+    def layer_activations(self, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
+                          reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        layers = tuple(dict.fromkeys(layers))
+        function = self._function("layer_activations", layers)
+        parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+        for x in _chunks(image_batch(images), batch_size):
+            for layer, output in zip(layers, function(x)):
+                acts = output.numpy().transpose(0, 3, 1, 2)
+                # reduce sees a contiguous array, as activations() returns it
+                parts[layer].append(reduce(np.ascontiguousarray(acts)) if reduce is not None else acts)
+        return {layer: np.concatenate(parts[layer]) for layer in layers}
 
     def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         function = self._function("gradcam", layer)
@@ -121,14 +134,18 @@ class KerasAdapter:
             raise ConfigError(f"layer '{layer}' does not output a (N, h, w, C) tensor (shape {output.shape})")
         return output
 
-    def _function(self, kind: str, layer: str | None):
+    def _function(self, kind: str, layer: str | tuple[str, ...] | None):
         key = (kind, layer)
         if key not in self._traced:
             self._traced[key] = self._trace(kind, layer)
         return self._traced[key]
 
-    def _trace(self, kind: str, layer: str | None):
+    def _trace(self, kind: str, layer: str | tuple[str, ...] | None):
         model = self.model
+        if kind == "layer_activations":   # `layer` is a tuple of layers: one model with an output per layer
+            outputs = keras.Model(model.inputs, [self._output(name) for name in layer])
+            # flattened: a model with a one-element list of outputs returns the bare tensor
+            return tf.function(lambda x: tf.nest.flatten(outputs(x, training=False)), input_signature=[self._spec])
         if kind == "gradcam":
             probe = keras.Model(model.inputs, [self._output(layer), model.outputs[0]])
 

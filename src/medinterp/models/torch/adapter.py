@@ -7,7 +7,8 @@ input gradients back in the [0, 1] ``(N, H, W, 3)`` image space (autograd runs t
 normalisation, so they are exact).
 
 A forward pass that only needs one layer stops right after that layer (the hook raises), so
-activations and feature visualization of an early layer do not pay for the rest of the network.
+activations and feature visualization of an early layer do not pay for the rest of the network;
+one that needs several (``layer_activations``) has a hook on each and stops after the last to run.
 A hooked module that runs more than once in a forward pass (a shared ReLU) is seen at its first call.
 
 The parameter layers are the modules that hold weights of their own: parameters or floating-point
@@ -20,7 +21,7 @@ holding its own weights (a ViT's class token on the root, named ``""``) comes be
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -76,6 +77,19 @@ class TorchAdapter:
         if not out:
             return np.zeros((0, self.channels(layer), 0, 0), np.float32)
         return np.concatenate(out)
+
+    def layer_activations(self, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
+                          reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+        images = image_batch(images)
+        layers = list(dict.fromkeys(layers))
+        parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+        with torch.no_grad():
+            # an empty set still makes one (empty) pass, so every layer's shape comes back, as in Keras
+            for start in range(0, max(len(images), 1), batch_size):
+                seen = self._reduced_outputs(self._input(images[start:start + batch_size]), layers, reduce)
+                for layer in layers:
+                    parts[layer].append(seen[layer])
+        return {layer: np.concatenate(parts[layer]) for layer in layers}
 
     def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = self._input(images)
@@ -162,6 +176,42 @@ class TorchAdapter:
         if "output" not in seen:
             raise ConfigError(f"layer '{layer}' did not run in the forward pass")
         return seen["output"]
+
+    def _reduced_outputs(self, x: torch.Tensor, layers: list[str],
+                         reduce: Callable[[np.ndarray], np.ndarray] | None) -> dict[str, np.ndarray]:
+        """Each of ``layers``' output for the normalised batch ``x`` (``reduce``d), from one forward
+        pass that ends once the last of them has run. Reduced inside the hook, so that with
+        ``reduce`` a batch's maps of all the layers are never held at once."""
+        for layer in layers:
+            if layer not in self._named:
+                raise ConfigError(f"layer '{layer}' is not a module of this model; convolutional layers: {self.conv_layers()}")
+        seen: dict[str, np.ndarray] = {}
+
+        def hook_for(layer: str):
+            def hook(module, inputs, output):
+                if layer in seen:
+                    return
+                if not (isinstance(output, torch.Tensor) and output.dim() == 4):
+                    raise ConfigError(f"layer '{layer}' does not output a (N, C, h, w) tensor")
+                acts = output.detach().cpu().numpy()
+                # a copy: the next module may work in place (VGG's ReLU(inplace=True)) and rewrite a view
+                seen[layer] = np.array(reduce(acts) if reduce is not None else acts)
+                if len(seen) == len(layers):
+                    raise _StopForward
+            return hook
+
+        handles = [self._named[layer].register_forward_hook(hook_for(layer)) for layer in layers]
+        try:
+            self.module(x)
+        except _StopForward:
+            pass
+        finally:
+            for handle in handles:
+                handle.remove()
+        missing = [layer for layer in layers if layer not in seen]
+        if missing:
+            raise ConfigError(f"layers {missing} did not run in the forward pass")
+        return seen
 
     @contextmanager
     def _capture(self, layer: str, stop: bool) -> Iterator[dict[str, torch.Tensor]]:
