@@ -4,9 +4,17 @@
 from __future__ import annotations
 
 import importlib
+import os
+import sys
+from pathlib import Path
 from typing import Any, Callable
 
+from medinterp import numerics
 from medinterp.errors import ConfigError
+
+# TensorFlow's CUDA build needs CUDA 12 wheels that clash with torch's CUDA 13 ones, so it has an
+# environment of its own (docs/gpu.md), which a Keras job moves to on a GPU machine.
+KERAS_GPU_ENVIRONMENT = Path(".venv-keras-gpu")
 
 # job -> family -> (module, function); every function of one job has the same signature
 JOBS = {
@@ -28,9 +36,25 @@ JOBS = {
 
 
 def family_function(job: str, family: str) -> Callable[..., Any]:
-    """The function that does ``job`` for ``family``, its framework imported now."""
+    """The function that does ``job`` for ``family``, its framework imported now (in the family's
+    GPU environment where there is one: :func:`move_to_family_environment`)."""
     try:
         module, name = JOBS[job][family]
     except KeyError:
         raise ConfigError(f"no '{job}' for family '{family}' (families: {sorted(JOBS.get(job, {}))})") from None
+    move_to_family_environment(family)
     return getattr(importlib.import_module(module), name)
+
+
+def move_to_family_environment(family: str, environment: Path = KERAS_GPU_ENVIRONMENT) -> None:
+    """Restart this process (same arguments) under ``environment``'s Python when a Keras job is asked
+    for with ``MEDINTERP_NUMERICS=fast`` (the GPU mode) and that environment exists; otherwise, or
+    when already there, return. A stage asks before it writes anything, so nothing is lost."""
+    python = environment / "bin" / "python"
+    if family != "keras" or numerics.mode() != "fast" or not python.is_file():
+        return
+    if Path(sys.prefix).resolve() == environment.resolve():
+        return
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(python, [str(python), *sys.orig_argv[1:]])
