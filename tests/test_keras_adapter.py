@@ -161,13 +161,15 @@ def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(buil
     assert calls == [2, 2, 1] * 2                                       # per layer it was len(layers) times as many
     assert list(together) == list(maxima) == layers
     for layer in layers:
-        np.testing.assert_array_equal(together[layer], per_layer[layer])       # bit-identical
-        np.testing.assert_array_equal(maxima[layer], per_layer_maxima[layer])
+        # one multi-output graph: TensorFlow may fuse it otherwise than each layer's own graph (seen in
+        # the full suite, after other tests set the stage numerics): equal to float32 rounding
+        np.testing.assert_allclose(together[layer], per_layer[layer], rtol=1e-6, atol=1e-6)
+        np.testing.assert_allclose(maxima[layer], per_layer_maxima[layer], rtol=1e-6, atol=1e-6)
     traced = adapter._traced[("layer_activations", tuple(layers))]
     adapter.layer_activations(x[:3], layers, batch_size=3)
     assert traced.experimental_get_tracing_count() == 1                 # one trace per tuple of layers, any batch size
     only = adapter.layer_activations(x, layers[:1])
-    np.testing.assert_array_equal(only[layers[0]], per_layer[layers[0]])
+    np.testing.assert_allclose(only[layers[0]], per_layer[layers[0]], rtol=1e-6, atol=1e-6)
 
 
 def test_bad_layers_and_inputs_are_refused(images):

@@ -74,45 +74,40 @@ def torch_training_rate(arch: str, image_size: int, batch_size: int, steps: int,
             "images_per_second": steps * batch_size / seconds}
 
 
-def data_path_batches(images: np.ndarray, image_size: int, batch_size: int, device: str) -> Iterator[Any]:
-    """Augmented training batches on ``device`` from the decoded arrays, as the ISIC stages make them:
-    shuffled rows read in the main process, then augmented a batch at a time on the training device.
-    The one call to change when ``medinterp.models.torch.data`` gets its batched loader (and its
-    throughput function): the measurement around it stays."""
+def data_path_batches(images: np.ndarray, batch_size: int, device: str) -> Iterator[Any]:
+    """Augmented training batches on ``device`` from the decoded arrays, epoch after epoch, through
+    the ISIC stages' own data path (``models.torch.data.training_batches``, workers from the machine)."""
+    import itertools
+
     import torch
 
-    from medinterp.models.torch.transforms import augment_batch
+    from medinterp.models.torch.data import training_batches
     from medinterp.params import Augment
-    from medinterp.training.augment import draw
 
-    rng = np.random.default_rng(0)
-    order = rng.permutation(len(images))
-    for start in range(0, len(order), batch_size):
-        rows = np.sort(order[start:start + batch_size])   # sorted: the memory map reads forward
-        pixels = torch.from_numpy(np.asarray(images[rows])).to(device, non_blocking=True)
-        yield augment_batch(pixels, draw(len(rows), Augment(), rng), image_size)
+    rows = np.arange(len(images))
+    source = training_batches(images, rows, np.zeros(len(images), dtype=np.int64), batch_size, "auto",
+                              int(images.shape[1]), Augment(), 0, torch.device(device))
+    return (x for x, _ in itertools.chain.from_iterable(itertools.repeat(source)))
 
 
 def data_path_rate(image_size: int, images: int, batch_size: int, device: str) -> dict[str, Any]:
     """Images per second from a memory-mapped ``(N, H, W, 3) uint8`` array, as ``prepare`` writes
-    them, to augmented batches on ``device``; the first batch (start-up) is not timed."""
-    import torch
+    them, to augmented batches on ``device`` (``models.torch.data.throughput``); the first batch
+    (start-up) is not timed."""
+    from medinterp.models.torch.data import throughput, worker_count
+    from medinterp.params import Augment
 
     with tempfile.TemporaryDirectory() as scratch:
         path = Path(scratch) / "images.npy"
         pixels = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=(images, image_size, image_size, 3))
         pixels[:] = np.random.default_rng(0).integers(0, 256, size=pixels.shape, dtype=np.uint8)
         pixels.flush()
-        batches = data_path_batches(np.load(path, mmap_mode="r"), image_size, batch_size, device)
-        next(batches)
-        count, start = 0, time.perf_counter()
-        for batch in batches:
-            count += len(batch)
-        if device == "cuda":
-            torch.cuda.synchronize()
+        batches = max(1, images // batch_size - 1)
+        start = time.perf_counter()
+        rate = throughput(np.load(path, mmap_mode="r"), image_size, batch_size, Augment(), device, "auto", batches)
         seconds = time.perf_counter() - start
-    return {"image_size": image_size, "images": count, "batch_size": batch_size, "device": device,
-            "reader": "main process", "wall_s": seconds, "images_per_second": count / seconds}
+    return {"image_size": image_size, "images": batches * batch_size, "batch_size": batch_size, "device": device,
+            "loader_workers": worker_count("auto"), "wall_s": seconds, "images_per_second": rate}
 
 
 def torch_job(settings: dict[str, Any]) -> dict[str, Any]:
@@ -144,7 +139,7 @@ def epoch_job(settings: dict[str, Any]) -> dict[str, Any]:
         raise ValueError(f"{settings['arrays']}: {len(images)} rows cannot fill {batches + 1} batches of {batch_size}")
     step = torch_trainer(settings["architecture"], settings["precision"], settings["memory_format"], device)
     labels = torch.randint(0, 2, (batch_size,), device=device)
-    stream = data_path_batches(images, size, batch_size, device)
+    stream = data_path_batches(images, batch_size, device)
     step(next(stream), labels)
     _synchronize(device)
     start = time.perf_counter()
