@@ -266,3 +266,16 @@ def test_the_same_weights_export_to_the_same_bytes(tmp_path):
         export_checkpoint(checkpoint, tmp_path / name, fields, images, tolerance=1e-4)
     assert (tmp_path / "first.onnx").read_bytes() == (tmp_path / "second.onnx").read_bytes()
     assert M.read(tmp_path / "first.onnx")["provenance"]["inputs"] == {checkpoint.as_posix(): M.file_md5(checkpoint)}
+
+
+def test_training_input_equals_the_interpretation_adapters_to_the_last_bit():
+    """The classifier's normalisation and the adapter's must round alike: a filter threshold at a
+    quantile flips on one ulp (the filters stage is checked against a recomputation with to_input)."""
+    from medinterp.interpret.filters import as_unit_float
+    from medinterp.models.torch.adapter import TorchAdapter
+    from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
+
+    images = np.random.default_rng(3).integers(0, 256, (5, 9, 9, 3), dtype=np.uint8)
+    adapter = TorchAdapter(torch.nn.Conv2d(3, 3, 1), IMAGENET_MEAN, IMAGENET_STD, 9)
+    assert torch.equal(to_input(images), adapter._input(as_unit_float(images)))
+    assert torch.equal(to_input(images, torch.contiguous_format), to_input(images))

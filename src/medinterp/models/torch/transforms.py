@@ -28,10 +28,12 @@ GREY = (0.299, 0.587, 0.114)   # ITU-R 601 luma, as torchvision's rgb_to_graysca
 
 def normalise(x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
     """``(N, 3, H, W)`` values in [0, 1] -> ImageNet-normalised, in ``memory_format``."""
-    scale = 1 / torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
-    shift = -torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1) * scale
+    mean = torch.tensor(IMAGENET_MEAN, device=x.device).view(1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=x.device).view(1, 3, 1, 1)
     out = torch.empty_like(x, memory_format=memory_format)
-    return torch.addcmul(shift, x, scale, out=out)      # written once, in the layout asked
+    # (x - mean) / std, not x * (1 / std) - mean / std: the same rounding as the interpretation
+    # adapter and as the ONNX metadata's recipe, so every consumer sees the same input to the last bit
+    return torch.sub(x, mean, out=out).div_(std)
 
 
 def to_input(images: np.ndarray, memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
