@@ -162,7 +162,7 @@ class Run:
         return {**result, "synthetic": marker}
 
     def untrack_sample(self) -> dict[str, Any]:
-        """The README's real-data step: ``data.dvc`` goes, so DVC walks the folder for ``split`` alone."""
+        """The README's real-data step: ``data.dvc`` goes, so no DVC command walks the data folder."""
         return measure(["git", "rm", "--quiet", "data.dvc"], self.repo, self.env)
 
     def status_twice(self) -> dict[str, Any]:

@@ -45,6 +45,19 @@ def to_torch(value: Any) -> Any:
     return value
 
 
+def random_state() -> dict[str, Any]:
+    """torch's CPU and CUDA random streams (dropout) as numpy arrays, for a resumable training state."""
+    return {"cpu": torch.get_rng_state().numpy(),
+            "cuda": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
+
+
+def set_random_state(state: dict[str, Any]) -> None:
+    """The inverse of :func:`random_state`; a CUDA stream saved elsewhere is ignored without CUDA."""
+    torch.set_rng_state(torch.from_numpy(state["cpu"]))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in state["cuda"]])
+
+
 def save_checkpoint(path: str | Path, model: nn.Module, info: dict[str, Any]) -> None:
     """Write ``model``'s weights and ``info`` (plain JSON-like values) to ``path`` atomically."""
     C.save(path, info, {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})

@@ -38,7 +38,7 @@ from medinterp.evaluation.scalars import scalars
 from medinterp.params import TaskSettings
 from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.models.torch.build import Built, build
-from medinterp.models.torch.checkpoint import save_checkpoint, to_numpy, to_torch
+from medinterp.models.torch.checkpoint import random_state, save_checkpoint, set_random_state, to_numpy, to_torch
 from medinterp.models.torch.data import AugmentedBatches, chunks, training_batches
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
 from medinterp.registry import ModelSpec
@@ -149,8 +149,7 @@ class TorchTrainable:
             "optimizer": to_numpy(self.optimizer.state_dict()),
             "scaler": self.scaler.state_dict(),
             "batches": self.batches.state(),
-            "torch_rng": torch.get_rng_state().numpy(),
-            "cuda_rng": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+            "random": random_state(),
         }
 
     def set_training_state(self, state: dict[str, Any]) -> None:
@@ -158,9 +157,7 @@ class TorchTrainable:
         self.optimizer.load_state_dict(to_torch(state["optimizer"]))
         self.scaler.load_state_dict(state["scaler"])
         self.batches.set_state(state["batches"])
-        torch.set_rng_state(torch.from_numpy(state["torch_rng"]))
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in state["cuda_rng"]])
+        set_random_state(state["random"])
 
 
 @dataclass

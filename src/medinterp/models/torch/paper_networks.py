@@ -49,7 +49,7 @@ from medinterp.io import atomic_path, readable, write_bytes
 from medinterp.models.decoder import decoder_widths
 from medinterp.models.torch.adapter import TorchAdapter
 from medinterp.models.torch.build import build, imagenet_file
-from medinterp.models.torch.checkpoint import to_numpy, to_torch
+from medinterp.models.torch.checkpoint import random_state, set_random_state, to_numpy, to_torch
 from medinterp.models.torch.to_onnx import exportable
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 from medinterp.registry import ModelSpec
@@ -251,16 +251,13 @@ class PaperTrainable:
         """Weights, optimizer moments, the batch source's generator and torch's random streams, as
         numpy arrays and plain values (``training.resume``)."""
         return {"model": to_numpy(self.model.state_dict()), "optimizer": to_numpy(self.optimizer.state_dict()),
-                "batches": self.batches.rng.bit_generator.state, "torch_rng": torch.get_rng_state().numpy(),
-                "cuda_rng": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
+                "batches": self.batches.rng.bit_generator.state, "random": random_state()}
 
     def set_training_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(to_torch(state["model"]))
         self.optimizer.load_state_dict(to_torch(state["optimizer"]))
         self.batches.rng.bit_generator.state = state["batches"]
-        torch.set_rng_state(torch.from_numpy(state["torch_rng"]))
-        if state["cuda_rng"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in state["cuda_rng"]])
+        set_random_state(state["random"])
 
 
 def get_weights(model: nn.Module) -> dict[str, torch.Tensor]:
