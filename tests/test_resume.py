@@ -252,3 +252,16 @@ def test_a_killed_stage_resumes_and_gives_the_uninterrupted_outputs(prepared):
     for name, text in curves.items():
         assert text == expected_curves[name], name
         assert [line.split("\t")[0] for line in text.splitlines()[1:]] == [str(step) for step in range(1, EPOCHS + 1)], name
+
+
+def test_a_state_is_on_disk_at_once_inside_a_stage_transaction(tmp_path):
+    """Stage outputs wait for the stage's end (io.transaction); a resume file must not, or a kill loses it."""
+    from medinterp import io
+
+    resume = _resume(tmp_path)
+    with io.transaction():
+        resume.save({"epoch": 1})
+        assert resume.load() == {"epoch": 1}
+        io.write_text(tmp_path / "output.txt", "deferred")
+        assert not (tmp_path / "output.txt").exists()
+    assert not list(resume.path.parent.glob("*.tmp"))

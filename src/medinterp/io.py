@@ -253,9 +253,10 @@ def _named(exc: OSError, path: Path, tmp: Path) -> OSError:
 
 
 @contextmanager
-def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
+def atomic_path(path: str | Path, suffix: str = ".tmp", now: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path`` to write; if the block succeeds the file is fsynced
-    and renamed onto ``path`` (inside a :func:`transaction`: at its end). ``suffix`` ends the
+    and renamed onto ``path`` (inside a :func:`transaction`: at its end, unless ``now``, for state
+    that must survive the stage being killed, such as ``training.resume``'s). ``suffix`` ends the
     temporary name, for writers that insist on one (Keras's ``.weights.h5``)."""
     path = Path(path)
     if path.is_dir():
@@ -265,7 +266,7 @@ def atomic_path(path: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     try:
         yield tmp
         _fsync_file(tmp, mode)
-        txn = current_transaction()
+        txn = None if now else current_transaction()
         if txn is not None:
             txn.add(path, tmp)
             return

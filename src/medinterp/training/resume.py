@@ -27,11 +27,9 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import pickle
 import shutil
 import sys
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -40,6 +38,7 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 import medinterp
+from medinterp.io import atomic_path
 
 RESUME_DIR = Path(".resume")
 ARRAYS_INDEX = Path("arrays/index.json")   # preprocessing.arrays's index; read as JSON to avoid importing it
@@ -74,17 +73,8 @@ class ResumeFile:
 
     def save(self, state: dict[str, Any]) -> None:
         """Replace the file with ``state`` atomically: a kill mid-write leaves the previous file."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as file:
-                pickle.dump({"fingerprint": self.fingerprint, "state": state}, file, protocol=pickle.HIGHEST_PROTOCOL)
-                file.flush()
-                os.fsync(file.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with atomic_path(self.path, now=True) as tmp, open(tmp, "wb") as file:   # now: not at the stage's end
+            pickle.dump({"fingerprint": self.fingerprint, "state": state}, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def _check_name(kind: str, name: str) -> None:
