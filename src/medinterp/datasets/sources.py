@@ -2,10 +2,9 @@
 
 At the real archives' counts (67,979 files) a DVC dependency on the data folder is a walk with a
 state lookup and an ignore check per file: about 4 s of a 7 s ``dvc status`` (measured on the scale
-benchmark's tree). So no stage depends on the folder as a whole. ``split`` reruns when its label
-files (ISIC CSVs, BreCaHAD annotations: dvc.yaml) or its params change (``data.profile``,
-``data.root``, ``data.paths``), or when forced (``dvc repro -f split``, the documented step after
-adding, removing or changing images); it then records here the size and MD5
+benchmark's tree). So no stage depends on the folder. ``split`` reruns when its params change
+(``data.profile``, ``data.root``, ``data.paths``) or when forced (``dvc repro -f split``, the
+documented step after changing files under ``data.root``); it then records here the size and MD5
 of each image and annotation file its tables name, and the later stages depend on this file. A
 changed pixel changes a digest, so ``prepare`` reruns exactly for the files it decodes, and the
 digests are the same on every machine (no paths outside ``data.root``, no times).
