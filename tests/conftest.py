@@ -61,10 +61,10 @@ def data_copy(tiny_data, tmp_path) -> Path:
 def tiny_onnx_classifier(tmp_path_factory) -> Path:
     """A random MobileNetV2 binary classifier at 32 px: ``checkpoint.npz`` and its ``model.onnx`` with metadata."""
     from medinterp import registry
-    from medinterp.export import metadata as M
+    from medinterp.export import metadata
     from medinterp.models.torch.build import build
     from medinterp.models.torch.checkpoint import save_checkpoint
-    from medinterp.models.torch.to_onnx import export_onnx
+    from medinterp.models.torch.export import export_onnx
     from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 
     folder = tmp_path_factory.mktemp("tiny_onnx")
@@ -74,8 +74,8 @@ def tiny_onnx_classifier(tmp_path_factory) -> Path:
             "init_used": "random", "seed": 0, "settings": {}, "dropout": 0.1}
     save_checkpoint(folder / "checkpoint.npz", model, info)
     export_onnx(model, folder / "model.onnx", 32)
-    M.attach(folder / "model.onnx", M.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
-                                                     framework=M.framework_info("torch", torch.__version__),
+    metadata.attach(folder / "model.onnx", metadata.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
+                                                     framework=metadata.framework_info("torch", torch.__version__),
                                                      provenance={"medinterp": "test"}))
     return folder / "model.onnx"
 

@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 
 from medinterp import registry  # noqa: E402
 from medinterp.params import Augment, TaskSettings  # noqa: E402
-from medinterp.isic.trained import TrainingData  # noqa: E402
+from medinterp.training.classifier import TrainingData  # noqa: E402
 from medinterp.models.families import family_function  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import yaml
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import registry
 from medinterp.errors import ConfigError
 
@@ -60,11 +60,11 @@ def test_each_entry_is_a_valid_dvc_stage_name_and_folder():
 
 
 def test_the_defaults_are_both_studies_whole():
-    params = P.validate(yaml.safe_load((REPO / "params.yaml").read_text()))
-    assert [params.model_spec(m).key for m in params.models] == [f"torch:{m}" for m in THESIS]
-    assert [params.paper_for(b)[0].key for b in params.paper.backbones] == [
+    config = params.validate(yaml.safe_load((REPO / "params.yaml").read_text()))
+    assert [config.model_spec(m).key for m in config.models] == [f"torch:{m}" for m in THESIS]
+    assert [config.paper_for(b)[0].key for b in config.paper.backbones] == [
         "keras:nasnet_mobile", "keras:densenet201", "keras:mobilenet_v2"]
-    assert params.model in params.models
+    assert config.model in config.models
 
 
 def test_per_model_stages_run_once_per_entry_and_ignore_the_lists():

@@ -14,8 +14,9 @@ import pytest
 from conftest import run_command
 from medinterp.inference.predict import predict
 from medinterp.models.torch.checkpoint import load_checkpoint
-from medinterp.models.torch.classifier import predict_logits, probabilities
+from medinterp.models.torch.train import predict_logits
 from medinterp.preprocessing.arrays import decode_resized
+from medinterp.training.classifier import probabilities
 
 ARTIFACTS = """artifacts:
   isic-binary-classifier:
@@ -42,10 +43,10 @@ def _tiny_paper_classifier(path):
     """A random Keras MobileNetV2 paper classifier at 32 px whose probabilities differ between
     images, exported. Returns the Keras model."""
     from medinterp import registry
-    from medinterp.models.keras.backbones import build_backbone, set_batchnorm_momentum
-    from medinterp.models.keras.classifier import build_classifier
+    from medinterp.models.keras.build import build_backbone, set_batchnorm_momentum
     from medinterp.models.keras.export import OnnxExporter, framework
-    from medinterp.models.keras.training import configure_tensorflow
+    from medinterp.models.keras.paper_networks import build_classifier
+    from medinterp.models.keras.train import configure_tensorflow
     from medinterp.paper.artifacts import onnx_metadata
 
     configure_tensorflow(0)

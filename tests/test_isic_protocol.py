@@ -15,7 +15,7 @@ from medinterp.evaluation.curves import macro_roc_table, roc_table
 from medinterp.evaluation.scalars import mean_std
 from medinterp.isic.crossval import cross_validate, fold_indices
 from medinterp.isic.predictions import predictions_table
-from medinterp import params as P
+from medinterp import params
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.training import class_weights
 from medinterp.training.loop import FitConfig, FitResult
@@ -142,8 +142,8 @@ def test_predictions_table_names_classes_and_probabilities():
 
 def from_params(raw, task):
     """Settings of ``raw["model"]`` as the only entry of ``models``."""
-    params = P.validate({**raw, "models": [raw["model"]]})
-    return params.model_spec(), params.isic_task(task), params.seed
+    config = params.validate({**raw, "models": [raw["model"]]})
+    return config.model_spec(), config.isic_task(task), config.seed
 
 
 def test_repository_params_resolve_for_every_torch_model():

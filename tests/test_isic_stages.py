@@ -12,14 +12,15 @@ import pandas as pd
 import pytest
 import yaml
 
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import run as onnx_run
 from medinterp.models.torch.checkpoint import load_checkpoint
-from medinterp.models.torch.classifier import predict_logits, probabilities
+from medinterp.models.torch.train import predict_logits
 from medinterp.models.torch.transforms import to_input
 from medinterp.preprocessing.arrays import load
 from medinterp.stages import isic_binary, isic_export, isic_multiclass, prepare, split
 from medinterp.training import class_weights
+from medinterp.training.classifier import probabilities
 
 from conftest import REPO
 
@@ -121,10 +122,10 @@ def test_exported_models_match_pytorch_and_carry_metadata(workdir, monkeypatch):
     for task in ("binary", "multiclass"):
         assert parity[task]["within_tolerance"] and parity[task]["tolerance"] == 1e-4
         assert measured[task]["max_abs_diff"] <= 1e-4 and measured[task]["samples"] == parity[task]["samples"]
-        meta = M.read(f"models/isic/mobilenet_v2/{task}/model.onnx")
+        meta = metadata.read(f"models/isic/mobilenet_v2/{task}/model.onnx")
         assert meta["architecture"] == "mobilenet_v2" and meta["family"] == "torch" and meta["init_used"] == "random"
         assert meta["input"]["shape"] == [None, 3, 32, 32] and meta["input"]["layout"] == "NCHW"
-    meta = M.read("models/isic/mobilenet_v2/binary/model.onnx")
+    meta = metadata.read("models/isic/mobilenet_v2/binary/model.onnx")
     assert meta["output"]["activation"] == "sigmoid" and meta["metrics"]["test_roc_auc"] == json.loads(Path("metrics/isic/mobilenet_v2/binary.json").read_text())["test"]["roc_auc"]
     test = load("isic2016_test", 32)
     logits, _ = onnx_run("models/isic/mobilenet_v2/binary/model.onnx", to_input(np.asarray(test.images)).numpy(), providers=["CPUExecutionProvider"])

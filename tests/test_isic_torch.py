@@ -14,15 +14,16 @@ from torch import nn
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import run as onnx_run
-from medinterp.isic.trained import TrainingData
+from medinterp.training.classifier import TrainingData, probabilities
 from medinterp.models.torch.build import build, imagenet_file
 from medinterp.models.torch.checkpoint import load_checkpoint
-from medinterp.models.torch.classifier import TorchTrainable, predict_logits, probabilities, train_classifier, weighted_loss
+from medinterp.models.torch.isic_classifier import train_classifier
+from medinterp.models.torch.train import TorchTrainable, predict_logits, weighted_loss
 from medinterp.models.torch.data import training_batches
 from medinterp.training.resume import ResumeFile
-from medinterp.models.torch.to_onnx import FixedSizeAdaptiveAvgPool2d, export_checked, export_checkpoint, exportable
+from medinterp.models.torch.export import FixedSizeAdaptiveAvgPool2d, export_checked, export_checkpoint, exportable
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
 
 from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
@@ -137,7 +138,7 @@ def test_training_checkpoint_and_onnx_export_agree(tmp_path):
     record, measured = export_checkpoint(path, onnx_path, fields, images[val], tolerance=1e-4)
     assert measured["max_abs_diff"] <= 1e-4 and measured["provider"] in ("CPUExecutionProvider", "CUDAExecutionProvider")
     assert record == {"samples": int(len(val)), "tolerance": 1e-4, "within_tolerance": True}
-    read = M.read(onnx_path)
+    read = metadata.read(onnx_path)
     assert read["input"]["shape"] == [None, 3, 32, 32] and read["output"]["activation"] == "sigmoid"
     assert json.loads((tmp_path / "model.json").read_text())["class_names"] == ["benign", "malignant"]
     odd_batch, _ = onnx_run(onnx_path, to_input(images[:3]).numpy(), providers=["CPUExecutionProvider"])   # dynamic batch
@@ -242,8 +243,8 @@ def test_small_inputs_to_a_seven_by_seven_pool_still_export(tmp_path):
             "architecture": "vgg16", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"], "num_outputs": 1,
             "init_used": "random"}
     images = np.random.default_rng(0).integers(0, 256, (5, 16, 16, 3), dtype=np.uint8)
-    meta = M.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
-                            framework=M.framework_info("torch", torch.__version__), provenance={"medinterp": "test"})
+    meta = metadata.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
+                            framework=metadata.framework_info("torch", torch.__version__), provenance={"medinterp": "test"})
     assert export_checked(model, info, tmp_path / "m.onnx", meta, images, tolerance=1e-5)[1]["max_abs_diff"] <= 1e-5
 
 
@@ -261,11 +262,11 @@ def test_the_same_weights_export_to_the_same_bytes(tmp_path):
     save_checkpoint(checkpoint, model, info)
     images = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 3), dtype=np.uint8)
     fields = {"name": "tiny", "dataset": "isic_binary", "split": "all", "metrics": {}, "params": {},
-              "provenance": M.provenance("medinterp.stages.isic_export", [checkpoint])}
+              "provenance": metadata.provenance("medinterp.stages.isic_export", [checkpoint])}
     for name in ("first.onnx", "second.onnx"):
         export_checkpoint(checkpoint, tmp_path / name, fields, images, tolerance=1e-4)
     assert (tmp_path / "first.onnx").read_bytes() == (tmp_path / "second.onnx").read_bytes()
-    assert M.read(tmp_path / "first.onnx")["provenance"]["inputs"] == {checkpoint.as_posix(): M.file_md5(checkpoint)}
+    assert metadata.read(tmp_path / "first.onnx")["provenance"]["inputs"] == {checkpoint.as_posix(): metadata.file_md5(checkpoint)}
 
 
 def test_training_input_equals_the_interpretation_adapters_to_the_last_bit():

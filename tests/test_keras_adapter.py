@@ -275,12 +275,12 @@ def test_set_layer_weights_refuses_other_shapes_dtypes_and_layers():
 
 
 def test_randomized_cascade_through_the_keras_adapter(images):
-    from medinterp.interpret.randomization import randomized_top
+    from medinterp.interpret.randomization import cascading
 
     adapter = KerasAdapter(_tiny(3))
     before = _outputs(adapter, images)
-    with randomized_top(adapter, 2, seed=0) as layers:
-        assert layers == ["logits", "conv_b"]
+    with cascading(adapter, seed=0) as randomize:
+        assert randomize(2) == ["logits", "conv_b"]
         assert not np.allclose(adapter.scores(images), before[0])
     for got, expected in zip(_outputs(adapter, images), before):
         np.testing.assert_array_equal(got, expected)

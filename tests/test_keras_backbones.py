@@ -9,7 +9,7 @@ import pytest
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.models.keras.backbones import (
+from medinterp.models.keras.build import (
     InputScaling, build_backbone, imagenet_file_name, keras_cache, set_batchnorm_momentum,
 )
 

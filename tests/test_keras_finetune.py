@@ -10,16 +10,17 @@ from sklearn.metrics import log_loss
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import run as onnx_run
 from medinterp.params import Augment
-from medinterp.isic.trained import TrainingData
-from medinterp.models import checkpoint as C
+from medinterp.training.classifier import TrainingData
+from medinterp.models import checkpoint as checkpoint_files
 from medinterp.models.loading import load_adapter
-from medinterp.models.keras.finetune import (
-    HEAD, build_finetune, export_checkpoint, load_checkpoint, targets, train_classifier, weighted_loss,
-)
-from medinterp.models.keras.training import configure_tensorflow
+from medinterp.models.keras.build import HEAD, build_finetune
+from medinterp.models.keras.checkpoint import load_checkpoint
+from medinterp.models.keras.export import export_checkpoint
+from medinterp.models.keras.isic_classifier import targets, train_classifier, weighted_loss
+from medinterp.models.keras.train import configure_tensorflow
 from medinterp.models.keras.transforms import augment_batch, projective
 from medinterp.training.augment import affine_maps, crop_boxes
 
@@ -87,7 +88,7 @@ def trained(tmp_path_factory):
     model = train_classifier(SPEC, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 2.0]),
                                TrainingData(images, train, labels[train], images[val], labels[val]), seed=3)
     folder = tmp_path_factory.mktemp("keras_isic")
-    model.save(C.path_in(folder), trained_on="tiny")
+    model.save(checkpoint_files.path_in(folder), trained_on="tiny")
     return model, folder, images[val]
 
 
@@ -100,8 +101,8 @@ def test_training_reports_train_and_validation_metrics(trained):
 
 def test_checkpoint_round_trip_and_export_parity(trained):
     model, folder, val_images = trained
-    path = C.path_in(folder)
-    info = C.read_info(path)
+    path = checkpoint_files.path_in(folder)
+    info = checkpoint_files.read_info(path)
     assert (info["family"], info["architecture"], info["num_outputs"], info["seed"]) == ("keras", "mobilenet_v2", 1, 3)
     assert info["normalisation"] == {"layout": "NHWC", "mean": None, "std": None} and info["trained_on"] == "tiny"
     loaded, _ = load_checkpoint(path)
@@ -111,7 +112,7 @@ def test_checkpoint_round_trip_and_export_parity(trained):
     fields = {"name": "isic-binary-mobilenet_v2", "dataset": "isic_binary", "split": "rows 0-15", "metrics": {}, "params": {},
               "provenance": {"medinterp": "test"}}
     record, measured = export_checkpoint(path, folder / "model.onnx", fields, val_images, tolerance=1e-4, opset=17)
-    meta = M.read(folder / "model.onnx")
+    meta = metadata.read(folder / "model.onnx")
     assert measured["max_abs_diff"] <= 1e-4 and meta["metrics"]["onnx_parity"] == record and meta["family"] == "keras" and meta["input"]["layout"] == "NHWC"
     assert meta["input"]["shape"] == [None, 32, 32, 3] and meta["output"] == {"name": "logits", "kind": "logits", "activation": "sigmoid"}
     outputs, _ = onnx_run(folder / "model.onnx", val_images[:3].astype(np.float32) / 255.0, providers=["CPUExecutionProvider"])
@@ -119,13 +120,13 @@ def test_checkpoint_round_trip_and_export_parity(trained):
     with pytest.raises(ConfigError, match="opset 17"):
         export_checkpoint(path, folder / "other.onnx", fields, val_images, tolerance=1e-4, opset=13)
     with pytest.raises(ConfigError, match="a keras checkpoint, read here as torch"):
-        C.require_family(info, "torch", path)
+        checkpoint_files.require_family(info, "torch", path)
 
 
 def test_adapter_of_a_keras_checkpoint_and_its_initial_network(trained):
     model, folder, val_images = trained
-    adapter, info = load_adapter(C.path_in(folder))
-    initial, _ = load_adapter(C.path_in(folder), initial=True)
+    adapter, info = load_adapter(checkpoint_files.path_in(folder))
+    initial, _ = load_adapter(checkpoint_files.path_in(folder), initial=True)
     configure_tensorflow(3)
     expected, _, _ = build_finetune(SPEC, 32, 1, "random", 0.1, ("classifier",))
     assert all(np.array_equal(a, b) for a, b in zip(initial.model.get_weights(), expected.get_weights()))

@@ -14,9 +14,9 @@ import pandas as pd
 import pytest
 import yaml
 
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.inference.predict import predict
-from medinterp.models import checkpoint as C
+from medinterp.models import checkpoint as checkpoint_files
 
 from conftest import REPO
 
@@ -60,7 +60,7 @@ def workdir(tiny_data, tmp_path_factory):
 def test_training_stages_record_the_keras_family(workdir):
     for task in ("binary", "multiclass"):
         report = json.loads((workdir / f"metrics/isic/mobilenet_v2/{task}.json").read_text())
-        info = C.read_info(workdir / f"models/isic/mobilenet_v2/{task}/checkpoint.npz")
+        info = checkpoint_files.read_info(workdir / f"models/isic/mobilenet_v2/{task}/checkpoint.npz")
         assert report["model"] == info["architecture"] == "mobilenet_v2"
         assert report["family"] == info["family"] == "keras" and info["normalisation"]["layout"] == "NHWC"
     binary = json.loads((workdir / "metrics/isic/mobilenet_v2/binary.json").read_text())
@@ -74,7 +74,7 @@ def test_exported_models_give_the_probabilities_the_training_stages_wrote(workdi
     for task in ("binary", "multiclass"):
         assert parity[task]["within_tolerance"] and measured[task]["max_abs_diff"] <= parity[task]["tolerance"]
         onnx = workdir / f"models/isic/mobilenet_v2/{task}/model.onnx"
-        meta = M.read(onnx)
+        meta = metadata.read(onnx)
         assert meta["family"] == "keras" and meta["input"]["shape"] == [None, 32, 32, 3]
         written = pd.read_csv(workdir / f"plots/isic/mobilenet_v2/{task}/predictions_test.csv")
         run = predict(onnx, [data_root / image for image in written["image"]], batch_size=5)

@@ -8,11 +8,11 @@ import keras
 import numpy as np
 import pytest
 
-from medinterp.export import metadata as M
-from medinterp.models.keras.autoencoder import build_autoencoder
+from medinterp.export import metadata
+from medinterp.models.keras.paper_networks import build_autoencoder
 from medinterp.models.keras.export import OnnxExporter, framework
 from medinterp.models.keras.optimizers import FusedOptimizer
-from medinterp.models.keras.training import KerasTrainable, configure_tensorflow
+from medinterp.models.keras.train import KerasTrainable, configure_tensorflow
 from medinterp.paper.augment import balanced_order, dihedral, epoch_batches
 from medinterp.training.loop import FitConfig, fit
 
@@ -116,14 +116,14 @@ def test_autoencoder_reconstructs_the_input_shape():
 def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
     model = _tiny_classifier()
     x = np.random.default_rng(1).random((5, 8, 8, 3)).astype("float32")
-    meta = M.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="breakhis", split="none",
-                  class_names=["benign", "malignant"], input=M.input_spec(8, "NHWC"), output=M.output_spec("logits", "sigmoid", "logit"),
+    meta = metadata.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="breakhis", split="none",
+                  class_names=["benign", "malignant"], input=metadata.input_spec(8, "NHWC"), output=metadata.output_spec("logits", "sigmoid", "logit"),
                   metrics={}, init_used="random", provenance={"medinterp": "test"}, params={}, framework=framework())
     exporter = OnnxExporter(model, "logit")
     record, measured = exporter.export(tmp_path / "tiny.onnx", meta, x, tolerance=1e-5)
     assert measured["max_abs_diff"] < 1e-5 and measured["samples"] == 5
     assert record == {"samples": 5, "tolerance": 1e-5, "within_tolerance": True}
-    stored = M.read(tmp_path / "tiny.onnx")
+    stored = metadata.read(tmp_path / "tiny.onnx")
     assert stored["metrics"]["onnx_parity"] == record and stored["name"] == "tiny"
     import onnxruntime as ort
 
@@ -196,7 +196,7 @@ def test_a_training_state_of_another_model_is_refused():
 
 def check_mixed_precision(name, compute):
     """Run by :func:`test_mixed_precision_trains_in_fast_numerics`, in a process without the portable pins."""
-    from medinterp.models.keras.training import precision
+    from medinterp.models.keras.train import precision
 
     x, y = _task()
     configure_tensorflow(0)
@@ -215,7 +215,7 @@ def check_mixed_precision(name, compute):
 
 def check_loss_scaling_skips_an_overflowing_step():
     """Float16 loss scaling: an overflowing step is skipped and halves the scale."""
-    from medinterp.models.keras.training import precision
+    from medinterp.models.keras.train import precision
 
     x, y = _task()
     configure_tensorflow(0)
@@ -252,7 +252,7 @@ def test_mixed_precision_trains_in_fast_numerics():
 
 def test_precision_refuses_unknown_names_and_portable_numerics(monkeypatch):
     from medinterp import numerics
-    from medinterp.models.keras.training import precision
+    from medinterp.models.keras.train import precision
 
     with pytest.raises(Exception, match="precision 'fp64' is unknown"):
         with precision("fp64"):

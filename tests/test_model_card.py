@@ -12,7 +12,7 @@ import pytest
 from onnx import TensorProto, helper
 
 from medinterp.cli import main
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 CARD_TYPES = {
@@ -27,7 +27,7 @@ def paper_cards() -> tuple[dict, dict]:
     from medinterp.paper.artifacts import onnx_metadata
 
     spec = registry.get("mobilenet_v2", "keras")
-    framework = M.framework_info("keras", "3.0 (tensorflow 2.21)")
+    framework = metadata.framework_info("keras", "3.0 (tensorflow 2.21)")
     params = {"seed": 0, "paper": {"classifier": {"head_units": 8, "dropout": 0.5}}}
     classifier = onnx_metadata(spec, "classifier", "vanilla", 32, "random", {"val_auc": 0.5}, params, framework, {"medinterp": "test"})
     encoder = onnx_metadata(spec, "encoder", "random", 32, "random", {}, params, framework, {"medinterp": "test"})
@@ -40,9 +40,9 @@ def isic_card(task: str = "binary", profile: str = "sample", **info_changes) -> 
     info = {"architecture": "alexnet", "family": "torch", "task": task, "image_size": 32, "init_used": "random",
             "class_names": ["MEL", "NV", "BCC"] if multiclass else ["benign", "malignant"], "num_outputs": 3 if multiclass else 1,
             "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, **info_changes}
-    return M.for_checkpoint(info, name=f"isic-{task}-alexnet", dataset=f"isic_{task}", split="splits/isic_binary.csv folds 0-3",
+    return metadata.for_checkpoint(info, name=f"isic-{task}-alexnet", dataset=f"isic_{task}", split="splits/isic_binary.csv folds 0-3",
                             metrics={"test_auc": 0.5}, params={"model": "alexnet", "seed": 0, "data.profile": profile},
-                            framework=M.framework_info("torch", "2.13.0"), provenance={"medinterp": "test"})
+                            framework=metadata.framework_info("torch", "2.13.0"), provenance={"medinterp": "test"})
 
 
 def _tiny_onnx(path, input_shape, output_name, output_shape):
@@ -58,8 +58,8 @@ def _tiny_onnx(path, input_shape, output_name, output_shape):
 def _check_types(card: dict) -> None:
     for key, kind in CARD_TYPES.items():
         assert isinstance(card[key], kind), key
-    assert card["schema"] == M.SCHEMA_VERSION == 3
-    assert card["version"].startswith(M.package_version() + "+") and len(card["version"].split("+")[1]) == 12
+    assert card["schema"] == metadata.SCHEMA_VERSION == 3
+    assert card["version"].startswith(metadata.package_version() + "+") and len(card["version"].split("+")[1]) == 12
     assert "not for diagnosis" in card["intended_use"] and "interpretability" in card["intended_use"]
     assert isinstance(card["license"]["model"], str) and card["license"]["data"]
     for source in card["data_source"]["datasets"]:
@@ -114,14 +114,14 @@ def test_isic_cards_carry_the_sources_the_profile_and_normalisation():
 def test_version_is_deterministic_and_follows_what_made_the_model():
     assert isic_card()["version"] == isic_card()["version"]
     assert isic_card()["version"] != isic_card(profile="full")["version"] != isic_card(image_size=64)["version"]
-    assert M.data_profile({"data.profile": "full"}) == "full" and M.data_profile({}) is None
+    assert metadata.data_profile({"data.profile": "full"}) == "full" and metadata.data_profile({}) is None
 
 
 @pytest.mark.parametrize("key", sorted(CARD_TYPES))
 def test_a_card_missing_a_field_is_refused(key):
     card = {k: v for k, v in isic_card().items() if k != key}
-    with pytest.raises(M.MetadataError, match=f"missing '{key}'"):
-        M.validate(card, "model.json")
+    with pytest.raises(metadata.MetadataError, match=f"missing '{key}'"):
+        metadata.validate(card, "model.json")
 
 
 @pytest.mark.parametrize("change, message", [
@@ -135,51 +135,51 @@ def test_a_card_missing_a_field_is_refused(key):
     ({"schema": 2}, "schema 2 is not supported"),
 ])
 def test_a_hand_edited_or_old_card_is_refused(change, message):
-    with pytest.raises(M.MetadataError, match=message):
-        M.validate({**isic_card(), **change}, "model.json")
+    with pytest.raises(metadata.MetadataError, match=message):
+        metadata.validate({**isic_card(), **change}, "model.json")
 
 
 def test_unknown_dataset_and_derived_fields_are_refused():
     info = {"architecture": "alexnet", "family": "torch", "task": "binary", "image_size": 32, "init_used": "random",
             "class_names": ["benign", "malignant"], "num_outputs": 1, "normalisation": {"layout": "NCHW", "mean": None, "std": None}}
-    fields = dict(name="x", split="all", metrics={}, params={}, framework=M.framework_info("torch", "2.13.0"), provenance={})
-    with pytest.raises(M.MetadataError, match=r"dataset 'isic2018' is not one of \('breakhis', 'isic_binary', 'isic_multiclass'\)"):
-        M.for_checkpoint(info, dataset="isic2018", **fields)
+    fields = dict(name="x", split="all", metrics={}, params={}, framework=metadata.framework_info("torch", "2.13.0"), provenance={})
+    with pytest.raises(metadata.MetadataError, match=r"dataset 'isic2018' is not one of \('breakhis', 'isic_binary', 'isic_multiclass'\)"):
+        metadata.for_checkpoint(info, dataset="isic2018", **fields)
     card = isic_card()
-    with pytest.raises(M.MetadataError, match=r"\['version'\] are derived by make\(\)"):
-        M.make(**{k: v for k, v in card.items() if k not in set(CARD_TYPES) - {"version"} | {"schema"}})
+    with pytest.raises(metadata.MetadataError, match=r"\['version'\] are derived by make\(\)"):
+        metadata.make(**{k: v for k, v in card.items() if k not in set(CARD_TYPES) - {"version"} | {"schema"}})
 
 
 def test_the_card_inside_the_onnx_file_equals_the_sidecar(tmp_path):
     path = tmp_path / "model.onnx"
     _tiny_onnx(path, [None, 3, 32, 32], "logits", [None, 3, 32, 32])
     card = isic_card()
-    M.attach(path, card)
+    metadata.attach(path, card)
     inside = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert json.loads(inside[M.METADATA_KEY]) == json.loads(M.sidecar_path(path).read_text()) == card == M.read(path)
+    assert json.loads(inside[metadata.METADATA_KEY]) == json.loads(metadata.sidecar_path(path).read_text()) == card == metadata.read(path)
 
 
 def test_attach_records_the_feature_map_shape_the_graph_has(tmp_path):
     _, encoder = paper_cards()
     path = tmp_path / "encoder.onnx"
     _tiny_onnx(path, ["batch", 32, 32, 3], "features", ["batch", 1, 1, 1280])
-    M.attach(path, encoder)
-    features = M.read(path)["network_data_format"]["outputs"]["features"]
+    metadata.attach(path, encoder)
+    features = metadata.read(path)["network_data_format"]["outputs"]["features"]
     assert features["shape"] == [None, 1, 1, 1280] and features["num_channels"] == 1280
-    assert json.loads(M.sidecar_path(path).read_text()) == M.read(path)
+    assert json.loads(metadata.sidecar_path(path).read_text()) == metadata.read(path)
 
 
 def test_card_command_prints_markdown_and_json(tmp_path, capsys):
     path = tmp_path / "model.onnx"
     _tiny_onnx(path, [None, 3, 32, 32], "logits", [None, 1])
-    M.attach(path, isic_card())
+    metadata.attach(path, isic_card())
     assert main(["card", str(path)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# isic-binary-alexnet\n") and "## Intended use" in text and "not for diagnosis" in text
     assert "| `logits` | `[null, 1]` | `\"float32\"` | `\"sigmoid\"` | `{\"0\": \"malignant\"}` |" in text
     assert "Rotemberg" in text and "synthetic: true" in text
     assert main(["card", str(path), "--json"]) == 0
-    assert json.loads(capsys.readouterr().out) == M.read(path)
+    assert json.loads(capsys.readouterr().out) == metadata.read(path)
 
 
 def test_card_command_refuses_a_missing_model_or_an_old_card(tmp_path, capsys, monkeypatch):
@@ -190,7 +190,7 @@ def test_card_command_refuses_a_missing_model_or_an_old_card(tmp_path, capsys, m
     _tiny_onnx(path, [None, 3, 32, 32], "logits", [None, 1])
     model = onnx.load(str(path))
     entry = model.metadata_props.add()
-    entry.key, entry.value = M.METADATA_KEY, json.dumps({**isic_card(), "schema": 2})
+    entry.key, entry.value = metadata.METADATA_KEY, json.dumps({**isic_card(), "schema": 2})
     onnx.save(model, str(path))
     assert main(["card", str(path)]) == 2
     err = capsys.readouterr().err.strip()

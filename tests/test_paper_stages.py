@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from medinterp import registry
-from medinterp.export import metadata as M
-from medinterp.models.keras.backbones import build_backbone
+from medinterp.export import metadata
+from medinterp.models.keras.build import build_backbone
 from medinterp.stages import paper_autoencoder, paper_classifier, paper_evaluate, prepare, split
 
 from conftest import split_params
@@ -62,7 +62,7 @@ def test_encoders_for_each_starting_point(pipeline):
     for tag in ("imagenet", "random"):
         assert summary[tag]["onnx_parity"]["within_tolerance"]
         assert json.loads((work / f"logs/paper_autoencoder@{BACKBONE}.json").read_text())["onnx_parity"][tag]["max_abs_diff"] < 1e-4
-        meta = M.read(work / "models/paper" / BACKBONE / "autoencoder" / f"encoder-{tag}.onnx")
+        meta = metadata.read(work / "models/paper" / BACKBONE / "autoencoder" / f"encoder-{tag}.onnx")
         assert meta["output"]["kind"] == "features" and meta["init_used"] == summary[tag]["weights_used"]
         live = work / "plots/paper" / BACKBONE / "autoencoder/plots"
         assert (live / "metrics" / tag / "val_loss.tsv").is_file() and (live / "images" / tag / "reconstructions.png").is_file()
@@ -79,7 +79,7 @@ def test_classifier_variants_are_exported_with_parity(pipeline):
         assert row["onnx_parity"]["within_tolerance"] and 0.0 <= row["val_accuracy"] <= 1.0
         run = row["same_run_as"] or variant
         assert json.loads((work / f"logs/paper_classifier@{BACKBONE}.json").read_text())["onnx_parity"][run]["max_abs_diff"] < 1e-4
-        meta = M.read(work / "models/paper" / BACKBONE / "classifier" / f"{variant}.onnx")
+        meta = metadata.read(work / "models/paper" / BACKBONE / "classifier" / f"{variant}.onnx")
         assert meta["class_names"] == ["benign", "malignant"] and meta["output"]["activation"] == "sigmoid"
         assert meta["metrics"]["onnx_parity"] == row["onnx_parity"]
         assert (work / "plots/paper" / BACKBONE / "classifier/plots/metrics" / variant / "val_accuracy.tsv").is_file()
@@ -120,7 +120,7 @@ def test_exported_classifiers_give_table2_probabilities(pipeline, tiny_data):
     images = [tiny_data / name for name in frame["image"]]
     for variant in VARIANTS:
         onnx = work / "models/paper" / BACKBONE / "classifier" / f"{variant}.onnx"
-        meta = M.read(onnx)
+        meta = metadata.read(onnx)
         assert meta["input"]["shape"] == [None, 64, 64, 3] and meta["params"]["trained_at_image_size"] == 32
         run = predict(onnx, images, batch_size=4)
         assert not any(p.error for p in run.predictions)
@@ -133,21 +133,21 @@ def test_interpret_paper_applies_the_thesis_methods_to_a_paper_classifier(pipeli
     """``interpret_paper`` on the classifiers trained above: the BreakHis validation images are the
     image sets, the trained classifier is the subject, and the starting network of an encoder
     variant is the autoencoder's encoder (its activations equal the encoder file's)."""
-    from medinterp import params as P
+    from medinterp import params
     from medinterp.models.keras.adapter import KerasAdapter
-    from medinterp.models.keras.checkpoints import load_weights
+    from medinterp.models.keras.checkpoint import load_weights
     from medinterp.paper.subject import paper_classifier_subject
     from medinterp.stages import interpret_paper, run
 
     work, _ = pipeline
     monkeypatch.chdir(work)
-    params = yaml.safe_load(Path("params.yaml").read_text())
-    params["interpret"].update(batch_size=8, paper={"backbones": [BACKBONE], "variants": ["encoder-random"]})
-    params["interpret"]["outliers"].update(min_share=0.1, examples=2)
-    params["interpret"]["filters"].update(quantile=0.5, top_k=2, heatmap_top=2)
-    params["profiles"]["sample"]["interpret"] = {"featurevis": {"steps": 2, "top_n": 1},
-                                                 "sanity": {"layers": 2, "natural_images": 2, "top_n": 1}}
-    Path("params.yaml").write_text(yaml.safe_dump(params))
+    raw = yaml.safe_load(Path("params.yaml").read_text())
+    raw["interpret"].update(batch_size=8, paper={"backbones": [BACKBONE], "variants": ["encoder-random"]})
+    raw["interpret"]["outliers"].update(min_share=0.1, examples=2)
+    raw["interpret"]["filters"].update(quantile=0.5, top_k=2, heatmap_top=2)
+    raw["profiles"]["sample"]["interpret"] = {"featurevis": {"steps": 2, "top_n": 1},
+                                              "sanity": {"layers": 2, "natural_images": 2, "top_n": 1}}
+    Path("params.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setattr(sys, "argv", ["interpret_paper", BACKBONE, "encoder-random"])
     run(interpret_paper.main)   # in the stage's transaction, as DVC runs it: its own outputs are pending until it ends
 
@@ -164,7 +164,7 @@ def test_interpret_paper_applies_the_thesis_methods_to_a_paper_classifier(pipeli
     for name in ("outliers", "filters_heatmap", "featurevis_pretrained", "featurevis_finetuned", "sanity_similarity"):
         assert (Path("plots/interpret/paper") / BACKBONE / variant / f"{name}.png").is_file()
 
-    subject, initial = paper_classifier_subject(P.load(), BACKBONE, "encoder-random")
+    subject, initial = paper_classifier_subject(params.load(), BACKBONE, "encoder-random")
     encoder, _ = build_backbone(registry.get(BACKBONE, "keras"), 32)
     load_weights(encoder, f"models/paper/{BACKBONE}/autoencoder/encoder-random.weights.h5")
     images = np.asarray(subject.validation.images[:4], dtype=np.float32) / 255.0
@@ -183,7 +183,7 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
     ``explanations.methods`` on the first two BreCaHAD images, whatever their prediction, and one image through a
     two-step cascade. With Table 2's images (``images_from: correct``, ``images: all``) its ``gradcam`` row is
     Table 2's IRA."""
-    from medinterp import params as P
+    from medinterp import params
     from medinterp.interpret.randomization import cascade_counts
     from medinterp.paper import evaluate, explanations, table2
     from medinterp.stages import paper_explanations, run
@@ -195,7 +195,7 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
     raw["explanations"]["scorecam"]["channels"] = 4
     raw["explanations"]["randomization"].update(steps=2, images=1)
     Path("params.yaml").write_text(yaml.safe_dump(raw))
-    settings = P.load().explanation_settings()
+    settings = params.load().explanation_settings()
     methods = list(settings.methods)
     assert (settings.images_from, settings.images, settings.scorecam.channels, settings.randomization.steps,
             settings.randomization.images) == ("all", 2, 4, 2, 1)
@@ -266,7 +266,7 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
     # empty), the gradcam row of images_from: correct, images: all is Table 2's row.
     raw["explanations"].update(methods=["gradcam"], images_from="correct", images="all")
     raw["explanations"]["randomization"].update(steps=1, images=1)
-    table2_like = P.validate(raw)
+    table2_like = params.validate(raw)
     monkeypatch.setattr(evaluate, "THRESHOLD", 0.0)
     monkeypatch.setattr(explanations, "THRESHOLD", 0.0)
     every = explanations.explain_backbone(table2_like, BACKBONE)

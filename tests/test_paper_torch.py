@@ -19,10 +19,10 @@ from torch import nn
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.models.decoder import decoder_widths
 from medinterp.models.torch.paper_networks import PaperEncoder, PaperNetworks, eager_runner
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper.evaluate import evaluate
 from medinterp.paper.networks import networks_for
 from medinterp.training.resume import SeededBatches
@@ -52,7 +52,7 @@ def test_both_families_build_the_same_decoder():
     """A stride-8 encoder at 32 px: three up-steps, 64 -> 32 -> 16 filters, in Keras and in torch."""
     import keras
 
-    from medinterp.models.keras.autoencoder import build_autoencoder
+    from medinterp.models.keras.paper_networks import build_autoencoder
 
     images = keras.Input((32, 32, 3))
     keras_model = build_autoencoder(keras.Model(images, keras.layers.Conv2D(8, 3, strides=8, name="enc")(images)), filters=64)
@@ -177,7 +177,7 @@ def test_imagenet_weights_fail_offline_with_the_file_to_fetch(monkeypatch, tmp_p
 
 
 def _meta(kind: str, size: int, params: dict) -> dict:
-    return A.onnx_metadata(MOBILENET, kind, "test", size, "random", {"val_loss": 0.5}, params, NETS.framework(),
+    return artifacts.onnx_metadata(MOBILENET, kind, "test", size, "random", {"val_loss": 0.5}, params, NETS.framework(),
                            {"medinterp": "test"})
 
 
@@ -190,7 +190,7 @@ def test_onnx_export_has_the_keras_files_interface_and_parity(tmp_path):
     params = {"paper": {"classifier": {"head_units": 16, "dropout": 0.5}}}
     record, measured = NETS.exporter(classifier, "logit").export(tmp_path / "vanilla.onnx", _meta("classifier", 48, params), x, 1e-4)
     assert record == {"samples": 5, "tolerance": 1e-4, "within_tolerance": True} and measured["max_abs_diff"] < 1e-4
-    meta = M.read(tmp_path / "vanilla.onnx")
+    meta = metadata.read(tmp_path / "vanilla.onnx")
     assert meta["family"] == "torch" and meta["framework"]["name"] == "torch" and meta["input"]["layout"] == "NHWC"
     assert meta["metrics"]["onnx_parity"] == record
     session = ort.InferenceSession(str(tmp_path / "vanilla.onnx"), providers=["CPUExecutionProvider"])
@@ -315,7 +315,7 @@ def test_torch_stages_end_to_end(torch_pipeline, tiny_data):
     autoencoder = json.loads((work / "metrics/paper" / BACKBONE / "autoencoder.json").read_text())
     assert autoencoder["random"]["weights_used"] == "random" and autoencoder["imagenet"]["weights_used"].startswith(f"file {weights}")
     assert (folder / "autoencoder/encoder-random.npz").is_file() and (folder / "autoencoder/encoder-imagenet.npz").is_file()
-    assert M.read(folder / "autoencoder/encoder-random.onnx")["output"]["kind"] == "features"
+    assert metadata.read(folder / "autoencoder/encoder-random.onnx")["output"]["kind"] == "features"
 
     classifier = json.loads((work / "metrics/paper" / BACKBONE / "classifier.json").read_text())
     table = json.loads((work / "metrics/table2.json").read_text())
@@ -324,7 +324,7 @@ def test_torch_stages_end_to_end(torch_pipeline, tiny_data):
         assert classifier[variant]["same_run_as"] is None and classifier[variant]["onnx_parity"]["within_tolerance"]
         row = table[BACKBONE][variant]
         assert row["family"] == "torch" and row["images"] == len(frame)
-        meta = M.read(folder / "classifier" / f"{variant}.onnx")
+        meta = metadata.read(folder / "classifier" / f"{variant}.onnx")
         assert meta["family"] == "torch" and meta["input"]["shape"] == [None, 64, 64, 3]
         # the artifact gives Table 2's probabilities, as the Keras ones do
         run = predict(folder / "classifier" / f"{variant}.onnx", [tiny_data / name for name in frame["image"]], batch_size=4)

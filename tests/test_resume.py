@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import yaml
 
-from medinterp.models import checkpoint as C
+from medinterp.models import checkpoint as checkpoint_files
 from medinterp.training.loop import FitConfig, fit
 from medinterp.training.resume import ResumeFile, SeededBatches, array_inputs, discard_stage, resume_file
 
@@ -241,7 +241,7 @@ def test_a_killed_stage_resumes_and_gives_the_uninterrupted_outputs(prepared):
     assert not (killed / ".resume").exists()
 
     checkpoint = f"models/isic/{ENTRY}/multiclass/checkpoint.npz"
-    (info, arrays), (expected_info, expected_arrays) = C.read(killed / checkpoint), C.read(prepared / checkpoint)
+    (info, arrays), (expected_info, expected_arrays) = checkpoint_files.read(killed / checkpoint), checkpoint_files.read(prepared / checkpoint)
     assert info == expected_info and info["epochs_run"] == EPOCHS
     assert arrays.keys() == expected_arrays.keys() and all(np.array_equal(arrays[k], expected_arrays[k]) for k in arrays)
     for output in (f"metrics/isic/{ENTRY}/multiclass.json", f"plots/isic/{ENTRY}/multiclass/predictions_test.csv",

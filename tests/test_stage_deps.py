@@ -80,7 +80,7 @@ def test_the_check_reports_a_removed_dep():
     assert missing_deps(closure, deps) == []
     assert missing_deps(closure, [d for d in deps if d != "src/medinterp/io.py"]) == ["src/medinterp/io.py"]
     assert missing_deps(closure, [d for d in deps if d != "src/medinterp/models"]) == models
-    assert "src/medinterp/models/keras/finetune.py" in models  # reached only by name, through families.py
+    assert "src/medinterp/models/keras/isic_classifier.py" in models  # reached only by name, through families.py
 
 
 def test_missing_deps_by_hand():
@@ -160,7 +160,7 @@ def test_real_closure_includes_packages_and_named_modules():
     assert {"src/medinterp/__init__.py", "src/medinterp/stages/__init__.py",
             "src/medinterp/stages/isic_export.py"} <= closure
     # models/families.py names each family's module as a string for importlib: both count
-    assert {"src/medinterp/models/torch/to_onnx.py", "src/medinterp/models/keras/finetune.py"} <= closure
+    assert {"src/medinterp/models/torch/export.py", "src/medinterp/models/keras/export.py"} <= closure
 
 
 def test_no_stage_walks_the_image_folders(tmp_path):

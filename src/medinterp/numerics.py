@@ -21,17 +21,32 @@ every stage process calls it first (``medinterp.stages``). ``MEDINTERP_NUMERICS=
 libraries to choose (the GPU where there is one, the widest vectors and every core: faster,
 results tied to the machine); ``MEDINTERP_THREADS`` sets the fixed thread count (default 2: the
 committed results were made with 2, a different count gives different numbers).
+
+TensorFlow's start-up lines on stderr (oneDNN's notice, the CPU-feature note, absl's "before
+absl::InitializeLog()" warning) carry no information a stage needs, so :func:`import_tensorflow`,
+which :mod:`medinterp.models.keras` calls before any of its modules imports TensorFlow, leaves
+them out: ``TF_CPP_MIN_LOG_LEVEL`` defaults to 2 (no INFO or WARNING lines of TensorFlow's C++
+logging), and the INFO and WARNING lines written while TensorFlow loads, before that setting is
+read (this machine's TensorFlow 2.21 writes oneDNN's notice then, whatever the level), are dropped;
+errors and anything else pass. ``MEDINTERP_TF_LOGS=1`` shows them all. Neither touches
+``TF_ENABLE_ONEDNN_OPTS`` or any other setting that changes the numbers.
 """
 
 from __future__ import annotations
 
 import os
-from typing import Mapping
+import re
+import sys
+import tempfile
+from contextlib import contextmanager
+from types import ModuleType
+from typing import Callable, Iterator, Mapping
 
 from medinterp.errors import ConfigError
 
 MODE_VARIABLE = "MEDINTERP_NUMERICS"
 THREADS_VARIABLE = "MEDINTERP_THREADS"
+TF_LOGS_VARIABLE = "MEDINTERP_TF_LOGS"
 MODES = ("portable", "fast")
 DEFAULT_THREADS = 2
 
@@ -99,3 +114,59 @@ def describe(environ: Mapping[str, str] = os.environ) -> dict:
     portable = mode(environ) == "portable"
     return {"mode": mode(environ), "threads": threads(environ) if portable else None,
             "environment": {name: environ.get(name) for name in names}}
+
+
+# -- TensorFlow's start-up lines ---------------------------------------------------------------
+
+TF_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL", "2")   # 2: errors only, from TensorFlow's C++ logging
+_TF_BANNER = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] .*"   # absl: I0000 00:00:1796165152.754297    6279 port.cc:153] ...
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] \S+:\d+\] .*"              # tsl: 2025-01-01 12:00:00.000: I path.cc:32] ...
+    r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
+)
+
+
+def tensorflow_logs(environ: Mapping[str, str] = os.environ) -> bool:
+    """Whether TensorFlow's start-up and INFO/WARNING log lines are shown (``MEDINTERP_TF_LOGS=1``)."""
+    return environ.get(TF_LOGS_VARIABLE, "").strip() == "1"
+
+
+def is_tensorflow_banner(line: str) -> bool:
+    """An INFO or WARNING line of TensorFlow's C++ logging, or absl's note that it logs to stderr."""
+    return _TF_BANNER.fullmatch(line.rstrip("\r\n")) is not None
+
+
+@contextmanager
+def _stderr_lines_dropped(drop: Callable[[str], bool]) -> Iterator[None]:
+    """File descriptor 2 (what C++ libraries write to, and ``sys.stderr``) into a temporary file
+    for the block; afterwards every line of it that ``drop`` does not match goes to stderr."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with tempfile.TemporaryFile() as captured:
+            os.dup2(captured.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+                captured.seek(0)
+                kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True) if not drop(line)]
+                if kept:
+                    with open(2, "wb", closefd=False) as stderr:
+                        stderr.write("".join(kept).encode())
+    finally:
+        os.close(saved)
+
+
+def import_tensorflow() -> ModuleType:
+    """``import tensorflow``, without its start-up lines unless ``MEDINTERP_TF_LOGS=1`` (see above).
+    Only the first import in a process can leave them out; later calls return the loaded module."""
+    if "tensorflow" not in sys.modules and not tensorflow_logs():
+        os.environ.setdefault(*TF_LOG_LEVEL)   # read by TensorFlow when it loads; inherited by child processes
+        with _stderr_lines_dropped(is_tensorflow_banner):
+            import tensorflow
+    import tensorflow
+
+    return tensorflow

@@ -65,7 +65,7 @@ class ModelSpec:
 
 
 # Keras layer names are those of keras.applications (Keras 3); ``output`` is the identity layer that
-# medinterp.models.keras.backbones puts on the backbone's output tensor (the last convolutional
+# medinterp.models.keras.build puts on the backbone's output tensor (the last convolutional
 # feature map of an include_top=False model), whose own layer name Keras numbers per session for NASNet.
 _SPECS = [
     ModelSpec(

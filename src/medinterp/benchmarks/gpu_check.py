@@ -109,11 +109,11 @@ def run_worker(family: str, settings: dict[str, Any], python: str = sys.executab
 
 def bench_onnx(models: list[Path], plan: Plan, providers: list[str]) -> dict[str, Any]:
     """:func:`medinterp.inference.bench.bench_in_subprocess` per family, with each family's wall time."""
-    from medinterp.export import metadata as M
+    from medinterp.export import metadata
 
     by_family: dict[str, list[Path]] = {}
     for path in models:
-        by_family.setdefault(M.read(path)["family"], []).append(path)
+        by_family.setdefault(metadata.read(path)["family"], []).append(path)
     results: dict[str, Any] = {}
     wall_s: dict[str, float] = {}
     for family, paths in sorted(by_family.items()):

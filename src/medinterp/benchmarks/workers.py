@@ -181,8 +181,10 @@ def keras_training_rate(arch: str, image_size: int, batch_size: int, steps: int,
 
 
 def keras_job(settings: dict[str, Any]) -> dict[str, Any]:
+    from medinterp.numerics import import_tensorflow
+
+    tf = import_tensorflow()   # without its start-up lines on stderr (MEDINTERP_TF_LOGS=1 shows them)
     import keras
-    import tensorflow as tf
 
     gpus = tf.config.list_physical_devices("GPU")
     names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]

@@ -3,7 +3,7 @@
 fold's model kept as the task's model.
 
 A family supplies ``train_fold(fold, train_index, val_index)`` returning a trained model
-(:class:`medinterp.isic.trained.Trained`); everything else (which rows train and validate, metrics per fold, mean and
+(:class:`medinterp.training.classifier.Trained`); everything else (which rows train and validate, metrics per fold, mean and
 standard deviation, out-of-fold predictions, the choice of the best fold) is here.
 """
 
@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from medinterp.evaluation.scalars import mean_std, scalars
-from medinterp.isic.trained import Trained
+from medinterp.training.classifier import Trained
 from medinterp.training.loop import direction
 from medinterp.preprocessing.arrays import ImageTable
 

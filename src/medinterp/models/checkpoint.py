@@ -4,7 +4,7 @@ weights as named arrays and, as JSON, what they are.
 ``models/isic/binary/checkpoint.npz`` and ``models/isic/multiclass/checkpoint.npz`` are such files,
 whichever family trained them. numpy alone reads them, so a later stage learns the family and
 architecture (:func:`read_info`) before it imports the framework that rebuilds the network
-(``medinterp.models.torch.checkpoint``, ``medinterp.models.keras.finetune``). The arrays are keyed
+(``medinterp.models.torch.checkpoint``, ``medinterp.models.keras.checkpoint``). The arrays are keyed
 by the framework's own names: a PyTorch ``state_dict``'s keys, a Keras variable's ``path``.
 
 ``info`` holds at least: ``architecture`` (registry name), ``family``, ``task`` (``binary`` |

@@ -18,20 +18,21 @@ KERAS_GPU_ENVIRONMENT = Path(".venv-keras-gpu")
 
 # job -> family -> (module, function); every function of one job has the same signature
 JOBS = {
-    "train_classifier": {"torch": ("medinterp.models.torch.classifier", "train_classifier"),
-                         "keras": ("medinterp.models.keras.finetune", "train_classifier")},
-    "export_checkpoint": {"torch": ("medinterp.models.torch.to_onnx", "export_checkpoint"),
-                          "keras": ("medinterp.models.keras.finetune", "export_checkpoint")},
-    "checkpoint_adapter": {"torch": ("medinterp.models.torch.interpret", "checkpoint_adapter"),
-                           "keras": ("medinterp.models.keras.finetune", "checkpoint_adapter")},
-    "checkpoint_eager_runner": {"torch": ("medinterp.models.torch.checkpoint", "eager_runner"),
-                                "keras": ("medinterp.models.keras.finetune", "eager_runner")},
+    "train_classifier": {"torch": ("medinterp.models.torch.isic_classifier", "train_classifier"),
+                         "keras": ("medinterp.models.keras.isic_classifier", "train_classifier")},
+    "export_checkpoint": {"torch": ("medinterp.models.torch.export", "export_checkpoint"),
+                          "keras": ("medinterp.models.keras.export", "export_checkpoint")},
+    "checkpoint_adapter": {"torch": ("medinterp.models.torch.checkpoint", "checkpoint_adapter"),
+                           "keras": ("medinterp.models.keras.checkpoint", "checkpoint_adapter")},
+    # the eager forward pass of an ISIC checkpoint's ONNX file (checkpoint.npz beside it)
+    "checkpoint_eager_runner": {"torch": ("medinterp.models.torch.export", "eager_runner"),
+                                "keras": ("medinterp.models.keras.export", "eager_runner")},
     # the paper's stages: a class whose instances have the same methods in both families
     "paper_networks": {"torch": ("medinterp.models.torch.paper_networks", "PaperNetworks"),
                        "keras": ("medinterp.models.keras.paper_networks", "PaperNetworks")},
     # the eager forward pass of a paper ONNX file's weights (its weights file beside it)
     "paper_eager_runner": {"torch": ("medinterp.models.torch.paper_networks", "eager_runner"),
-                           "keras": ("medinterp.models.keras.export", "eager_runner")},
+                           "keras": ("medinterp.models.keras.paper_networks", "eager_runner")},
 }
 
 

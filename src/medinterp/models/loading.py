@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from medinterp.interpret.adapter import ModelAdapter
-from medinterp.models import checkpoint as C
+from medinterp.models import checkpoint as checkpoint_files
 from medinterp.models.families import family_function
 
 
@@ -22,5 +22,5 @@ def load_adapter(path: str | Path, initial: bool = False) -> tuple[ModelAdapter,
     ``initial=True`` gives the network the fine-tuning started from instead: the registry's network
     with the checkpoint's initialisation (``info["init_used"]``: ImageNet weights, or random ones in
     the sample profile) drawn under its seed, the thesis's "pre-trained" model."""
-    family = C.read_info(path)["family"]
+    family = checkpoint_files.read_info(path)["family"]
     return family_function("checkpoint_adapter", family)(path, initial)

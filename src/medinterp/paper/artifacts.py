@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.registry import ModelSpec
 from medinterp.training.loop import FitResult
 
@@ -54,13 +54,13 @@ def onnx_metadata(spec: ModelSpec, kind: str, name: str, size: int, init_used: s
                   framework: dict, provenance: dict) -> dict:
     """Metadata of an exported encoder (``kind="encoder"``) or classifier (``kind="classifier"``)."""
     classifier = kind == "classifier"
-    return M.make(
+    return metadata.make(
         name=f"paper-{spec.name}-{kind}-{name}", architecture=spec.name, family=spec.family,
         task="binary" if classifier else "autoencoder encoder",
         dataset="breakhis", split="train; kept epoch chosen on val",
         class_names=CLASS_NAMES if classifier else [],
-        input=M.input_spec(size, "NHWC"),
-        output=M.output_spec("logits", "sigmoid", name="logit") if classifier else M.output_spec("features", None, name="features"),
+        input=metadata.input_spec(size, "NHWC"),
+        output=metadata.output_spec("logits", "sigmoid", name="logit") if classifier else metadata.output_spec("features", None, name="features"),
         metrics=metrics, init_used=init_used, provenance=provenance, params=params, framework=framework,
     )
 

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from medinterp.interpret.adapter import ModelAdapter
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper import data
 from medinterp.paper.networks import PaperNetworks, networks_for
 from medinterp.params import Paper, Params
@@ -34,7 +34,7 @@ class EvaluationBench:
         """Each training run, its weights loaded into :attr:`model`, with the variants it stands for."""
         runs = self.settings.runs()
         for name in dict.fromkeys(runs.values()):
-            self.nets.load_weights(self.model, A.classifier_path(self.backbone, name, self.nets.weights_suffix))
+            self.nets.load_weights(self.model, artifacts.classifier_path(self.backbone, name, self.nets.weights_suffix))
             yield name, [v.name for v in self.settings.variant_list if runs[v.name] == name]
 
 

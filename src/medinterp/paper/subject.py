@@ -9,8 +9,8 @@ import json
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.layout import paper_subject
-from medinterp.interpret.pipeline import Subject
-from medinterp.paper import artifacts as A
+from medinterp.interpret.image_sets import Subject
+from medinterp.paper import artifacts
 from medinterp.paper import data
 from medinterp.paper.networks import networks_for
 from medinterp.paper.training import start_from
@@ -36,14 +36,14 @@ def paper_classifier_subject(params: Params, backbone: str, variant: str) -> tup
     encoder, start = network()
     chosen = VARIANTS[variant]
     if chosen.autoencoder:
-        nets.load_weights(encoder, A.encoder_path(backbone, s.encoder_tag(chosen), nets.weights_suffix))
+        nets.load_weights(encoder, artifacts.encoder_path(backbone, s.encoder_tag(chosen), nets.weights_suffix))
     else:
         start_from(nets, start, nets.get_weights(start), encoder, spec, s.image_size, s.init_for(chosen.weights))
     _, trained = network()
-    weights = A.classifier_path(backbone, variant, nets.weights_suffix)
+    weights = artifacts.classifier_path(backbone, variant, nets.weights_suffix)
     nets.load_weights(trained, weights)
-    meta = json.loads(A.classifier_path(backbone, variant, ".json").read_text(encoding="utf-8"))
-    subject = Subject(paper_subject(backbone, variant), spec.name, spec.family, meta["init_used"], list(A.CLASS_NAMES),
+    meta = json.loads(artifacts.classifier_path(backbone, variant, ".json").read_text(encoding="utf-8"))
+    subject = Subject(paper_subject(backbone, variant), spec.name, spec.family, meta["init_used"], list(artifacts.CLASS_NAMES),
                       s.image_size, val, nets.adapter(trained, s.image_size), str(weights),
                       (spec.first_conv_layer, spec.last_conv_layer))
     return subject, nets.adapter(start, s.image_size)

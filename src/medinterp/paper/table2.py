@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from medinterp.datasets.images import read_rgb
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper.bench import evaluation_bench
 from medinterp.paper.evaluate import RowResult, evaluate
 from medinterp.paper.overlays import OverlayPanel, overlay_panels
@@ -56,5 +56,5 @@ def evaluate_backbone(params: Params, backbone: str) -> BackboneTable:
 
 def table2_row(backbone: str, variant: str, family: str, result: RowResult) -> dict:
     """A Table 2 row: the family, what the variant is, how it really started, and its figures."""
-    meta = json.loads(A.classifier_path(backbone, variant, ".json").read_text(encoding="utf-8"))
+    meta = json.loads(artifacts.classifier_path(backbone, variant, ".json").read_text(encoding="utf-8"))
     return {"family": family, **meta["params"]["variant"], "weights_used": meta["init_used"], **result.summary}

@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from medinterp.errors import ConfigError
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper import data
 from medinterp.paper.augment import epoch_batches
 from medinterp.paper.networks import PaperNetworks, networks_for
@@ -36,7 +36,7 @@ def precision_scope(spec: ModelSpec, settings: Paper) -> AbstractContextManager:
         return nullcontext()
     if spec.family != "keras":
         raise ConfigError(f"paper.precision '{settings.precision}' is for the Keras family; {spec.name} is {spec.family} (use fp32)")
-    from medinterp.models.keras.training import precision   # the family's framework is already imported
+    from medinterp.models.keras.train import precision   # the family's framework is already imported
 
     return precision(settings.precision)
 
@@ -75,4 +75,4 @@ def batches(table: ImageTable, targets: np.ndarray | None, batch_size: int, seed
 def run_resume(stage: str, run: str, settings: dict[str, Any], seed: int, *inputs: str) -> ResumeFile:
     """The resume file of one run of a paper stage: its fingerprint covers ``settings``, ``seed``, the
     BreakHis arrays and the md5 of ``inputs`` (e.g. the encoder weights it starts from)."""
-    return resume_file(stage, run, settings, seed, {"arrays": array_inputs(A.ARRAYS.stem), "files": file_digests(*inputs)})
+    return resume_file(stage, run, settings, seed, {"arrays": array_inputs(artifacts.ARRAYS.stem), "files": file_digests(*inputs)})

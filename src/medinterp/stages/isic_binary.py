@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.evaluation.curves import roc_table
 from medinterp.io import write_csv, write_json
@@ -27,7 +27,7 @@ from medinterp.isic.crossval import cross_validate
 from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
-from medinterp.isic.trained import TrainingData, run_resume
+from medinterp.training.classifier import TrainingData, run_resume
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
 from medinterp.splits.isic import BINARY_CLASSES
@@ -37,9 +37,9 @@ from medinterp.training.resume import discard_stage
 
 
 def main() -> None:
-    entry, params = foreach_item("models"), P.load()
+    entry, config = foreach_item("models"), params.load()
     stage = f"isic_binary@{entry}"
-    spec, settings, seed = params.model_spec(entry), params.isic_task("binary", entry), params.seed
+    spec, settings, seed = config.model_spec(entry), config.isic_task("binary", entry), config.seed
     plots = layout.plots(entry, "binary")
     # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
@@ -62,10 +62,10 @@ def main() -> None:
                 resume=run_resume(stage, f"fold{fold}", spec, settings, weights, seed + fold, "isic_binary"),
             )
 
-        cv = cross_validate(table, test, class_names, train_fold, params.isic.binary.best_fold_by)
+        cv = cross_validate(table, test, class_names, train_fold, config.isic.binary.best_fold_by)
 
     best = cv.best
-    run_info = run_block(spec.name, spec.family, best.init_used, seed, params.data.profile, settings.image_size)
+    run_info = run_block(spec.name, spec.family, best.init_used, seed, config.data.profile, settings.image_size)
     best.save(layout.checkpoint(entry, "binary"), fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}")
     write_csv(plots / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
     write_csv(plots / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))

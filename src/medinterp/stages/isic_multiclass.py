@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.errors import DatasetError
 from medinterp.evaluation.curves import macro_roc_table
@@ -27,7 +27,7 @@ from medinterp.io import write_csv, write_json
 from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
-from medinterp.isic.trained import TrainingData, run_resume
+from medinterp.training.classifier import TrainingData, run_resume
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import SPLITS, load
 from medinterp.stages import foreach_item, run
@@ -38,12 +38,12 @@ EVALUATED = ("val", "test")
 
 
 def main() -> None:
-    entry, params = foreach_item("models"), P.load()
+    entry, config = foreach_item("models"), params.load()
     stage = f"isic_multiclass@{entry}"
-    spec, settings, seed = params.model_spec(entry), params.isic_task("multiclass", entry), params.seed
+    spec, settings, seed = config.model_spec(entry), config.isic_task("multiclass", entry), config.seed
     plots = layout.plots(entry, "multiclass")
-    class_names = list(params.split.isic_multiclass.classes)
-    block = params.isic.multiclass
+    class_names = list(config.split.isic_multiclass.classes)
+    block = config.isic.multiclass
     # a framework takes seconds to import: only once the params are known to be usable
     from dvclive import Live
 
@@ -66,7 +66,7 @@ def main() -> None:
                                    resume=run_resume(stage, "model", spec, settings, weights, seed, "isic_multiclass"))
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
-    run_info = run_block(spec.name, spec.family, trained.init_used, seed, params.data.profile, settings.image_size)
+    run_info = run_block(spec.name, spec.family, trained.init_used, seed, config.data.profile, settings.image_size)
     trained.save(layout.checkpoint(entry, "multiclass"), trained_on="splits/isic_multiclass.csv split=train")
     for name, part in parts.items():
         write_csv(plots / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))

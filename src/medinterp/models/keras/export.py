@@ -5,6 +5,9 @@ One :class:`OnnxExporter` per model object uses the model's traced inference fun
 architecture that share a model object (the classifier variants) share that trace. The ONNX model
 takes ``input`` (``N x S x S x 3`` float32 in [0, 1], NHWC, as the Keras model) and returns one
 output named by the caller (``logit``, ``features``).
+
+An ISIC checkpoint (``checkpoint.npz``) exports with :func:`export_checkpoint`; :func:`eager_runner`
+is Keras's own forward pass of an exported checkpoint, for the inference benchmark.
 """
 
 from __future__ import annotations
@@ -12,17 +15,20 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from medinterp.export import metadata as M
+from medinterp.errors import ConfigError
+from medinterp.export import metadata
 from medinterp.export.canonical import canonical_model
 from medinterp.export.parity import checked, parity
 from medinterp.io import readable, write_bytes
-from medinterp.models.keras.training import inference_function, run_batched
+from medinterp.models import checkpoint as checkpoint_files
+from medinterp.models.keras.checkpoint import load_checkpoint
+from medinterp.models.keras.train import inference_function, run_batched
 
 OPSET = 17
 
@@ -42,12 +48,12 @@ def _tf2onnx_fail_fast() -> Iterator[None]:
 
 
 def framework() -> dict:
-    return M.framework_info("keras", f"{keras.__version__} (tensorflow {tf.__version__})")
+    return metadata.framework_info("keras", f"{keras.__version__} (tensorflow {tf.__version__})")
 
 
 class OnnxExporter:
     def __init__(self, model: keras.Model, output_name: str, function=None, batch_size: int = 32):
-        """``function``: the model's :func:`~medinterp.models.keras.training.inference_function` when
+        """``function``: the model's :func:`~medinterp.models.keras.train.inference_function` when
         one is already traced (a trainer's ``forward``), so the export does not trace it again."""
         self.output_name, self.batch_size = output_name, batch_size
         self.function = function if function is not None else inference_function(model)
@@ -85,30 +91,32 @@ class OnnxExporter:
         ``parity_inputs`` (``export.parity.checked``). Returns that record and the measurement (max
         and mean absolute difference, provider, samples) for the run log. Raises ``RuntimeError``
         when the outputs differ by more than ``tolerance``."""
-        M.validate(meta)
+        metadata.validate(meta)
         proto = self.convert()
         write_bytes(path, proto.SerializeToString())
         # inside a stage's transaction the file is not at ``path`` until the stage ends
         measured = parity(readable(path), parity_inputs, self.keras_outputs(parity_inputs))
         record = checked(path, measured, tolerance, "Keras")
-        M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
+        metadata.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
         return record, measured
 
 
-def eager_runner(onnx_path: str | Path, meta: dict):
-    """Keras's own (eager) forward pass of the weights an ONNX file was exported from
-    (``<name>.weights.h5`` beside ``<name>.onnx``), taking the ONNX model's input; and the framework.
-    The network is rebuilt from the registry and the head settings recorded in the metadata."""
-    from medinterp import registry
-    from medinterp.models.keras.backbones import build_backbone
-    from medinterp.models.keras.checkpoints import load_weights
-    from medinterp.models.keras.classifier import build_classifier
+# -- the ISIC checkpoints (checkpoint.npz) -----------------------------------------------------
 
-    onnx_path = Path(onnx_path)
-    spec = registry.get(meta["architecture"], "keras")
-    model, _ = build_backbone(spec, int(meta["input"]["shape"][1]), "random")
-    if meta["output"]["kind"] == "logits":
-        head = meta["params"]["paper"]["classifier"]
-        model = build_classifier(model, int(head["head_units"]), float(head["dropout"]))
-    load_weights(model, onnx_path.with_name(f"{onnx_path.stem}.weights.h5"))
+def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
+                      tolerance: float, opset: int) -> tuple[dict, dict]:
+    """The checkpoint as ONNX (``input`` [0, 1] NHWC, output ``logits``) with the metadata
+    ``export.metadata.for_checkpoint`` makes of its info and ``fields``, checked against Keras on
+    ``images`` (``uint8`` NHWC): the parity record and measurement (``OnnxExporter.export``)."""
+    if opset != OPSET:
+        raise ConfigError(f"isic.export.opset is {opset}; the Keras family exports at opset {OPSET} (tf2onnx)")
+    model, info = load_checkpoint(checkpoint)
+    meta = metadata.for_checkpoint(info, framework=framework(), **fields)
+    return OnnxExporter(model, "logits").export(onnx_path, meta, np.asarray(images, dtype=np.float32) / 255.0, tolerance)
+
+
+def eager_runner(onnx_path: str | Path, meta: dict[str, Any]):
+    """Keras's own forward pass of the checkpoint an ONNX file was exported from (``checkpoint.npz``
+    beside it), taking the ONNX model's input; and the framework."""
+    model, _ = load_checkpoint(checkpoint_files.path_in(Path(onnx_path).parent))
     return (lambda x: np.asarray(model(x, training=False))), framework()

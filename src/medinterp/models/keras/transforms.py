@@ -16,7 +16,7 @@ On a batch of ``(N, S, S, 3)`` float32 images in [0, 1], each image independentl
 
 Every random draw comes from one ``numpy.random.Generator``, so a seed gives the same batches in
 either family.
-The networks normalise inside (``backbones.InputScaling``), so the output stays in [0, 1].
+The networks normalise inside (``build.InputScaling``), so the output stays in [0, 1].
 """
 
 from __future__ import annotations

@@ -4,6 +4,10 @@
 Later stages (interpretation, export, inference) call :func:`load_checkpoint`, which rebuilds the
 network from the registry without downloading anything and loads the weights. Besides the common
 ``info``, a torch checkpoint records ``head`` (the replaced final block).
+
+:func:`checkpoint_adapter` is the torch side of ``medinterp.models.loading.load_adapter``: a
+checkpoint behind a :class:`~medinterp.models.torch.adapter.TorchAdapter`, with its fine-tuned
+weights or with the weights its fine-tuning started from (:func:`initial_network`).
 """
 
 from __future__ import annotations
@@ -11,76 +15,48 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from medinterp import registry
-from medinterp.export.metadata import framework_info
-from medinterp.models import checkpoint as C
+from medinterp.models import checkpoint as checkpoint_files
+from medinterp.models.torch.adapter import TorchAdapter
 from medinterp.models.torch.build import build
 
 FAMILY = "torch"
 
 
-def to_numpy(value: Any) -> Any:
-    """``value`` with every tensor in it (nested in dicts, lists, tuples) copied to a numpy array."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().cpu().numpy().copy()
-    if isinstance(value, dict):
-        return {k: to_numpy(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_numpy(v) for v in value)
-    return value
-
-
-def to_torch(value: Any) -> Any:
-    """The inverse of :func:`to_numpy`."""
-    if isinstance(value, np.ndarray):
-        return torch.from_numpy(value)
-    if isinstance(value, dict):
-        return {k: to_torch(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(to_torch(v) for v in value)
-    return value
-
-
-def random_state() -> dict[str, Any]:
-    """torch's CPU and CUDA random streams (dropout) as numpy arrays, for a resumable training state."""
-    return {"cpu": torch.get_rng_state().numpy(),
-            "cuda": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
-
-
-def set_random_state(state: dict[str, Any]) -> None:
-    """The inverse of :func:`random_state`; a CUDA stream saved elsewhere is ignored without CUDA."""
-    torch.set_rng_state(torch.from_numpy(state["cpu"]))
-    if state["cuda"] and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in state["cuda"]])
-
-
 def save_checkpoint(path: str | Path, model: nn.Module, info: dict[str, Any]) -> None:
     """Write ``model``'s weights and ``info`` (plain JSON-like values) to ``path`` atomically."""
-    C.save(path, info, {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
+    checkpoint_files.save(path, info, {k: v.detach().cpu().numpy() for k, v in model.state_dict().items()})
 
 
 def load_checkpoint(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """The network of a checkpoint, on the CPU and in eval mode, and its ``info``."""
-    info, arrays = C.read(path)
-    C.require_family(info, FAMILY, path)
+    info, arrays = checkpoint_files.read(path)
+    checkpoint_files.require_family(info, FAMILY, path)
     spec = registry.get(info["architecture"], FAMILY)
     model = build(spec, int(info["num_outputs"]), "random", float(info["dropout"])).model
-    C.match_arrays(list(model.state_dict()), arrays, path)
+    checkpoint_files.match_arrays(list(model.state_dict()), arrays, path)
     model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
     return model.eval(), info
 
 
-def eager_runner(onnx_path: str | Path, meta: dict[str, Any]):
-    """PyTorch's own forward pass of the checkpoint an ONNX file was exported from (the
-    ``checkpoint.npz`` beside ``model.onnx``), on the CPU, taking the ONNX model's input; and the framework."""
-    model, _ = load_checkpoint(C.path_in(Path(onnx_path).parent))
+def initial_network(info: dict[str, Any]) -> nn.Module:
+    """The network a checkpoint's fine-tuning started from, in eval mode: the registry's network
+    with the same initialisation (``settings.weights``) under the same seed, as
+    ``isic_classifier.train_classifier`` builds it; the global random state is left as it was."""
+    spec = registry.get(info["architecture"], info["family"])
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(info["seed"]))
+        model = build(spec, int(info["num_outputs"]), str(info["settings"]["weights"]), float(info["dropout"])).model
+    return model.eval()
 
-    def run(inputs):
-        with torch.inference_mode():
-            return model(torch.from_numpy(inputs)).numpy()
 
-    return run, framework_info("torch", torch.__version__)
+def checkpoint_adapter(path: str | Path, initial: bool = False) -> tuple[TorchAdapter, dict[str, Any]]:
+    """``medinterp.models.loading.load_adapter``'s torch side."""
+    module, info = load_checkpoint(path)
+    if initial:
+        module = initial_network(info)
+    normalisation = info["normalisation"]
+    return TorchAdapter(module, normalisation["mean"], normalisation["std"], int(info["image_size"])), info

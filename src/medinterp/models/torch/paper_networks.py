@@ -42,15 +42,15 @@ from torch import nn
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.canonical import canonical_model
 from medinterp.export.parity import checked, parity
 from medinterp.io import atomic_path, readable, write_bytes
 from medinterp.models.decoder import decoder_widths
 from medinterp.models.torch.adapter import TorchAdapter
 from medinterp.models.torch.build import build, imagenet_file
-from medinterp.models.torch.checkpoint import random_state, set_random_state, to_numpy, to_torch
-from medinterp.models.torch.to_onnx import exportable
+from medinterp.models.torch.export import exportable
+from medinterp.models.torch.train import random_state, set_random_state, to_numpy, to_torch
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 from medinterp.registry import ModelSpec
 
@@ -265,7 +265,7 @@ def get_weights(model: nn.Module) -> dict[str, torch.Tensor]:
 
 
 def framework() -> dict:
-    return M.framework_info("torch", torch.__version__)
+    return metadata.framework_info("torch", torch.__version__)
 
 
 class PaperExporter:
@@ -296,12 +296,12 @@ class PaperExporter:
         """Write ``path`` with ``meta`` inside and in a sidecar JSON, its ``metrics.onnx_parity``
         the record of ONNX Runtime against PyTorch on ``parity_inputs`` (``export.parity.checked``);
         returns that record and the measurement. Raises ``RuntimeError`` beyond ``tolerance``."""
-        M.validate(meta)
+        metadata.validate(meta)
         network = self.network()
         write_bytes(path, self.convert(network, int(parity_inputs.shape[1])).SerializeToString())
         measured = parity(readable(path), parity_inputs, run_batched(network, parity_inputs, 32))
         record = checked(path, measured, tolerance, "PyTorch")
-        M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
+        metadata.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
         return record, measured
 
 

@@ -3,7 +3,8 @@ carries (``export.metadata``) and a parity check against PyTorch (``export.parit
 
 The ONNX model takes the normalised ``(N, 3, S, S)`` input of ``transforms.to_input`` and returns
 logits ``(N, K)``; the metadata says how to get there from an image file and which activation turns
-the logits into probabilities.
+the logits into probabilities. :func:`eager_runner` is PyTorch's own forward pass of an exported
+checkpoint, for the inference benchmark.
 
 This uses PyTorch's TorchScript-based exporter (``dynamo=False``): the newer ``torch.export`` one
 needs the ``onnxscript`` package, which this environment does not carry.
@@ -21,11 +22,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import checked, parity
 from medinterp.io import atomic_path
+from medinterp.models import checkpoint as checkpoint_files
 from medinterp.models.torch.checkpoint import load_checkpoint
-from medinterp.models.torch.classifier import predict_logits
+from medinterp.models.torch.train import predict_logits
 from medinterp.models.torch.transforms import to_input
 
 INPUT, OUTPUT = "input", "logits"   # the names export.metadata.for_checkpoint records
@@ -104,7 +106,7 @@ def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, met
     reference = predict_logits(model, images)
     measured = parity(path, to_input(images).numpy(), reference)
     record = checked(path, measured, tolerance, "PyTorch")
-    M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
+    metadata.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": record}})
     return record, measured
 
 
@@ -113,5 +115,17 @@ def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dic
     """A checkpoint (``checkpoint.load_checkpoint``) as ONNX with the metadata ``export.metadata.for_checkpoint``
     makes of its info and ``fields``, checked against PyTorch on ``images`` (``uint8`` NHWC)."""
     model, info = load_checkpoint(checkpoint)
-    meta = M.for_checkpoint(info, framework=M.framework_info("torch", torch.__version__), **fields)
+    meta = metadata.for_checkpoint(info, framework=metadata.framework_info("torch", torch.__version__), **fields)
     return export_checked(model, info, onnx_path, meta, images, tolerance, opset)
+
+
+def eager_runner(onnx_path: str | Path, meta: dict[str, Any]):
+    """PyTorch's own forward pass of the checkpoint an ONNX file was exported from (the
+    ``checkpoint.npz`` beside ``model.onnx``), on the CPU, taking the ONNX model's input; and the framework."""
+    model, _ = load_checkpoint(checkpoint_files.path_in(Path(onnx_path).parent))
+
+    def run(inputs):
+        with torch.inference_mode():
+            return model(torch.from_numpy(inputs)).numpy()
+
+    return run, metadata.framework_info("torch", torch.__version__)

@@ -1,12 +1,15 @@
-"""An ISIC classifier's training as the stages see it, whatever its family: what a run learns
+"""An image classifier's training as the stages see it, whatever its family: what a run learns
 from (:class:`TrainingData`), what it offers once trained (:class:`Trained`), how fast it trained
 (:class:`Throughput`) and what its checkpoint records (:func:`checkpoint_info`).
 
-``medinterp.models.torch.classifier`` and ``medinterp.models.keras.finetune`` each provide
+Each family's ``isic_classifier`` module (``medinterp.models.torch.isic_classifier``,
+``medinterp.models.keras.isic_classifier``) provides
 ``train_classifier(spec, settings, class_names, class_weights, data, seed, logger, prefix, desc, resume)``
 returning a :class:`Trained`, and both call :func:`checkpoint_info`, so the two families'
 checkpoints say the same things in the same words (:mod:`medinterp.models.checkpoint`).
-:func:`run_resume` gives a run its resume file (:mod:`medinterp.training.resume`).
+:func:`run_resume` gives a run its resume file (:mod:`medinterp.training.resume`). Framework-free,
+like the rest of :mod:`medinterp.training`: the family packages build on it, the ISIC stages
+(:mod:`medinterp.isic`, ``medinterp.stages.isic_*``) call it.
 """
 
 from __future__ import annotations

@@ -1,24 +1,20 @@
 """Fine-tuning a Keras classifier for the ISIC tasks: the Keras counterpart of
-``medinterp.models.torch.classifier``, so ``model=nasnet_mobile`` (or ``family=keras``) runs the
+``medinterp.models.torch.isic_classifier``, so ``model=nasnet_mobile`` (or ``family=keras``) runs the
 thesis's protocol with the same settings, loop, checkpoint contract and interpretation code.
 
-- Network: the registry's ``keras.applications`` backbone (``backbones.build_backbone``: input
-  ``(N, S, S, 3)`` in [0, 1], normalisation inside), global average pooling, dropout ``dropout``
-  and a dense layer ``head_logits`` of one logit (binary) or one per class: the torch side's "final
-  layer replaced by dropout and a linear layer". ``freeze`` lists layer-name prefixes that do not
-  train; ``classifier`` names the classifier block, which for an application without its top is the
-  new final layer alone, so by default nothing is frozen (as for torchvision's ResNet50).
+- Network: ``build.build_finetune``, on the registry's ``keras.applications`` backbone
+  (``build.build_backbone``: input ``(N, S, S, 3)`` in [0, 1], normalisation inside).
 - Loss: the class-weighted mean ``sum(w[y] * loss) / sum(w[y])`` of binary cross-entropy on one
   logit or cross-entropy on K, the torch side's arithmetic (tests check it against each other's
   reference); Adam at the task's learning rate; the epoch loop, plateau and early stopping of
   ``training.loop.fit``.
 - Augmentation: ``transforms.augment_batch``, from ``isic.augment``.
-- Checkpoint: ``models.checkpoint`` with each Keras variable's ``path`` as its array's name.
+- Checkpoint: ``models.checkpoint`` with each Keras variable's ``path`` as its array's name
+  (``checkpoint.save_checkpoint``).
 - Precision: ``settings.precision`` (``isic.precision``) is the Keras dtype policy the network is
-  built under (``training.precision``); the logits and the loss stay float32.
+  built under (``train.precision``); the logits and the loss stay float32.
 - Resume: ``train_classifier(resume=...)`` continues an interrupted fit (``training.resume``).
 """
-
 from __future__ import annotations
 
 import time
@@ -30,53 +26,19 @@ import keras
 import numpy as np
 from keras import ops
 
-from medinterp import registry
-from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import scalars
-from medinterp.export import metadata as M
 from medinterp.params import TaskSettings
-from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
-from medinterp.models import checkpoint as C
-from medinterp.models.keras.adapter import KerasAdapter
-from medinterp.models.keras.backbones import build_backbone
-from medinterp.models.keras.export import OPSET, OnnxExporter, framework
+from medinterp.models.keras.build import HEAD, build_finetune
+from medinterp.models.keras.checkpoint import save_checkpoint
 from medinterp.models.keras.optimizers import FusedOptimizer
-from medinterp.models.keras.training import KerasTrainable, configure_tensorflow, precision, run_batched
+from medinterp.models.keras.train import KerasTrainable, configure_tensorflow, precision, run_batched
 from medinterp.models.keras.transforms import augment_batch
 from medinterp.registry import ModelSpec
+from medinterp.training.classifier import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
 from medinterp.training.resume import ResumeFile, SeededBatches
 
-FAMILY = "keras"
-HEAD = "head_logits"
-CLASSIFIER = "classifier"   # in ``freeze``: the classifier block, here the new final layer alone
 NORMALISATION = {"layout": "NHWC", "mean": None, "std": None}   # [0, 1] in, the network normalises inside
-
-
-def build_finetune(spec: ModelSpec, size: int, outputs: int, weights: str = "random", dropout: float = 0.1,
-                   freeze: tuple[str, ...] | list[str] = ()) -> tuple[keras.Model, str, tuple[str, ...]]:
-    """The classifier, the initialisation really used, and the names of its frozen layers."""
-    backbone, used = build_backbone(spec, size, weights)
-    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
-    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    logits = keras.layers.Dense(outputs, name=HEAD, dtype="float32")(x)   # float32 logits under mixed precision too
-    model = keras.Model(backbone.input, logits, name=f"{spec.name}_isic")
-    return model, used, _freeze(model, tuple(freeze), spec.name)
-
-
-def _freeze(model: keras.Model, prefixes: tuple[str, ...], model_name: str) -> tuple[str, ...]:
-    prefixes = tuple(p for p in prefixes if p != CLASSIFIER)
-    weighted = [layer for layer in model.layers if layer.weights and layer.name != HEAD]
-    for prefix in prefixes:
-        if not any(layer.name.startswith(prefix) for layer in weighted):
-            raise ConfigError(f"freeze: '{prefix}' names no layer of the Keras {model_name} (a prefix of its layer "
-                              f"names, e.g. {[layer.name for layer in weighted[:3]]})")
-    frozen = []
-    for layer in weighted:
-        if any(layer.name.startswith(prefix) for prefix in prefixes):
-            layer.trainable = False
-            frozen.append(layer.name)
-    return tuple(frozen)
 
 
 def targets(labels: np.ndarray, outputs: int) -> np.ndarray:
@@ -158,7 +120,7 @@ class TrainedKeras:
     class_weights: list[float]
     seed: int
     train_images_per_second: float
-    forward: Any                          # the model's traced inference function (``training.inference_function``)
+    forward: Any                          # the model's traced inference function (``train.inference_function``)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
@@ -175,7 +137,7 @@ class TrainedKeras:
 def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
                      data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
                      desc: str = "train", resume: ResumeFile | None = None) -> TrainedKeras:
-    """The torch side's ``train_classifier`` in Keras (see :mod:`medinterp.isic.trained`)."""
+    """The torch side's ``train_classifier`` in Keras (see :mod:`medinterp.training.classifier`)."""
     configure_tensorflow(seed)
     outputs = num_outputs(class_names)
     with precision(settings.precision):
@@ -187,60 +149,3 @@ def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[
     result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc, resume=resume)
     return TrainedKeras(spec, settings, model, used, frozen, result, class_names, [float(w) for w in class_weights], seed,
                         trainable.throughput.per_second, trainable.forward)
-
-
-# -- the checkpoint and what reads it ----------------------------------------------------------
-
-def save_checkpoint(path: str | Path, model: keras.Model, info: dict[str, Any]) -> None:
-    C.save(path, info, {variable.path: np.asarray(variable.numpy()) for variable in model.weights})
-
-
-def _network(info: dict[str, Any], weights: str = "random", freeze: tuple[str, ...] = ()) -> keras.Model:
-    spec = registry.get(info["architecture"], FAMILY)
-    model, _, _ = build_finetune(spec, int(info["image_size"]), int(info["num_outputs"]), weights, float(info["dropout"]), freeze)
-    return model
-
-
-def load_checkpoint(path: str | Path) -> tuple[keras.Model, dict[str, Any]]:
-    """The network of a checkpoint with its weights, and its ``info``."""
-    info, arrays = C.read(path)
-    C.require_family(info, FAMILY, path)
-    model = _network(info)
-    C.match_arrays([v.path for v in model.weights], arrays, path)
-    for variable in model.weights:
-        variable.assign(arrays[variable.path])
-    return model, info
-
-
-def initial_network(info: dict[str, Any]) -> keras.Model:
-    """The network a checkpoint's fine-tuning started from: built as :func:`train_classifier` builds
-    it, under the same seed and with the same initialisation (``settings.weights``)."""
-    configure_tensorflow(int(info["seed"]))
-    return _network(info, str(info["settings"]["weights"]), tuple(info["settings"]["freeze"]))
-
-
-def checkpoint_adapter(path: str | Path, initial: bool = False) -> tuple[KerasAdapter, dict[str, Any]]:
-    """``medinterp.models.loading.load_adapter``'s Keras side."""
-    model, info = load_checkpoint(path)
-    if initial:
-        model = initial_network(info)
-    return KerasAdapter(model), info
-
-
-def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
-                      tolerance: float, opset: int) -> tuple[dict, dict]:
-    """The checkpoint as ONNX (``input`` [0, 1] NHWC, output ``logits``) with the metadata
-    ``export.metadata.for_checkpoint`` makes of its info and ``fields``, checked against Keras on
-    ``images`` (``uint8`` NHWC): the parity record and measurement (``OnnxExporter.export``)."""
-    if opset != OPSET:
-        raise ConfigError(f"isic.export.opset is {opset}; the Keras family exports at opset {OPSET} (tf2onnx)")
-    model, info = load_checkpoint(checkpoint)
-    meta = M.for_checkpoint(info, framework=framework(), **fields)
-    return OnnxExporter(model, "logits").export(onnx_path, meta, np.asarray(images, dtype=np.float32) / 255.0, tolerance)
-
-
-def eager_runner(onnx_path: str | Path, meta: dict[str, Any]):
-    """Keras's own forward pass of the checkpoint an ONNX file was exported from (``checkpoint.npz``
-    beside it), taking the ONNX model's input; and the framework."""
-    model, _ = load_checkpoint(C.path_in(Path(onnx_path).parent))
-    return (lambda x: np.asarray(model(x, training=False))), framework()

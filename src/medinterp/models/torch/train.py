@@ -1,30 +1,32 @@
-"""Fine-tuning a torchvision classifier with the shared epoch loop (``training.loop.fit``).
+"""Training a torch network with the shared epoch loop (``training.loop.fit``): the pieces that
+do not depend on the task.
 
 :class:`TorchTrainable` is the PyTorch side of ``training.loop.Trainable``: Adam on the trainable
 parameters, a class-weighted loss, one pass over augmented batches per epoch, evaluation on the
-un-augmented validation images. :func:`train_classifier` builds the network, trains it and returns
-it at its best epoch.
+un-augmented validation images.
 
-Loss: the class-weighted mean ``sum(w[y] * loss) / sum(w[y])`` over the images of a batch (and of
-the whole set for the reported epoch losses), with ``BCEWithLogitsLoss`` on one logit for the binary
-task and cross-entropy on one logit per class for the multiclass task, which is how
-``nn.CrossEntropyLoss(weight=w)`` averages. Validation losses use the training set's class weights.
+Loss (:func:`weighted_loss`): the class-weighted mean ``sum(w[y] * loss) / sum(w[y])`` over the
+images of a batch (and of the whole set for the reported epoch losses), with ``BCEWithLogitsLoss``
+on one logit for the binary task and cross-entropy on one logit per class for the multiclass task,
+which is how ``nn.CrossEntropyLoss(weight=w)`` averages. Validation losses use the training set's
+class weights.
 
 Training batches are read by loader processes and augmented on the training device
 (``data.training_batches``). ``isic.memory_format`` ``channels_last`` puts the network and its
-inputs in NHWC layout, in training and in :func:`predict_logits`. ``isic.precision`` bf16 or fp16
-runs the forward pass and the loss under ``torch.autocast`` (training and prediction); fp16 scales
-the loss (``torch.amp.GradScaler``) and needs a CUDA device: on a CPU it stops with a
-:class:`ConfigError` rather than run a slow, untested path (bf16 is the CPU's mixed precision).
-fp32, the default, uses no autocast.
+inputs in NHWC layout, in training and in :func:`predict_logits` (:data:`MEMORY_FORMATS`).
+``isic.precision`` bf16 or fp16 runs the forward pass and the loss under ``torch.autocast``
+(:func:`autocast`, training and prediction); fp16 scales the loss (``torch.amp.GradScaler``) and
+needs a CUDA device: on a CPU it stops with a :class:`ConfigError` rather than run a slow, untested
+path (bf16 is the CPU's mixed precision). fp32, the default, uses no autocast.
+
+A resumable training state (:meth:`TorchTrainable.training_state`) holds numpy arrays, not tensors
+(:func:`to_numpy`, :func:`to_torch`), and torch's random streams (:func:`random_state`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,15 +37,9 @@ from tqdm import tqdm
 
 from medinterp.errors import ConfigError
 from medinterp.evaluation.scalars import scalars
-from medinterp.params import TaskSettings
-from medinterp.isic.trained import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
-from medinterp.models.torch.build import Built, build
-from medinterp.models.torch.checkpoint import random_state, save_checkpoint, set_random_state, to_numpy, to_torch
-from medinterp.models.torch.data import AugmentedBatches, chunks, training_batches
-from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
-from medinterp.registry import ModelSpec
-from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
-from medinterp.training.resume import ResumeFile
+from medinterp.models.torch.data import AugmentedBatches, chunks
+from medinterp.models.torch.transforms import to_input
+from medinterp.training.classifier import Throughput, probabilities
 
 MEMORY_FORMATS = {"channels_last": torch.channels_last, "contiguous": torch.contiguous_format}
 AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -160,55 +156,36 @@ class TorchTrainable:
         set_random_state(state["random"])
 
 
-@dataclass
-class TrainedClassifier:
-    spec: ModelSpec
-    settings: TaskSettings
-    built: Built
-    fit: FitResult
-    class_names: list[str]
-    class_weights: list[float]
-    seed: int
-    train_images_per_second: float
-
-    @property
-    def model(self) -> nn.Module:
-        return self.built.model
-
-    def predict(self, images: np.ndarray) -> np.ndarray:
-        """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
-        return probabilities(predict_logits(self.model, images, precision=self.settings.precision,
-                                            memory_format=self.settings.memory_format))
-
-    @property
-    def init_used(self) -> str:
-        return self.built.init_used
-
-    def info(self, **extra: Any) -> dict[str, Any]:
-        """The checkpoint ``info`` of this model (``models.checkpoint``), plus ``extra`` entries."""
-        normalisation = {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
-        return checkpoint_info(self.spec, self.settings, self.class_names, self.built.init_used, self.seed, normalisation,
-                               self.fit, self.class_weights, head=self.built.head,
-                               frozen_parameters=list(self.built.frozen), **extra)
-
-    def save(self, path: str | Path, **extra: Any) -> None:
-        save_checkpoint(path, self.model, self.info(**extra))
+def to_numpy(value: Any) -> Any:
+    """``value`` with every tensor in it (nested in dicts, lists, tuples) copied to a numpy array."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().cpu().numpy().copy()
+    if isinstance(value, dict):
+        return {k: to_numpy(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_numpy(v) for v in value)
+    return value
 
 
-def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
-                     data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
-                     desc: str = "train", resume: ResumeFile | None = None) -> TrainedClassifier:
-    """Build ``spec`` (seeded), fine-tune it on ``data``'s training rows and return it at the epoch
-    with the best ``settings.monitor`` on its validation images; with ``resume``, an interrupted
-    run continues from its last completed epoch (``training.loop.fit``)."""
-    torch.manual_seed(seed)
-    run_on, memory_format = device(), MEMORY_FORMATS[settings.memory_format]
-    built = build(spec, num_outputs(class_names), settings.weights, settings.dropout, settings.freeze)
-    built.model.to(run_on, memory_format=memory_format)
-    batches = training_batches(data.images, data.train_index, data.train_labels, settings.batch_size, settings.loader_workers,
-                               settings.image_size, settings.augment, seed, run_on, memory_format)
-    trainable = TorchTrainable(built.model, batches, data.val_images, data.val_labels, class_weights, class_names, desc,
-                               settings.precision, settings.memory_format)
-    result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc, resume=resume)
-    return TrainedClassifier(spec, settings, built, result, class_names, [float(w) for w in class_weights], seed,
-                             trainable.throughput.per_second)
+def to_torch(value: Any) -> Any:
+    """The inverse of :func:`to_numpy`."""
+    if isinstance(value, np.ndarray):
+        return torch.from_numpy(value)
+    if isinstance(value, dict):
+        return {k: to_torch(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(to_torch(v) for v in value)
+    return value
+
+
+def random_state() -> dict[str, Any]:
+    """torch's CPU and CUDA random streams (dropout) as numpy arrays, for a resumable training state."""
+    return {"cpu": torch.get_rng_state().numpy(),
+            "cuda": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
+
+
+def set_random_state(state: dict[str, Any]) -> None:
+    """The inverse of :func:`random_state`; a CUDA stream saved elsewhere is ignored without CUDA."""
+    torch.set_rng_state(torch.from_numpy(state["cpu"]))
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([torch.from_numpy(s) for s in state["cuda"]])

@@ -1,4 +1,5 @@
-"""Backbones from ``keras.applications``, built from a registry spec.
+"""Networks from a registry spec: ``keras.applications`` backbones (:func:`build_backbone`) and the
+ISIC classifier on one (:func:`build_finetune`).
 
 Every backbone takes ``(S, S, 3)`` float images in [0, 1] and returns the last convolutional
 feature map. Between the two:
@@ -16,6 +17,13 @@ default ``~/.keras/models/<file>``, and would otherwise download it: offline thi
 :class:`ConfigError` that names the file and where to put it); or the path of a local weights file
 (a Keras ``.weights.h5``/``.keras`` file of this backbone, or Keras's ImageNet ``.h5`` file itself),
 or of a folder holding Keras's ImageNet file under its own name.
+
+The ISIC classifier (:func:`build_finetune`): the backbone, global average pooling, dropout
+``dropout`` and a dense layer ``head_logits`` (:data:`HEAD`) of one logit (binary) or one per class:
+the torch side's "final layer replaced by dropout and a linear layer". ``freeze`` lists layer-name
+prefixes that do not train; ``classifier`` names the classifier block, which for an application
+without its top is the new final layer alone, so by default nothing is frozen (as for
+torchvision's ResNet50).
 """
 
 from __future__ import annotations
@@ -147,3 +155,35 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float | None) -> None:
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
             layer.momentum = float(momentum)
+
+
+# -- the ISIC classifier on a backbone ---------------------------------------------------------
+
+HEAD = "head_logits"
+CLASSIFIER = "classifier"   # in ``freeze``: the classifier block, here the new final layer alone
+
+
+def build_finetune(spec: ModelSpec, size: int, outputs: int, weights: str = "random", dropout: float = 0.1,
+                   freeze: tuple[str, ...] | list[str] = ()) -> tuple[keras.Model, str, tuple[str, ...]]:
+    """The classifier, the initialisation really used, and the names of its frozen layers."""
+    backbone, used = build_backbone(spec, size, weights)
+    x = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
+    x = keras.layers.Dropout(dropout, name="head_dropout")(x)
+    logits = keras.layers.Dense(outputs, name=HEAD, dtype="float32")(x)   # float32 logits under mixed precision too
+    model = keras.Model(backbone.input, logits, name=f"{spec.name}_isic")
+    return model, used, _freeze(model, tuple(freeze), spec.name)
+
+
+def _freeze(model: keras.Model, prefixes: tuple[str, ...], model_name: str) -> tuple[str, ...]:
+    prefixes = tuple(p for p in prefixes if p != CLASSIFIER)
+    weighted = [layer for layer in model.layers if layer.weights and layer.name != HEAD]
+    for prefix in prefixes:
+        if not any(layer.name.startswith(prefix) for layer in weighted):
+            raise ConfigError(f"freeze: '{prefix}' names no layer of the Keras {model_name} (a prefix of its layer "
+                              f"names, e.g. {[layer.name for layer in weighted[:3]]})")
+    frozen = []
+    for layer in weighted:
+        if any(layer.name.startswith(prefix) for prefix in prefixes):
+            layer.trainable = False
+            frozen.append(layer.name)
+    return tuple(frozen)
