@@ -388,11 +388,12 @@ def test_randomization_changes_the_maps_of_weight_dependent_methods(cascade):
 
 def test_randomization_recomputes_maps_with_the_shuffled_weights(cascade):
     """The last step's Spearman is that of the trained maps with those of a fully shuffled copy of the model."""
-    from medinterp.interpret.randomization import randomized_top
+    from medinterp.interpret.randomization import cascading
 
     adapter, images, trained, _, curves = cascade
     size = images.inputs.shape[1]
-    with randomized_top(adapter, len(adapter.parameter_layers()), OPTIONS.seed):
+    with cascading(adapter, OPTIONS.seed) as randomize:
+        randomize(len(adapter.parameter_layers()))
         shuffled = _trained(adapter, images, ["gradcam", "eigencam"])
     for method in ("gradcam", "eigencam"):
         expected = [spearman(gradcam.heatmap(a, size, size), gradcam.heatmap(b, size, size))

@@ -268,13 +268,13 @@ def test_set_layer_weights_refuses_other_shapes_dtypes_and_layers():
 
 
 def test_randomized_cascade_through_the_torch_adapter():
-    from medinterp.interpret.randomization import randomized_top
+    from medinterp.interpret.randomization import cascading
 
     _, adapter = make()
     x = images()
     before = _outputs(adapter, x)
-    with randomized_top(adapter, 3, seed=0) as layers:
-        assert layers == ["head", "late", "early"]
+    with cascading(adapter, seed=0) as randomize:
+        assert randomize(3) == ["head", "late", "early"]
         assert not np.allclose(adapter.scores(x), before[0])
     for got, expected in zip(_outputs(adapter, x), before):
         np.testing.assert_array_equal(got, expected)

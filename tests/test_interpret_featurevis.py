@@ -16,7 +16,7 @@ from medinterp.interpret.filters import most_activated
 from medinterp.interpret.regularizers import Transforms, affine_warp, bilateral, random_warp
 from medinterp.models.torch.adapter import TorchAdapter
 from medinterp.interpret.sanity import class_visualizations
-from medinterp import params as P
+from medinterp import params
 
 SIZE = 24
 REGULARIZED = Settings(steps=30, lr=0.05, transforms=Transforms(jitter=0.1, rotate=15, translate=0.1, resize=1.2),
@@ -119,7 +119,7 @@ def test_settings_from_both_profiles():
     raw = yaml.safe_load(Path("params.yaml").read_text())
     for profile in ("sample", "full"):
         raw["data"]["profile"] = profile
-        settings = settings_from_params(P.validate(raw).interpret_settings().featurevis, seed=3)
+        settings = settings_from_params(params.validate(raw).interpret_settings().featurevis, seed=3)
         assert settings.seed == 3 and settings.steps > 0
     assert 120 <= settings.steps <= 200
     assert settings.transforms == Transforms(jitter=settings.transforms.jitter, rotate=15, translate=0.1, resize=1.2)

@@ -9,24 +9,23 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy.stats import rankdata, spearmanr
+from scipy.stats import spearmanr
 from torch import nn
 
 from medinterp.errors import ConfigError
 from medinterp.interpret.featurevis import Settings, visualize
 from medinterp.interpret.filters import as_unit_float, layer_maxima, most_activated
 from medinterp.interpret.sanity import (
-    average_ranks, class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, path_similarity, pick_layers,
-    spearman, spearman_matrix,
+    class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, path_similarity, pick_layers, spearman_matrix,
 )
 from medinterp.models.torch.adapter import TorchAdapter
 
 
-def test_average_ranks_match_scipy_with_ties():
-    rng = np.random.default_rng(1)
-    values = rng.integers(0, 5, size=(7, 40)).astype(np.float32)   # many ties
-    np.testing.assert_array_equal(average_ranks(values), rankdata(values, axis=1))
-    assert average_ranks(np.array([[3.0, 1.0, 3.0, 2.0]])).tolist() == [[3.5, 1.0, 3.5, 2.0]]
+def test_tied_values_share_their_mean_rank():
+    # ranks 1 2.5 2.5 4 and 1 2 3 4; centred: -1.5 0 0 1.5 and -1.5 -.5 .5 1.5; rho = 4.5 / sqrt(4.5 * 5)
+    assert spearman_matrix(np.array([[1.0, 2, 2, 3]]), np.array([[1.0, 2, 3, 4]]))[0, 0] == pytest.approx(np.sqrt(0.9), abs=1e-12)
+    with pytest.raises(ValueError):
+        spearman_matrix(np.array([[1.0, np.nan, 2.0]]))
 
 
 @pytest.mark.parametrize("levels", [3, 50, None])
@@ -40,7 +39,6 @@ def test_spearman_matrix_matches_scipy(levels):
     expected = np.array([[spearmanr(x, y).statistic for y in b] for x in a])
     np.testing.assert_allclose(ours, expected, atol=1e-12)
     np.testing.assert_allclose(spearman_matrix(a), spearmanr(a, axis=1).statistic, atol=1e-12)
-    assert spearman(a[0], b[1]) == pytest.approx(spearmanr(a[0], b[1]).statistic, abs=1e-12)
 
 
 def test_spearman_flattens_images_and_is_nan_for_constants():
@@ -48,7 +46,7 @@ def test_spearman_flattens_images_and_is_nan_for_constants():
     images = rng.random((3, 4, 4, 3))
     expected = spearmanr(images[0].ravel(), images[1].ravel()).statistic
     assert spearman_matrix(images)[0, 1] == pytest.approx(expected, abs=1e-12)
-    assert np.isnan(spearman(np.ones(10), np.arange(10)))
+    assert np.isnan(spearman_matrix(np.ones((1, 10)), np.arange(10.0)[None])[0, 0])
 
 
 def test_path_similarity_pairs():

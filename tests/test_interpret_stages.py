@@ -17,7 +17,10 @@ from PIL import Image
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp.interpret.pipeline import ImageSet, example_rows, filter_statistics, natural_rows, outlier_subset
+from medinterp.interpret.filter_report import filter_statistics
+from medinterp.interpret.image_sets import ImageSet, outlier_subset
+from medinterp.interpret.outlier_report import example_rows
+from medinterp.interpret.sanity_report import natural_rows
 from medinterp.interpret.sanity import pick_layers
 from medinterp.models.loading import load_adapter
 from medinterp.models.checkpoint import REQUIRED_INFO, save

@@ -9,7 +9,7 @@ import pytest
 import quantus
 
 from medinterp.errors import ConfigError
-from medinterp.interpret import localisation as L
+from medinterp.interpret import localisation
 from medinterp.interpret.localisation import (
     ImageLocalisation, ira_lift, localise, point_discs, pointing_game, relevance_mass_accuracy, summarise,
     top_k_intersection,
@@ -104,7 +104,7 @@ def _brute_discs(points, height, width, radius):
 @pytest.mark.parametrize("method", ["stamp", "distance_transform"])
 @pytest.mark.parametrize("radius", [0, 1, 1.5, 2, 2.9, 7, 40])
 def test_point_discs_match_brute_force(monkeypatch, method, radius):
-    monkeypatch.setattr(L, "_STAMP_LIMIT", math.inf if method == "stamp" else 0)
+    monkeypatch.setattr(localisation, "_STAMP_LIMIT", math.inf if method == "stamp" else 0)
     rng = np.random.default_rng(5)
     edges = [[1.0, 0.3], [0.4, 1.0], [1.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.999, 0.001]]
     points = np.concatenate([rng.random((25, 2)), edges, rng.random((3, 2))[[0, 0]]])  # a duplicated point

@@ -9,27 +9,27 @@ import pytest
 import yaml
 
 from medinterp.errors import ConfigError
-from medinterp import params as P
+from medinterp import params
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
 
 def from_params(raw, backbone):
-    spec, settings = P.validate(raw).paper_for(backbone)
+    spec, settings = params.validate(raw).paper_for(backbone)
     return spec, settings, raw["seed"]
 
 
 def _params(**paper):
-    params = copy.deepcopy(PARAMS)
-    params["paper"].update(paper)
-    return params
+    raw = copy.deepcopy(PARAMS)
+    raw["paper"].update(paper)
+    return raw
 
 
 def test_full_profile_carries_table_1():
-    params = _params()
-    params["data"]["profile"] = "full"
+    raw = _params()
+    raw["data"]["profile"] = "full"
     for name, ae_epochs in (("nasnet_mobile", 50), ("densenet201", 70), ("mobilenet_v2", 70)):
-        _, s, _ = from_params(params, name)
+        _, s, _ = from_params(raw, name)
         assert (s.image_size, s.weights, s.batchnorm_momentum) == (128, "imagenet", None)
         assert (s.autoencoder.epochs, s.autoencoder.optimizer, s.autoencoder.learning_rate) == (ae_epochs, "adam", 1e-3)
         assert (s.classifier.epochs, s.classifier.optimizer, s.classifier.learning_rate) == (100, "sgd", 1e-4)

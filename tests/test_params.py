@@ -10,7 +10,7 @@ from typing import get_args
 import pytest
 import yaml
 
-from medinterp import params as P
+from medinterp import params
 from medinterp.datasets.brecahad import ANNOTATION_KEYS
 from medinterp.datasets.isic2019 import CLASSES as ISIC2019_CLASSES
 from medinterp.errors import ConfigError
@@ -35,10 +35,10 @@ def _with(key: str, value, drop: str | None = None) -> dict:
     return raw
 
 
-def _resolve_all(params: P.Params) -> None:
-    params.isic_task("binary"), params.isic_task("multiclass"), params.interpret_settings(), params.image_sizes()
-    for backbone in params.paper.backbones:
-        params.paper_for(backbone)
+def _resolve_all(config: params.Params) -> None:
+    config.isic_task("binary"), config.isic_task("multiclass"), config.interpret_settings(), config.image_sizes()
+    for backbone in config.paper.backbones:
+        config.paper_for(backbone)
 
 
 @pytest.mark.parametrize("key, value, drop, message", [
@@ -83,7 +83,7 @@ def _resolve_all(params: P.Params) -> None:
 def test_bad_params_are_one_line_naming_the_key(key, value, drop, message):
     raw = _with(key, value, drop)
     with pytest.raises(ConfigError) as caught:
-        _resolve_all(P.validate(raw))
+        _resolve_all(params.validate(raw))
     text = str(caught.value)
     assert text.startswith("params.yaml: ") and "\n" not in text
     assert message in text, text
@@ -91,32 +91,32 @@ def test_bad_params_are_one_line_naming_the_key(key, value, drop, message):
 
 def test_null_inherited_values_come_from_profile_then_registry():
     raw = _with("data.profile", "full")
-    params = P.validate(raw)
-    alexnet = P.validate({**raw, "model": "alexnet"}).isic_task("binary")
+    config = params.validate(raw)
+    alexnet = params.validate({**raw, "model": "alexnet"}).isic_task("binary")
     assert (alexnet.epochs, alexnet.batch_size, alexnet.learning_rate, alexnet.image_size) == (15, 32, 0.0001, 224)
-    assert params.isic_task("multiclass").epochs == 40            # registry (resnet50), not the profile
-    assert P.validate(_with("isic.binary.epochs", 9)).isic_task("binary").epochs == 9   # params.yaml wins
-    assert P.validate(_with("profiles.sample.isic.binary.epochs", 6)).isic_task("binary").epochs == 6
+    assert config.isic_task("multiclass").epochs == 40            # registry (resnet50), not the profile
+    assert params.validate(_with("isic.binary.epochs", 9)).isic_task("binary").epochs == 9   # params.yaml wins
+    assert params.validate(_with("profiles.sample.isic.binary.epochs", 6)).isic_task("binary").epochs == 6
 
 
 def test_image_sizes_are_resolved_once_for_prepare():
-    assert P.validate(RAW).image_sizes() == {"breakhis": 64, "brecahad": 128, "isic_binary": 64, "isic2016_test": 64,
+    assert params.validate(RAW).image_sizes() == {"breakhis": 64, "brecahad": 128, "isic_binary": 64, "isic2016_test": 64,
                                              "isic_multiclass": 64}
-    full = P.validate(_with("data.profile", "full")).image_sizes()
+    full = params.validate(_with("data.profile", "full")).image_sizes()
     assert full["breakhis"] == full["brecahad"] == 128 and full["isic_binary"] == 224
-    assert P.validate(_with("paper.evaluate.image_size", 96)).image_sizes()["brecahad"] == 96
+    assert params.validate(_with("paper.evaluate.image_size", 96)).image_sizes()["brecahad"] == 96
 
 
 def test_files_that_are_not_params(tmp_path):
     with pytest.raises(ConfigError, match="not found; run the stage from the repository root"):
-        P.load(tmp_path / "params.yaml")
+        params.load(tmp_path / "params.yaml")
     (tmp_path / "params.yaml").write_text("model: [unclosed\n")
     with pytest.raises(ConfigError, match="not valid YAML") as caught:
-        P.load(tmp_path / "params.yaml")
+        params.load(tmp_path / "params.yaml")
     assert "\n" not in str(caught.value)
     (tmp_path / "params.yaml").write_text("- a list\n")
     with pytest.raises(ConfigError, match="expected a mapping at the top level, found list"):
-        P.load(tmp_path / "params.yaml")
+        params.load(tmp_path / "params.yaml")
 
 
 def test_a_stage_with_a_misspelt_param_stops_before_any_work(tmp_path, monkeypatch, capsys):
@@ -134,12 +134,12 @@ def test_a_stage_with_a_misspelt_param_stops_before_any_work(tmp_path, monkeypat
 
 def test_repository_params_are_the_schema_defaults():
     """docs/params.md shows the schema's defaults: they must be what params.yaml runs with."""
-    assert P.load(REPO / "params.yaml").model_dump(mode="json") == P.Params().model_dump(mode="json")
+    assert params.load(REPO / "params.yaml").model_dump(mode="json") == params.Params().model_dump(mode="json")
 
 
 def test_params_reference_is_generated_from_the_schema():
     documented = (REPO / "docs" / "params.md").read_text(encoding="utf-8")
-    assert documented == P.reference(), "regenerate: uv run python -m medinterp.params --docs > docs/params.md"
+    assert documented == params.reference(), "regenerate: uv run python -m medinterp.params --docs > docs/params.md"
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     for key in _leaf_keys(RAW):
         assert f"| `{key}` |" in documented, key
@@ -159,11 +159,11 @@ def _leaf_keys(tree: dict, prefix: str = "") -> list[str]:
 
 
 def test_schema_choices_are_the_libraries_names():
-    assert set(get_args(P.AnnotationClass)) == set(ANNOTATION_KEYS)
-    assert get_args(P.PaperEvaluate.model_fields["constant_heatmap"].annotation) == CONSTANT_POLICIES
-    assert get_args(P.IsicClass) == tuple(c for c in ISIC2019_CLASSES if c != "UNK")
-    assert get_args(P.ValMetric) == ("val_loss", *(f"val_{k}" for k in dict.fromkeys(BINARY_KEYS + MULTICLASS_KEYS)))
-    assert set(P.VARIANTS) == set(get_args(P.VariantName))
+    assert set(get_args(params.AnnotationClass)) == set(ANNOTATION_KEYS)
+    assert get_args(params.PaperEvaluate.model_fields["constant_heatmap"].annotation) == CONSTANT_POLICIES
+    assert get_args(params.IsicClass) == tuple(c for c in ISIC2019_CLASSES if c != "UNK")
+    assert get_args(params.ValMetric) == ("val_loss", *(f"val_{k}" for k in dict.fromkeys(BINARY_KEYS + MULTICLASS_KEYS)))
+    assert set(params.VARIANTS) == set(get_args(params.VariantName))
 
 
 def test_no_module_reads_raw_params():

@@ -7,7 +7,7 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from medinterp.interpret.adapter import checked_weights
-from medinterp.interpret.randomization import cascade_counts, permuted, randomized_top, spearman, ssim
+from medinterp.interpret.randomization import cascade_counts, cascading, permuted, spearman, ssim
 
 
 class FakeAdapter:
@@ -77,11 +77,11 @@ def test_permuted_shuffles_every_element_and_keeps_the_values():
     assert not np.array_equal(permuted([kernel], np.random.default_rng(1))[0], out[0])
 
 
-def test_randomized_top_permutes_the_top_layers_and_restores_them_bit_for_bit():
+def test_cascading_permutes_the_top_layers_and_restores_them_bit_for_bit():
     adapter = FakeAdapter(_model())
     before = _snapshot(adapter)
-    with randomized_top(adapter, 2, seed=5) as layers:
-        assert layers == ["out", "layer3"]
+    with cascading(adapter, seed=5) as randomize:
+        assert randomize(2) == ["out", "layer3"]
         inside = _snapshot(adapter)
     for name in ("out", "layer3"):
         assert not _same_bits(inside[name], before[name])
@@ -93,32 +93,35 @@ def test_randomized_top_permutes_the_top_layers_and_restores_them_bit_for_bit():
     assert all(_same_bits(after[name], before[name]) for name in before)
 
 
-def test_randomized_top_restores_after_an_exception_inside():
+def test_cascading_restores_after_an_exception_inside():
     adapter = FakeAdapter(_model())
     before = _snapshot(adapter)
     with pytest.raises(KeyError, match="boom"):
-        with randomized_top(adapter, 5, seed=0):
+        with cascading(adapter, seed=0) as randomize:
+            randomize(5)
             assert not _same_bits(adapter.layer_weights("layer1"), before["layer1"])
             raise KeyError("boom")
     after = _snapshot(adapter)
     assert all(_same_bits(after[name], before[name]) for name in before)
 
 
-def test_randomized_top_restores_what_it_wrote_when_a_write_fails():
+def test_cascading_restores_what_it_wrote_when_a_write_fails():
     adapter = FakeAdapter(_model(), fail_on="layer2")
     before = _snapshot(adapter)
     with pytest.raises(RuntimeError, match="layer2"):
-        with randomized_top(adapter, 4, seed=0):
+        with cascading(adapter, seed=0) as randomize:
+            randomize(4)
             pytest.fail("entered although a layer could not be randomized")
     adapter.fail_on = None
     after = _snapshot(adapter)
     assert all(_same_bits(after[name], before[name]) for name in before)
 
 
-def test_randomized_top_is_deterministic_for_a_seed():
+def test_cascading_is_deterministic_for_a_seed():
     def inside(seed: int) -> dict[str, list[np.ndarray]]:
         adapter = FakeAdapter(_model())
-        with randomized_top(adapter, 5, seed=seed):
+        with cascading(adapter, seed=seed) as randomize:
+            randomize(5)
             return _snapshot(adapter)
 
     first, again, other = inside(11), inside(11), inside(12)
@@ -135,7 +138,8 @@ def test_cascade_steps_share_their_permutations():
     before = _snapshot(adapter)
     steps = []
     for count in cascade_counts(len(before), len(before)):
-        with randomized_top(adapter, count, seed=9) as layers:
+        with cascading(adapter, seed=9) as randomize:
+            layers = randomize(count)
             steps.append((layers, _snapshot(adapter)))
     for (layers, weights), (next_layers, next_weights) in zip(steps, steps[1:]):
         assert next_layers[:len(layers)] == layers and len(next_layers) == len(layers) + 1
@@ -144,16 +148,16 @@ def test_cascade_steps_share_their_permutations():
         assert _same_bits(weights[added], before[added]) and not _same_bits(next_weights[added], before[added])
 
 
-def test_randomized_top_counts():
+def test_cascading_counts():
     adapter = FakeAdapter(_model())
     before = _snapshot(adapter)
-    with randomized_top(adapter, 0, seed=0) as layers:
-        assert layers == []
+    with cascading(adapter, seed=0) as randomize:
+        assert randomize(0) == []
         assert all(_same_bits(adapter.layer_weights(name), before[name]) for name in before)
     for count in (6, -1):
         with pytest.raises(ValueError, match="of 5 parameter layers"):
-            with randomized_top(adapter, count, seed=0):
-                pass
+            with cascading(adapter, seed=0) as randomize:
+                randomize(count)
 
 
 def test_spearman_matches_a_hand_computation():

@@ -6,7 +6,7 @@ import pytest
 
 from medinterp import registry
 from medinterp.errors import ConfigError
-from medinterp import params as P
+from medinterp import params
 
 
 def test_every_name_of_both_seeds_is_registered():
@@ -44,7 +44,7 @@ def _params(profile="sample", epochs=None):
 
 
 def _paper(raw):
-    return P.validate(raw).paper_for("nasnet_mobile")[1]
+    return params.validate(raw).paper_for("nasnet_mobile")[1]
 
 
 def test_resolve_layers_registry_profile_params():

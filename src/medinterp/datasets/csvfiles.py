@@ -1,4 +1,4 @@
-"""Reading the datasets' CSV files with errors that name the file, the column or the row."""
+"""Reading the datasets' CSV files with errors that name the file or the column."""
 
 from __future__ import annotations
 
@@ -47,8 +47,3 @@ def _read(path: Path, header: int | None) -> pd.DataFrame:
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise DatasetError(path, f"not a readable CSV ({exc})") from exc
     return frame.apply(lambda col: col.str.strip())
-
-
-def row_number(frame: pd.DataFrame, index, header: bool = True) -> int:
-    """1-based line number in the file of the row at ``index`` (for error messages)."""
-    return int(frame.index.get_loc(index)) + (2 if header else 1)

@@ -1,7 +1,8 @@
 """ROC curves as tables for ``dvc plots``: columns ``fpr`` and ``tpr``.
 
 The AUCs reported in the metrics are computed exactly by :mod:`medinterp.evaluation.classification`;
-these tables are for drawing.
+these tables are for drawing. The binary curve is scikit-learn's; the macro-average curve is ours,
+as scikit-learn has no averaged ROC curve.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ def roc_table(y_true, score) -> pd.DataFrame:
     return pd.DataFrame({"fpr": fpr, "tpr": tpr})
 
 
-def macro_roc_table(y_true, prob, points: int = GRID_POINTS) -> pd.DataFrame:
+def macro_roc_table(y_true, prob, points: int = GRID_POINTS) -> pd.DataFrame:   # ours: sklearn averages AUCs, not curves
     """The macro-average one-vs-rest ROC curve: each class's curve (linear between its points, as
     the trapezoidal AUC reads it) sampled on a common false-positive-rate grid, then averaged over
     the classes for which the curve is defined (present, and not the only class present)."""

@@ -9,7 +9,7 @@ model-parameter randomization test, through any :class:`~medinterp.interpret.ada
   relevance mass accuracy, top-k intersection);
 - :func:`randomization`: Adebayo et al. 2018's cascading test. At step ``s`` the top
   ``cascade_counts(L, steps)[s - 1]`` of the model's ``L`` parameter layers hold shuffled weights
-  (:func:`medinterp.interpret.randomization.randomized_top`); every method's maps are recomputed
+  (:func:`medinterp.interpret.randomization.cascading`); every method's maps are recomputed
   and compared with the original ones: Spearman's rank correlation and SSIM of the two heatmaps at
   the network's input size, and the IRA at full size. Step 0 is the trained model itself.
   A method *fails* when, with every layer shuffled, its maps still correlate with the originals by

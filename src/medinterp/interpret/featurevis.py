@@ -74,11 +74,6 @@ class Visualizations:
     end: np.ndarray        # (N,) objective of the final image, untransformed
     trace: np.ndarray      # (steps, N) objective of the transformed image at each step
 
-    @property
-    def gain(self) -> np.ndarray:
-        """How much each objective rose from the noise start."""
-        return self.end - self.start
-
 
 def visualize(adapter: ModelAdapter, layer: str | None, targets: Sequence[int], image_size: int,
               settings: Settings, progress: bool = True) -> Visualizations:

@@ -14,8 +14,8 @@ For a set of images and one convolutional layer:
 
 The long table has one row per set, class and filter (``set, class, filter, occurrences, percent,
 mean_max``); :func:`pooled_table` is the same with the classes pooled; :func:`top_filters` ranks
-either per set and class; :func:`top_table` gives Table 10's shape, one row per set and class with
-the top filters as a list; :func:`most_activated` picks the filters to visualize.
+either per set and class (Table 10, one row per filter); :func:`most_activated` picks the filters
+to visualize.
 """
 
 from __future__ import annotations
@@ -143,13 +143,6 @@ def most_activated(maxima: np.ndarray, labels: Sequence | None, class_index: int
         table = occurrence_table(maxima, (labels == class_index).astype(int), ["other", "class"], quantile, "")
         table = table[table["class"] == "class"]
     return [int(f) for f in _ranked(table)["filter"].head(k)]
-
-
-def top_table(top: pd.DataFrame) -> pd.DataFrame:
-    """Table 10's shape from :func:`top_filters` rows: per set and class, the filter indices in
-    ascending order as ``"41, 60, 143, 218, 228"``."""
-    grouped = top.groupby(["set", "class"], sort=False)["filter"]
-    return grouped.apply(lambda f: ", ".join(str(i) for i in sorted(f))).rename("filters").reset_index()
 
 
 def _ranked(table: pd.DataFrame) -> pd.DataFrame:

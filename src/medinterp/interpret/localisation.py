@@ -45,9 +45,9 @@ from scipy import ndimage
 
 from medinterp.interpret import ira as ira_module
 
-# Stamping one disc per point costs about 0.2 ns per disc pixel, one Euclidean distance transform of the whole
-# image about 40 ns per image pixel (60 ms at 1360x1024; measured): past this many image sizes of disc pixels,
-# the transform is used.
+# Stamping discs costs in proportion to the disc pixels written, one Euclidean distance transform of the whole
+# image in proportion to the image's pixels but a couple of hundred times more per pixel: past this many image
+# sizes of disc pixels, the transform is the cheaper and is used.
 _STAMP_LIMIT = 100
 
 
@@ -117,9 +117,9 @@ def point_discs(points, height: int, width: int, radius) -> np.ndarray:
     """Boolean ``(height, width)``: the union of the discs of ``radius`` pixels around the points' pixels.
 
     Pixel ``(r, c)`` is in the disc around ``(r0, c0)`` when ``(r - r0)**2 + (c - c0)**2 <= radius**2``. One disc
-    footprint is or-ed into the image per distinct point pixel (about 1.3 ms for 100 points of radius 15 on
-    1360x1024, 21 ms for radius 1000); when the discs would cover the image a hundred times over (thousands of
-    large discs), one exact Euclidean distance transform (:func:`scipy.ndimage.distance_transform_edt`) is used.
+    footprint is or-ed into the image per distinct point pixel, which costs in proportion to the discs' area;
+    when the discs would cover the image a hundred times over (thousands of large discs), one exact Euclidean
+    distance transform (:func:`scipy.ndimage.distance_transform_edt`) is used.
     """
     for name, n in (("height", height), ("width", width)):
         if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:

@@ -84,14 +84,6 @@ def cascading(adapter: ModelAdapter, seed: int) -> Iterator[Callable[[int], list
             raise failed
 
 
-@contextmanager
-def randomized_top(adapter: ModelAdapter, count: int, seed: int) -> Iterator[list[str]]:
-    """Inside, the top ``count`` parameter layers of ``adapter`` hold permuted weights, as step
-    ``count`` of :func:`cascading`; yields their names, top first."""
-    with cascading(adapter, seed) as randomize:
-        yield randomize(count)
-
-
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     """Spearman's rank correlation of two maps' pixels (flattened; ties get average ranks, as
     ``scipy.stats.spearmanr``); None when either map is constant, which has no ranking."""

@@ -26,33 +26,12 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.featurevis import Settings, Visualizations, visualize
 from medinterp.interpret.filters import as_unit_float, layer_maxima_many, most_activated
-
-
-def average_ranks(values: np.ndarray) -> np.ndarray:
-    """Per row, 1-based ranks with ties given the mean of the ranks they span, ``(M, P)``."""
-    values = np.asarray(values)
-    if values.ndim != 2:
-        raise ValueError(f"expected a 2-D array (rows are ranked), got shape {values.shape}")
-    if np.isnan(values).any():
-        raise ValueError("cannot rank NaN values")
-    m, p = values.shape
-    order = np.argsort(values, axis=1, kind="stable")
-    ordered = np.take_along_axis(values, order, axis=1)
-    position = np.broadcast_to(np.arange(p), (m, p))
-    starts_run = np.ones((m, p), dtype=bool)
-    starts_run[:, 1:] = ordered[:, 1:] != ordered[:, :-1]
-    ends_run = np.ones((m, p), dtype=bool)
-    ends_run[:, :-1] = starts_run[:, 1:]
-    first = np.maximum.accumulate(np.where(starts_run, position, 0), axis=1)
-    last = np.minimum.accumulate(np.where(ends_run, position, p - 1)[:, ::-1], axis=1)[:, ::-1]
-    ranks = np.empty((m, p), dtype=np.float64)
-    np.put_along_axis(ranks, order, (first + last) / 2.0 + 1.0, axis=1)
-    return ranks
 
 
 def spearman_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
@@ -65,14 +44,10 @@ def spearman_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     return ra @ rb.T
 
 
-def spearman(x: np.ndarray, y: np.ndarray) -> float:
-    return float(spearman_matrix(np.ravel(x)[None], np.ravel(y)[None])[0, 0])
-
-
 def _unit_ranks(rows: np.ndarray) -> np.ndarray:
     """Ranks centred and scaled to unit length, so a dot product is Pearson's r of the ranks."""
     rows = np.asarray(rows)
-    ranks = average_ranks(rows.reshape(len(rows), -1))
+    ranks = rankdata(rows.reshape(len(rows), -1), axis=1, nan_policy="raise")   # ties share the mean of their ranks
     ranks -= ranks.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(ranks, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -7,7 +7,7 @@ from __future__ import annotations
 from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
-from medinterp.interpret.pipeline import MULTICLASS, ImageSet, Subject, binary_validation, image_set, multiclass_validation
+from medinterp.interpret.image_sets import MULTICLASS, ImageSet, Subject, binary_validation, image_set, multiclass_validation
 from medinterp.isic import layout
 from medinterp.models.loading import load_adapter
 

@@ -1,6 +1,6 @@
 """Stage ``interpret_featurevis@<entry>``: feature visualization of one entry's binary model, first
 and last convolutional layers (thesis sections 4.4.2-4.4.3 and 6.4.1, Table 3, Figs. 27-30); see
-``medinterp.interpret.featurevis`` for the optimizer and ``pipeline.featurevis_report`` for what
+``medinterp.interpret.featurevis`` for the optimizer and ``medinterp.interpret.featurevis_report`` for what
 is visualized.
 
 ``python -m medinterp.stages.interpret_featurevis <entry>``. Outputs under
@@ -14,19 +14,19 @@ visualization go to ``logs/interpret_featurevis@<entry>.json``).
 
 from __future__ import annotations
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.interpret.featurevis import settings_from_params
-from medinterp.interpret.pipeline import write_featurevis
+from medinterp.interpret.featurevis_report import write_featurevis
 from medinterp.interpret.subjects import isic_initial, isic_subject
 from medinterp.stages import foreach_item, run
 
 
 def main() -> None:
-    entry, params = foreach_item("models"), P.load()
-    interpret = params.interpret_settings()
+    entry, config = foreach_item("models"), params.load()
+    interpret = config.interpret_settings()
     speed = write_featurevis(isic_subject(entry), isic_initial(entry), interpret,
-                             settings_from_params(interpret.featurevis, params.seed))
+                             settings_from_params(interpret.featurevis, config.seed))
     runlog.write(f"interpret_featurevis@{entry}", speed=speed)
 
 

@@ -1,6 +1,6 @@
 """Stage ``interpret_filters@<entry>``: class-specific filters of one entry's ISIC models (thesis
 sections 5.4.1 and 5.5, Table 10, Fig. 26); see ``medinterp.interpret.filters`` for the counting and
-``medinterp.interpret.pipeline`` for the image sets.
+``medinterp.interpret.image_sets`` for the image sets.
 
 ``python -m medinterp.stages.interpret_filters <entry>``. The outlier and binary sets go through
 ``models/isic/<entry>/binary``'s checkpoint, the multiclass set through
@@ -15,14 +15,14 @@ included, with the model's name), ``filters.json`` (model, layer, images per set
 
 from __future__ import annotations
 
-from medinterp import params as P
-from medinterp.interpret.pipeline import write_filters
+from medinterp import params
+from medinterp.interpret.filter_report import write_filters
 from medinterp.interpret.subjects import isic_multiclass, isic_subject
 from medinterp.stages import foreach_item, run
 
 
 def main() -> None:
-    entry, interpret = foreach_item("models"), P.load().interpret
+    entry, interpret = foreach_item("models"), params.load().interpret
     subject = isic_subject(entry)
     write_filters(subject, interpret, isic_multiclass(entry, subject))
 

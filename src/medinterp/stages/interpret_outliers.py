@@ -10,14 +10,15 @@ is needed, so neither framework is imported.
 
 from __future__ import annotations
 
-from medinterp import params as P
-from medinterp.interpret.pipeline import binary_validation, write_outliers
+from medinterp import params
+from medinterp.interpret.image_sets import binary_validation
+from medinterp.interpret.outlier_report import write_outliers
 from medinterp.isic import layout
 from medinterp.stages import foreach_item, run
 
 
 def main() -> None:
-    entry, block = foreach_item("models"), P.load().interpret.outliers
+    entry, block = foreach_item("models"), params.load().interpret.outliers
     write_outliers(entry, binary_validation(layout.report(entry, "binary")), block.z, block.min_share, block.examples)
 
 

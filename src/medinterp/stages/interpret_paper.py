@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import sys
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.errors import ConfigError
 from medinterp.interpret.featurevis import settings_from_params
-from medinterp.interpret.pipeline import write_featurevis, write_filters, write_outliers, write_sanity
+from medinterp.interpret.featurevis_report import write_featurevis
+from medinterp.interpret.filter_report import write_filters
+from medinterp.interpret.outlier_report import write_outliers
+from medinterp.interpret.sanity_report import write_sanity
 from medinterp.paper.subject import paper_classifier_subject
 from medinterp.stages import run
 
@@ -29,14 +32,14 @@ def main() -> None:
     if len(sys.argv) != 3:
         raise ConfigError(f"expected two arguments, an entry of interpret.paper.backbones and of interpret.paper.variants, got {sys.argv[1:]}")
     backbone, variant = sys.argv[1:]
-    params = P.load()
-    interpret = params.interpret_settings()
-    settings = settings_from_params(interpret.featurevis, params.seed)
-    subject, initial = paper_classifier_subject(params, backbone, variant)
+    config = params.load()
+    interpret = config.interpret_settings()
+    settings = settings_from_params(interpret.featurevis, config.seed)
+    subject, initial = paper_classifier_subject(config, backbone, variant)
     write_outliers(subject.name, subject.validation, interpret.outliers.z, interpret.outliers.min_share, interpret.outliers.examples)
     write_filters(subject, interpret, None)
     speed = {"featurevis": write_featurevis(subject, initial, interpret, settings),
-             "sanity": write_sanity(subject, interpret, settings, params.seed)}
+             "sanity": write_sanity(subject, interpret, settings, config.seed)}
     runlog.write(f"interpret_paper@{backbone}-{variant}", speed=speed)
 
 

@@ -15,18 +15,18 @@ and the plots ``plots/interpret/<entry>/sanity_similarity.png`` (Figs. 33-35) an
 
 from __future__ import annotations
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.interpret.featurevis import settings_from_params
-from medinterp.interpret.pipeline import write_sanity
+from medinterp.interpret.sanity_report import write_sanity
 from medinterp.interpret.subjects import isic_subject
 from medinterp.stages import foreach_item, run
 
 
 def main() -> None:
-    entry, params = foreach_item("models"), P.load()
-    interpret = params.interpret_settings()
-    speed = write_sanity(isic_subject(entry), interpret, settings_from_params(interpret.featurevis, params.seed), params.seed)
+    entry, config = foreach_item("models"), params.load()
+    interpret = config.interpret_settings()
+    speed = write_sanity(isic_subject(entry), interpret, settings_from_params(interpret.featurevis, config.seed), config.seed)
     runlog.write(f"interpret_sanity@{entry}", speed=speed)
 
 
