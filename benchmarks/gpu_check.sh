@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One GPU check (docs/gpu.md): ONNX Runtime vs eager for every exported model, ResNet50 and
 # MobileNetV2 training images/s (fp32, bf16), the torch data path -> metrics/gpu_bench.json.
-# About 5 minutes on one GPU; without one it runs the CPU half, says what it skipped, exits 0.
+# Sized to take minutes on one GPU; without one it runs the CPU half, says what it skipped, exits 0.
 # Extra arguments go to `python -m medinterp.benchmarks.gpu_check` (--cpu, --models, --steps, ...).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,7 +13,7 @@ keras_python=.venv-keras-gpu/bin/python
 if [[ -x "$keras_python" ]]; then
   set -- --keras-python "$keras_python" "$@"
 fi
-# A guard, not a budget: a shared CPU-only machine can need longer than a GPU machine's 5 minutes.
+# A guard against a hang, not a budget: a shared CPU-only machine needs far longer than a GPU one.
 limit_s="${GPU_CHECK_TIMEOUT_S:-1200}"
 status=0
 timeout "$limit_s" uv run --locked python -m medinterp.benchmarks.gpu_check "$@" || status=$?

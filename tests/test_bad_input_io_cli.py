@@ -169,12 +169,10 @@ def test_synth_out_naming_a_file(image, capsys):
 
 
 def test_cli_ctrl_c_and_debug(monkeypatch, fake_model, image, tmp_path, capsys):
-    import medinterp.cli as C
-
     def interrupted(args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(C, "_predict", interrupted)
+    monkeypatch.setattr("medinterp.cli._predict", interrupted)
     assert cli(["predict", "--model", str(fake_model), str(image), "--out", str(tmp_path / "p.csv")]) == 130
     assert "interrupted" in _one_line(capsys.readouterr().err)
     # --debug, before or after the command, shows the traceback behind the one line
@@ -294,26 +292,26 @@ def test_a_stage_reads_back_its_own_export_and_checkpoint(tiny_onnx_classifier, 
     pending ONNX file), run it in ONNX Runtime (parity), read a checkpoint written in the same run."""
     import numpy as np
 
-    from medinterp.export import metadata as M
+    from medinterp.export import metadata
     from medinterp.export.parity import run as ort_run
-    from medinterp.models import checkpoint as C
+    from medinterp.models import checkpoint as checkpoint_files
 
     out = tmp_path / "models"
-    meta = {**M.read(tiny_onnx_classifier), "name": "copied"}
-    info, arrays = C.read(C.path_in(tiny_onnx_classifier.parent))
+    meta = {**metadata.read(tiny_onnx_classifier), "name": "copied"}
+    info, arrays = checkpoint_files.read(checkpoint_files.path_in(tiny_onnx_classifier.parent))
     seen = {}
 
     def main():
         io.copy_file(tiny_onnx_classifier, out / "model.onnx")
-        M.attach(out / "model.onnx", meta)
+        metadata.attach(out / "model.onnx", meta)
         outputs, _ = ort_run(out / "model.onnx", np.zeros((2, 3, 32, 32), np.float32), ["CPUExecutionProvider"])
-        C.save(C.path_in(out), info, arrays)
-        seen.update(shape=outputs.shape, arch=C.read_info(C.path_in(out))["architecture"], there=(out / "model.onnx").exists())
+        checkpoint_files.save(checkpoint_files.path_in(out), info, arrays)
+        seen.update(shape=outputs.shape, arch=checkpoint_files.read_info(checkpoint_files.path_in(out))["architecture"], there=(out / "model.onnx").exists())
 
     run(main)
     assert seen == {"shape": (2, 1), "arch": "mobilenet_v2", "there": False}
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.npz", "model.json", "model.onnx"]
-    assert M.read(out / "model.onnx")["name"] == "copied"
+    assert metadata.read(out / "model.onnx")["name"] == "copied"
 
 
 def test_disk_full_on_the_third_output_leaves_the_old_set(monkeypatch, tmp_path, capsys):

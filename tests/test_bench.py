@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+import itertools
 import json
 import time
 
@@ -9,28 +11,49 @@ import numpy as np
 import pytest
 
 from medinterp.cli import main as cli
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.inference import bench
 from medinterp.inference.predict import preprocess
-from medinterp.models.torch.checkpoint import eager_runner
+from medinterp.models.torch.export import eager_runner
+
+
+class FakeClock:
+    """A clock that stands still until :meth:`advance` moves it by the next of ``steps`` seconds."""
+
+    def __init__(self, steps):
+        self.now, self.steps, self.readings = 100.0, list(steps), 0
+
+    def __call__(self):
+        self.readings += 1
+        return self.now
+
+    def advance(self):
+        self.now += self.steps.pop(0)
 
 
 def test_images_per_second_is_batch_over_median_time():
     calls = []
+    clock = FakeClock([9.0, 9.0, 0.25, 1.0, 0.5])   # two warmups (never timed), then three timed calls
 
-    def slow(batch):
+    def run(batch):
         calls.append(len(batch))
-        time.sleep(0.02)
+        clock.advance()
 
-    ips = bench.images_per_second(slow, np.zeros((8, 3)), batch_size=4, repeats=3, warmup=2)
-    assert calls == [4] * 5
-    assert 4 / 0.03 < ips < 4 / 0.02
+    ips = bench.images_per_second(run, np.zeros((8, 3)), batch_size=4, repeats=3, warmup=2, clock=clock)
+    assert calls == [4] * 5 and clock.readings == 6 and not clock.steps
+    assert ips == 4 / 0.5   # the median of 0.25, 1.0 and 0.5 s
     with pytest.raises(ValueError, match="cannot fill"):
-        bench.images_per_second(slow, np.zeros((2, 3)), batch_size=4, repeats=1)
+        bench.images_per_second(run, np.zeros((2, 3)), batch_size=4, repeats=1, clock=clock)
+    assert calls == [4] * 5 and clock.readings == 6
+
+
+def test_the_real_clock_is_the_default():
+    for function in (bench.images_per_second, bench.bench_model):
+        assert inspect.signature(function).parameters["clock"].default is time.perf_counter
 
 
 def test_both_sides_get_the_same_inputs_and_agree(tiny_onnx_classifier):
-    meta = M.read(tiny_onnx_classifier)
+    meta = metadata.read(tiny_onnx_classifier)
     inputs = bench.model_inputs(meta, 4, seed=1)
     rng_pixels = np.random.default_rng(1).integers(0, 256, size=(4, 32, 32, 3), dtype=np.uint8)
     np.testing.assert_array_equal(inputs, preprocess(rng_pixels, meta["input"]))
@@ -38,6 +61,16 @@ def test_both_sides_get_the_same_inputs_and_agree(tiny_onnx_classifier):
     onnx_run, provider = bench.onnx_runner(tiny_onnx_classifier, ["CPUExecutionProvider"])
     assert framework["name"] == "torch" and provider == "CPUExecutionProvider"
     np.testing.assert_allclose(onnx_run(inputs), eager(inputs), atol=1e-4)
+
+
+def test_bench_model_times_both_sides_with_the_given_clock(tiny_onnx_classifier):
+    clock = itertools.count(0.0, 0.25).__next__   # every reading 0.25 s after the last: each timed call takes 0.25 s
+    result = bench.bench_model(tiny_onnx_classifier, batch_sizes=(1, 4), repeats=2, providers=["CPUExecutionProvider"],
+                               clock=clock)
+    assert result["batches"] == {
+        f"batch_{size}": {"eager_images_per_second": size / 0.25, "onnxruntime_images_per_second": size / 0.25,
+                          "onnxruntime_speedup": 1.0} for size in (1, 4)}
+    assert clock() == 0.25 * 2 * 2 * 2 * 2   # 2 batch sizes x 2 sides x 2 repeats x 2 readings, none elsewhere
 
 
 def test_bench_command_writes_every_batch_size(tiny_onnx_classifier, tmp_path, capsys):

@@ -9,16 +9,16 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import parity, run
 
 
 def _meta(**changes):
     fields = dict(
         name="isic-binary-alexnet", architecture="alexnet", family="torch", task="binary", dataset="isic_binary",
-        split="folds 0-4", class_names=["benign", "malignant"], input=M.input_spec(8, "NCHW", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-        output=M.output_spec("logits", "sigmoid"), metrics={"val_auc": 0.9}, init_used="random", provenance={"medinterp": "test"},
-        params={"seed": 0}, framework=M.framework_info("torch", "2.13.0"),
+        split="folds 0-4", class_names=["benign", "malignant"], input=metadata.input_spec(8, "NCHW", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        output=metadata.output_spec("logits", "sigmoid"), metrics={"val_auc": 0.9}, init_used="random", provenance={"medinterp": "test"},
+        params={"seed": 0}, framework=metadata.framework_info("torch", "2.13.0"),
     )
     fields.update(changes)
     return fields
@@ -36,49 +36,49 @@ def _scale_model(path, factor=2.0):
 
 
 def test_complete_metadata_validates():
-    meta = M.make(**_meta())
-    assert meta["schema"] == M.SCHEMA_VERSION and meta["input"]["shape"] == [None, 3, 8, 8]
+    meta = metadata.make(**_meta())
+    assert meta["schema"] == metadata.SCHEMA_VERSION and meta["input"]["shape"] == [None, 3, 8, 8]
 
 
 @pytest.mark.parametrize("change, message", [
     ({"class_names": []}, "needs its class names"),
     ({"family": "jax"}, "family 'jax'"),
-    ({"input": M.input_spec(8, "NCWH")}, "layout 'NCWH'"),
-    ({"input": {**M.input_spec(8, "NCHW"), "std": [0.2, 0.0, 0.2]}}, "must be positive"),
-    ({"output": M.output_spec("probabilities", None)}, "output kind"),
+    ({"input": metadata.input_spec(8, "NCWH")}, "layout 'NCWH'"),
+    ({"input": {**metadata.input_spec(8, "NCHW"), "std": [0.2, 0.0, 0.2]}}, "must be positive"),
+    ({"output": metadata.output_spec("probabilities", None)}, "output kind"),
 ])
 def test_incomplete_metadata_is_refused(change, message):
-    with pytest.raises(M.MetadataError, match=message):
-        M.make(**_meta(**change))
+    with pytest.raises(metadata.MetadataError, match=message):
+        metadata.make(**_meta(**change))
 
 
 def test_missing_key_is_named():
     fields = _meta()
     del fields["class_names"]
-    with pytest.raises(M.MetadataError, match="missing 'class_names'"):
-        M.make(**fields)
+    with pytest.raises(metadata.MetadataError, match="missing 'class_names'"):
+        metadata.make(**fields)
 
 
 def test_attach_and_read_round_trip(tmp_path):
     path = tmp_path / "m.onnx"
     _scale_model(path)
-    meta = M.make(**_meta())
-    M.attach(path, meta)
-    assert M.read(path) == meta
-    assert json.loads(M.sidecar_path(path).read_text()) == meta
+    meta = metadata.make(**_meta())
+    metadata.attach(path, meta)
+    assert metadata.read(path) == meta
+    assert json.loads(metadata.sidecar_path(path).read_text()) == meta
     # the file alone is enough: the sidecar is a convenience
-    M.sidecar_path(path).unlink()
-    assert M.read(path)["architecture"] == "alexnet"
+    metadata.sidecar_path(path).unlink()
+    assert metadata.read(path)["architecture"] == "alexnet"
 
 
 def test_read_falls_back_to_sidecar_and_reports_bad_json(tmp_path):
     path = tmp_path / "m.onnx"
     _scale_model(path)
-    with pytest.raises(M.MetadataError, match="no 'medinterp' metadata"):
-        M.read(path)
-    M.sidecar_path(path).write_text("{broken")
-    with pytest.raises(M.MetadataError, match="malformed JSON"):
-        M.read(path)
+    with pytest.raises(metadata.MetadataError, match="no 'medinterp' metadata"):
+        metadata.read(path)
+    metadata.sidecar_path(path).write_text("{broken")
+    with pytest.raises(metadata.MetadataError, match="malformed JSON"):
+        metadata.read(path)
 
 
 def test_parity_reports_difference_and_provider(tmp_path):
@@ -110,19 +110,19 @@ def test_provenance_names_the_code_and_the_inputs_by_dvc_hash(tmp_path):
 
     weights = tmp_path / "checkpoint.npz"
     weights.write_bytes(b"weights" * 1000)
-    found = M.provenance("medinterp.stages.isic_export", [weights])
-    assert found["stage"] == "medinterp.stages.isic_export" and found["medinterp"] == M.package_version() != "unknown"
+    found = metadata.provenance("medinterp.stages.isic_export", [weights])
+    assert found["stage"] == "medinterp.stages.isic_export" and found["medinterp"] == metadata.package_version() != "unknown"
     assert found["code_sha256"] == code_digest("medinterp.stages.isic_export")
     assert found["inputs"] == {weights.as_posix(): hashlib.md5(b"weights" * 1000).hexdigest()}
     weights.write_bytes(b"other weights")
-    assert M.provenance("medinterp.stages.isic_export", [weights])["inputs"] != found["inputs"]
+    assert metadata.provenance("medinterp.stages.isic_export", [weights])["inputs"] != found["inputs"]
     with pytest.raises(FileNotFoundError):
-        M.provenance("medinterp.stages.isic_export", [tmp_path / "missing.npz"])
+        metadata.provenance("medinterp.stages.isic_export", [tmp_path / "missing.npz"])
 
 
 def test_metadata_does_not_depend_on_git_state_or_the_python_patch_level():
-    meta = M.make(**_meta())
-    assert "git_revision" not in meta and meta["schema"] == M.SCHEMA_VERSION
-    assert M.framework_info("torch", "2.13.0")["python"].count(".") == 1
-    with pytest.raises(M.MetadataError, match="missing 'provenance'"):
-        M.make(**{k: v for k, v in _meta().items() if k != "provenance"})
+    meta = metadata.make(**_meta())
+    assert "git_revision" not in meta and meta["schema"] == metadata.SCHEMA_VERSION
+    assert metadata.framework_info("torch", "2.13.0")["python"].count(".") == 1
+    with pytest.raises(metadata.MetadataError, match="missing 'provenance'"):
+        metadata.make(**{k: v for k, v in _meta().items() if k != "provenance"})

@@ -13,7 +13,7 @@ from PIL import Image
 
 from medinterp.cli import main
 from medinterp.errors import ConfigError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.inference.predict import collect_inputs, predict, preprocess, probabilities, resolve_model
 
 SIZE = 8
@@ -41,11 +41,11 @@ def _export(tmp_path, layout="NCHW", n_out=2, activation="softmax", normalise=Tr
     path = tmp_path / f"model_{layout}_{n_out}.onnx"
     _pool_linear(path, layout, n_out)
     names = ["benign", "malignant"]
-    M.attach(path, M.make(
+    metadata.attach(path, metadata.make(
         name="demo", architecture="demo", family="torch", task="binary", dataset="isic_binary", split="train",
-        class_names=names, input=M.input_spec(SIZE, layout, MEAN if normalise else None, STD if normalise else None),
-        output=M.output_spec("logits", activation), metrics={}, init_used="random", provenance={"medinterp": "test"},
-        params={}, framework=M.framework_info("torch", "0"),
+        class_names=names, input=metadata.input_spec(SIZE, layout, MEAN if normalise else None, STD if normalise else None),
+        output=metadata.output_spec("logits", activation), metrics={}, init_used="random", provenance={"medinterp": "test"},
+        params={}, framework=metadata.framework_info("torch", "0"),
     ))
     return path
 

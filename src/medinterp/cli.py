@@ -181,10 +181,10 @@ def _bench(args: argparse.Namespace) -> None:
 def _card(args: argparse.Namespace) -> None:
     import json
 
-    from medinterp.export import metadata as M
+    from medinterp.export import metadata
     from medinterp.export.card import markdown
 
-    meta = M.read(args.model_path)
+    meta = metadata.read(args.model_path)
     print(json.dumps(meta, indent=2, sort_keys=True) if args.json else markdown(meta), end="\n" if args.json else "")
 
 

@@ -1,8 +1,8 @@
 """The content digest of every dataset file the split tables send downstream (``splits/sources.csv``).
 
 At the real archives' counts (67,979 files) a DVC dependency on the data folder is a walk with a
-state lookup and an ignore check per file: about 4 s of a 7 s ``dvc status`` (measured on the scale
-benchmark's tree). So no stage depends on the folder. ``split`` reruns when its params change
+state lookup and an ignore check per file, which would dominate every ``dvc status`` and grows with
+the file count. So no stage depends on the folder. ``split`` reruns when its params change
 (``data.profile``, ``data.root``, ``data.paths``) or when forced (``dvc repro -f split``, the
 documented step after changing files under ``data.root``); it then records here the size and MD5
 of each image and annotation file its tables name, and the later stages depend on this file. A

@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from medinterp.errors import ConfigError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import session
 from medinterp.inference.predict import check_batch_size, input_size, preprocess
 from medinterp.models.checkpoint import path_in
@@ -33,6 +33,7 @@ from medinterp.models.families import family_function
 
 BATCH_SIZES = (1, 8, 32)
 Runner = Callable[[np.ndarray], np.ndarray]
+Clock = Callable[[], float]   # seconds; injectable so that tests need no real timing
 
 
 def check_counts(batch_sizes: tuple[int, ...], repeats: int) -> None:
@@ -52,8 +53,10 @@ def model_inputs(meta: dict, count: int, seed: int = 0) -> np.ndarray:
     return preprocess(pixels, spec)
 
 
-def images_per_second(run: Runner, inputs: np.ndarray, batch_size: int, repeats: int, warmup: int = 1) -> float:
-    """Median throughput of ``run`` over ``repeats`` timed calls on batches of ``batch_size``."""
+def images_per_second(run: Runner, inputs: np.ndarray, batch_size: int, repeats: int, warmup: int = 1,
+                      clock: Clock = time.perf_counter) -> float:
+    """Median throughput of ``run`` over ``repeats`` timed calls on batches of ``batch_size``, each call
+    timed by two readings of ``clock`` (seconds)."""
     batch = inputs[:batch_size]
     if len(batch) < batch_size:
         raise ValueError(f"{len(inputs)} inputs cannot fill a batch of {batch_size}")
@@ -61,9 +64,9 @@ def images_per_second(run: Runner, inputs: np.ndarray, batch_size: int, repeats:
         run(batch)
     seconds = []
     for _ in range(repeats):
-        start = time.perf_counter()
+        start = clock()
         run(batch)
-        seconds.append(time.perf_counter() - start)
+        seconds.append(clock() - start)
     return batch_size / statistics.median(seconds)
 
 
@@ -82,18 +85,18 @@ def eager_model(onnx_path: Path, meta: dict) -> tuple[Runner, dict]:
 
 
 def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
-                providers: list[str] | None = None) -> dict:
+                providers: list[str] | None = None, clock: Clock = time.perf_counter) -> dict:
     """Eager and ONNX Runtime throughput of one exported model at each batch size."""
     check_counts(batch_sizes, repeats)
     onnx_path = Path(onnx_path)
-    meta = M.read(onnx_path)
+    meta = metadata.read(onnx_path)
     inputs = model_inputs(meta, max(batch_sizes))
     eager, framework = eager_model(onnx_path, meta)
     ort_run, provider = onnx_runner(onnx_path, providers)
     rows = {}
     for batch_size in batch_sizes:
-        eager_ips = images_per_second(eager, inputs, batch_size, repeats)
-        ort_ips = images_per_second(ort_run, inputs, batch_size, repeats)
+        eager_ips = images_per_second(eager, inputs, batch_size, repeats, clock=clock)
+        ort_ips = images_per_second(ort_run, inputs, batch_size, repeats, clock=clock)
         rows[f"batch_{batch_size}"] = {"eager_images_per_second": eager_ips, "onnxruntime_images_per_second": ort_ips,
                                        "onnxruntime_speedup": ort_ips / eager_ips}
     return {"model": str(onnx_path), "name": meta["name"], "architecture": meta["architecture"],
@@ -123,7 +126,7 @@ def run_benchmarks(models: dict[str, Path], batch_sizes: tuple[int, ...] = BATCH
     check_counts(batch_sizes, repeats)
     by_family: dict[str, list[str]] = {}
     for name, path in models.items():
-        by_family.setdefault(M.read(path)["family"], []).append(name)
+        by_family.setdefault(metadata.read(path)["family"], []).append(name)
     results = {}
     for family, names in sorted(by_family.items()):
         print(f"bench: {len(names)} {family} model(s) ...", flush=True)

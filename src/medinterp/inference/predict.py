@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from medinterp.datasets.images import is_image_file
 from medinterp.errors import ConfigError, DatasetError, MedinterpError
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.export.parity import session
 from medinterp.preprocessing.arrays import decode_resized
 
@@ -142,7 +142,7 @@ class PredictionRun:
 def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, providers: list[str] | None = None) -> PredictionRun:
     """Probabilities for every image; an image that cannot be read gets its error instead of a crash."""
     check_batch_size(batch_size)
-    meta = M.read(model_path)
+    meta = metadata.read(model_path)
     if meta["output"]["kind"] != "logits":
         raise ConfigError(f"{model_path} outputs {meta['output']['kind']}, not class scores; predict needs a classifier")
     spec = meta["input"]

@@ -16,9 +16,9 @@ discs, hairs, noise; quality 90; 6000x4000, 4288x2848, 3000x2000, 2000x1500, 180
 900x900, 600x450; two random draws) at 64, 128 and 224 px: factor 4 differs by a mean of at most
 0.24 and a maximum of 3, factor 2 by up to 0.52 and 9, factor 1 by up to 1.19 and 25. On the
 bundled sample's 318 JPEGs at 32 px: factor 4 max 4, factor 2 max 19. Factor 4 keeps most of the
-speed where it matters, on the large photos: to 224 px a 6000x4000 JPEG decodes 2.8x faster than
-in full (factor 2: 3.4x), a 4288x2848 one 2.1x (2.4x); to 64 px both factors reach the 1/8 limit
-(3.3x and 3.0x). A smaller JPEG is decoded in full.
+speed where it matters, on the large photos: the decode cost falls with the decoded pixel count, and
+a large photo is still decoded at 1/4 or 1/8 scale (to 64 px both factors reach the 1/8 limit).
+A smaller JPEG is decoded in full.
 
 Writing is incremental, so memory stays bounded whatever the number of images: each table's file
 is created at full length (:func:`numpy.lib.format.open_memmap` on the temporary path of

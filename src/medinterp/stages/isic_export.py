@@ -15,9 +15,9 @@ import json
 
 import numpy as np
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.io import write_json
 from medinterp.isic import layout
 from medinterp.models.checkpoint import read_info
@@ -40,7 +40,7 @@ def flat_numbers(report: dict, blocks: tuple[str, ...]) -> dict[str, float]:
 
 
 def main() -> None:
-    entry, settings = foreach_item("models"), P.load().isic.export
+    entry, settings = foreach_item("models"), params.load().isic.export
     tolerance, opset = settings.parity_tolerance, settings.opset
     results, measured = {}, {}
     for task, (dataset, test_table, test_split, blocks) in TASKS.items():
@@ -55,7 +55,7 @@ def main() -> None:
             "metrics": flat_numbers(report, blocks),
             "params": {"model": info["architecture"], "family": info["family"], "seed": info["seed"],
                        "data.profile": report["profile"], f"isic.{task}": info["settings"]},
-            "provenance": M.provenance(__spec__.name, [checkpoint]),
+            "provenance": metadata.provenance(__spec__.name, [checkpoint]),
         }
         export = family_function("export_checkpoint", info["family"])   # imports the checkpoint's framework
         onnx = layout.model_folder(entry, task) / "model.onnx"

@@ -27,11 +27,11 @@ from pathlib import Path
 from dvclive import Live
 from PIL import Image
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.io import write_json
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper import data
 from medinterp.paper.figures import reconstruction_grid
 from medinterp.paper.training import batches, precision_scope, run_resume, start_from, training_setup
@@ -43,8 +43,8 @@ from medinterp.training.resume import discard_stage
 def main() -> None:
     backbone = sys.argv[1]
     stage = f"paper_autoencoder@{backbone}"
-    params = P.load()
-    spec, s, seed, train, val, nets, encoder = training_setup(params, backbone)
+    config = params.load()
+    spec, s, seed, train, val, nets, encoder = training_setup(config, backbone)
     val_x = data.as_float(val.images)
     with precision_scope(spec, s):
         model = nets.build_autoencoder(encoder, s.autoencoder.decoder_filters)
@@ -56,7 +56,7 @@ def main() -> None:
     exporter = nets.exporter(exported, "features")
     shown = val.images[: s.autoencoder.reconstructions]
     report, measured = {}, {}
-    live = Live(str(A.PLOTS / backbone / "autoencoder"), dvcyaml=False, save_dvc_exp=False)
+    live = Live(str(artifacts.PLOTS / backbone / "autoencoder"), dvcyaml=False, save_dvc_exp=False)
     for tag in s.encoder_tags():
         used = start_from(nets, model, initial, encoder, spec, s.image_size, "random" if tag == "random" else s.weights)
         trainer.restart(batches(train, None, s.batch_size, seed, balance=False, augment=s.augment))
@@ -66,17 +66,17 @@ def main() -> None:
         result = fit(trainer, FitConfig.of(s.autoencoder), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})", resume=resume)
         grid = reconstruction_grid(shown, trainer.predict(data.as_float(shown)))
         live.log_image(f"{tag}/reconstructions.png", Image.fromarray(grid))
-        nets.save_weights(encoder, A.encoder_path(backbone, tag, nets.weights_suffix))
-        summary = {"weights_requested": tag, "weights_used": used, **A.fit_summary(result)}
-        meta = A.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
-                               {"seed": seed, "data.profile": params.data.profile, "paper": s.as_dict(backbone, "autoencoder")}, nets.framework(),
-                               M.provenance(__spec__.name, [A.ARRAYS, A.SPLIT]))
+        nets.save_weights(encoder, artifacts.encoder_path(backbone, tag, nets.weights_suffix))
+        summary = {"weights_requested": tag, "weights_used": used, **artifacts.fit_summary(result)}
+        meta = artifacts.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
+                                       {"seed": seed, "data.profile": config.data.profile, "paper": s.as_dict(backbone, "autoencoder")}, nets.framework(),
+                                       metadata.provenance(__spec__.name, [artifacts.ARRAYS, artifacts.SPLIT]))
         if exported is not encoder:
             nets.set_weights(exported, nets.get_weights(encoder))
-        summary["onnx_parity"], measured[tag] = exporter.export(A.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
+        summary["onnx_parity"], measured[tag] = exporter.export(artifacts.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
         report[tag] = summary
     live.end()
-    write_json(A.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict(backbone, "autoencoder")})
+    write_json(artifacts.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict(backbone, "autoencoder")})
     runlog.write(stage, onnx_parity=measured)
     discard_stage(stage)
 

@@ -38,12 +38,12 @@ import numpy as np
 from dvclive import Live
 from scipy.special import expit
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.evaluation.classification import binary_metrics
-from medinterp.export import metadata as M
+from medinterp.export import metadata
 from medinterp.io import copy_file, write_json
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper import data
 from medinterp.paper.networks import PaperNetworks
 from medinterp.params import VARIANTS
@@ -73,8 +73,8 @@ def export_setup(nets: PaperNetworks, model, trainer, spec, s, val_x: np.ndarray
 def main() -> None:
     backbone = sys.argv[1]
     stage = f"paper_classifier@{backbone}"
-    params = P.load()
-    spec, s, seed, train, val, nets, encoder = training_setup(params, backbone)
+    config = params.load()
+    spec, s, seed, train, val, nets, encoder = training_setup(config, backbone)
     val_x, val_y = data.as_float(val.images), val.labels.reshape(-1, 1).astype(np.float32)
     train_y = train.labels.reshape(-1, 1)
     with precision_scope(spec, s):
@@ -85,36 +85,36 @@ def main() -> None:
     exported_model, exporter, parity_x = export_setup(nets, model, trainer, spec, s, val_x)
     runs = s.runs()
     report, measured = {}, {}
-    live = Live(str(A.PLOTS / backbone / "classifier"), dvcyaml=False, save_dvc_exp=False)
+    live = Live(str(artifacts.PLOTS / backbone / "classifier"), dvcyaml=False, save_dvc_exp=False)
     for name in dict.fromkeys(runs.values()):
         variant = VARIANTS[name]
         if variant.autoencoder:
             tag = s.encoder_tag(variant)
-            weights = A.encoder_path(backbone, tag, nets.weights_suffix)
+            weights = artifacts.encoder_path(backbone, tag, nets.weights_suffix)
             nets.set_weights(model, initial)
             nets.load_weights(encoder, weights)
-            inputs = [A.ARRAYS, A.SPLIT, weights]
-            used = json.loads(A.encoder_path(backbone, tag, ".json").read_text(encoding="utf-8"))["init_used"]
+            inputs = [artifacts.ARRAYS, artifacts.SPLIT, weights]
+            used = json.loads(artifacts.encoder_path(backbone, tag, ".json").read_text(encoding="utf-8"))["init_used"]
             starts_from = [weights]
         else:
             used = start_from(nets, model, initial, encoder, spec, s.image_size, s.init_for(variant.weights))
-            inputs = [A.ARRAYS, A.SPLIT]
+            inputs = [artifacts.ARRAYS, artifacts.SPLIT]
             starts_from = [used] if Path(used).is_file() else []
         trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
         resume = run_resume(stage, name, {**s.as_dict(backbone, "classifier"), "weights_used": used}, seed, *starts_from)
         live.step = 0
         result = fit(trainer, FitConfig.of(s.classifier), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})", resume=resume)
-        summary = A.fit_summary(result)
+        summary = artifacts.fit_summary(result)
         exported = None
         for member in (v for v in s.variant_list if runs[v.name] == name):
             row = {"training": member.training, "weights_requested": member.weights, "weights_used": used,
                    "same_run_as": None if member.name == name else name, **summary}
-            nets.save_weights(model, A.classifier_path(backbone, member.name, nets.weights_suffix))
-            meta = A.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
-                                   {"seed": seed, "data.profile": params.data.profile, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
-                                    "trained_at_image_size": s.image_size, "paper": s.as_dict(backbone, "classifier")},
-                                   nets.framework(), M.provenance(__spec__.name, inputs))
-            path = A.classifier_path(backbone, member.name, ".onnx")
+            nets.save_weights(model, artifacts.classifier_path(backbone, member.name, nets.weights_suffix))
+            meta = artifacts.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
+                                           {"seed": seed, "data.profile": config.data.profile, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
+                                            "trained_at_image_size": s.image_size, "paper": s.as_dict(backbone, "classifier")},
+                                           nets.framework(), metadata.provenance(__spec__.name, inputs))
+            path = artifacts.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
                 if exported_model is not model:
                     nets.set_weights(exported_model, nets.get_weights(model))
@@ -122,11 +122,11 @@ def main() -> None:
                 exported = (path, record)
             else:   # the same network: copy the export, with this variant's metadata
                 copy_file(exported[0], path)   # the first export is still pending in this stage's transaction
-                M.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
+                metadata.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
             report[member.name] = {**row, "onnx_parity": exported[1]}
     live.end()
     ordered = {v.name: report[v.name] for v in s.variant_list}
-    write_json(A.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")})
+    write_json(artifacts.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")})
     runlog.write(stage, onnx_parity=measured)
     discard_stage(stage)
 

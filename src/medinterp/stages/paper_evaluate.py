@@ -17,26 +17,26 @@ Variants that were one training run are evaluated once. Each backbone runs in it
 
 from __future__ import annotations
 
-from medinterp import params as P
+from medinterp import params
 from medinterp.io import write_csv, write_json
-from medinterp.paper import artifacts as A
+from medinterp.paper import artifacts
 from medinterp.paper.overlays import overlay_figure
 from medinterp.paper.table2 import evaluate_all
 from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load()
-    tables = evaluate_all(params)
+    config = params.load()
+    tables = evaluate_all(config)
     for backbone, table in tables.items():
         for variant, per_image in table.per_image.items():
-            write_csv(A.ira_csv(backbone, variant), per_image)
+            write_csv(artifacts.ira_csv(backbone, variant), per_image)
         for variant, (title, panels) in table.overlays.items():
-            overlay_figure(A.overlay_png(backbone, variant), title, panels)
+            overlay_figure(artifacts.overlay_png(backbone, variant), title, panels)
     table2: dict = {backbone: table.rows for backbone, table in tables.items()}
     table2["evaluation"] = {backbone: table.conventions for backbone, table in tables.items()}
-    table2["seed"] = params.seed
-    write_json(A.TABLE2, table2)
+    table2["seed"] = config.seed
+    write_json(artifacts.TABLE2, table2)
 
 if __name__ == "__main__":
     run(main)

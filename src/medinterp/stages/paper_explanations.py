@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from medinterp import params as P
+from medinterp import params
 from medinterp import runlog
 from medinterp.interpret import figures, layout
 from medinterp.io import write_csv, write_json
@@ -30,9 +30,9 @@ from medinterp.stages import run
 
 
 def main() -> None:
-    params = P.load()
-    settings = params.explanation_settings()
-    found = explain_all(params)
+    config = params.load()
+    settings = config.explanation_settings()
+    found = explain_all(config)
     explanations: dict = {}
     randomization: dict = {}
     for backbone, result in found.items():
@@ -56,8 +56,8 @@ def main() -> None:
                                                           settings.randomization.max_spearman),
                              layout.explanations_plot(backbone, variant, "randomization.png"))
     conventions = {backbone: result.conventions for backbone, result in found.items()}
-    write_json(layout.EXPLANATIONS, {**explanations, "conventions": conventions, "seed": params.seed})
-    write_json(layout.RANDOMIZATION, {**randomization, "conventions": conventions, "seed": params.seed})
+    write_json(layout.EXPLANATIONS, {**explanations, "conventions": conventions, "seed": config.seed})
+    write_json(layout.RANDOMIZATION, {**randomization, "conventions": conventions, "seed": config.seed})
     runlog.write("paper_explanations",
                  seconds_per_image={backbone: result.seconds_per_image for backbone, result in found.items()})
 

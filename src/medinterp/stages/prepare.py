@@ -13,7 +13,7 @@ import logging
 import resource
 from pathlib import Path
 
-from medinterp import params as P
+from medinterp import params
 from medinterp.preprocessing.arrays import build_all, write_index
 from medinterp.stages import run
 
@@ -21,8 +21,8 @@ log = logging.getLogger(__name__)
 
 
 def main() -> None:
-    params = P.load()
-    write_index(build_all(params.image_sizes(), Path(params.data.root), params.prepare.jobs))
+    config = params.load()
+    write_index(build_all(config.image_sizes(), Path(config.data.root), config.prepare.jobs))
     # ru_maxrss is in KiB on Linux; for children, that of the largest decoding process that has ended
     parent, child = (resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
     log.info("prepare: peak RSS %.0f MiB in this process, %.0f MiB in the largest decoding process", parent, child)

@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from medinterp import numerics
-from medinterp import params as P
+from medinterp import params
 from medinterp.errors import ConfigError
 from medinterp.export.metadata import package_version
 from medinterp.interpret.layout import EXPLANATIONS, RANDOMIZATION, explanations_plot, metrics_dir, plots_dir
@@ -89,29 +89,29 @@ def figures(table2: dict, explained: dict, entries: list[str], binary_classes: l
 
 
 def main() -> None:
-    params = P.load()
+    config = params.load()
     published = load_published()
     table2 = table2_rows(read_json("metrics/table2.json"))
-    binary = [read_json(layout.report(entry, "binary")) for entry in params.models]
-    multiclass = [read_json(layout.report(entry, "multiclass")) for entry in params.models]
+    binary = [read_json(layout.report(entry, "binary")) for entry in config.models]
+    multiclass = [read_json(layout.report(entry, "multiclass")) for entry in config.models]
     top = [{"model": b["model"], "family": b["family"], **top_filters(read_csv(metrics_dir(entry) / "table10.csv"))}
-           for entry, b in zip(params.models, binary)]
+           for entry, b in zip(config.models, binary)]
     built = [tables.table2(table2, published), tables.table6(binary, published), tables.table7(binary, published),
              tables.table8(multiclass, published), tables.table9(multiclass, published), tables.table10(top, published)]
     explanations = read_json(EXPLANATIONS)
     built += tables.explanation_tables(explanations, read_json(RANDOMIZATION))
     inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
     context = {
-        "data profile": params.data.profile,
+        "data profile": config.data.profile,
         "made by": f"medinterp {package_version()}; the code, params and inputs are the report stage's entry in dvc.lock",
         "numerics": numerics.summary(),
         "paper backbones": ", ".join(table2), "paper initialisation used": ", ".join(inits),
         "ISIC models": "; ".join(f"{b['model']} ({b['family']}), initialisation {b['init_used']}, {b['image_size']} px, seed {b['seed']}"
                                  for b in binary),
-        "main ISIC artifacts": f"{params.model} (isic-binary-classifier, isic-multiclass-classifier)",
+        "main ISIC artifacts": f"{config.model} (isic-binary-classifier, isic-multiclass-classifier)",
         "published sources": f"{published['paper']['source']}; {published['thesis']['source']}",
     }
-    shown = figures(table2, tables.explanation_runs(explanations), params.models, ["benign", "malignant"], list(params.split.isic_multiclass.classes))
+    shown = figures(table2, tables.explanation_runs(explanations), config.models, ["benign", "malignant"], list(config.split.isic_multiclass.classes))
     write_text(OUT / "report.md", markdown(TITLE, context, built, shown, base=OUT))
     write_text(OUT / "report.html", html_page(TITLE, context, built, shown, base=OUT))
     print(f"report: {OUT / 'report.md'}, {OUT / 'report.html'} ({len(shown)} figures)")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from medinterp import params as P
+from medinterp import params
 from medinterp.datasets.breakhis import read_breakhis
 from medinterp.datasets.brecahad import read_brecahad
 from medinterp.datasets.isic2016 import read_isic2016
@@ -34,9 +34,9 @@ SPLITS = Path("splits")
 
 
 def main() -> None:
-    params = P.load()
-    seed, root, paths, cfg = params.seed, Path(params.data.root), params.data.paths, params.split
-    if params.data.profile == "full" and is_synthetic(root):
+    config = params.load()
+    seed, root, paths, cfg = config.seed, Path(config.data.root), config.data.paths, config.split
+    if config.data.profile == "full" and is_synthetic(root):
         raise ConfigError(
             f"data.profile is 'full' but {root} holds the synthetic sample ({root / MARKER}); "
             "put the real datasets there (README: Real datasets) or run with data.profile=sample"
