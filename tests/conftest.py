@@ -21,7 +21,13 @@ import torch._dynamo  # noqa: E402,F401
 
 from medinterp.params import Augment, TaskSettings  # noqa: E402
 from medinterp.synthetic.counts import (
-    BREAKHIS_TYPES, BreakHisCounts, BreCaHADCounts, Counts, ISIC2016Counts, ISIC2019Counts, ISIC2020Counts,
+    BREAKHIS_TYPES,
+    BreakHisCounts,
+    BreCaHADCounts,
+    Counts,
+    ISIC2016Counts,
+    ISIC2019Counts,
+    ISIC2020Counts,
 )
 from medinterp.synthetic.generate import generate
 
@@ -38,7 +44,11 @@ TINY = Counts(
     ),
     brecahad=BreCaHADCounts(images_per_case={1: 3, 2: 3}, duplicates=1, without_tumor=1),
     isic2020=ISIC2020Counts(images=40, malignant=10, patients=25, duplicate_pairs=2),
-    isic2019=ISIC2019Counts(images={c: 6 for c in ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC")}, downsampled=3, shared_with_isic2016=3),
+    isic2019=ISIC2019Counts(
+        images={c: 6 for c in ("MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC")},
+        downsampled=3,
+        shared_with_isic2016=3,
+    ),
     isic2016=ISIC2016Counts(train=(6, 3), test=(8, 4)),
 )
 
@@ -69,25 +79,69 @@ def tiny_onnx_classifier(tmp_path_factory) -> Path:
 
     folder = tmp_path_factory.mktemp("tiny_onnx")
     model = build(registry.get("mobilenet_v2", "torch"), 1, "random", 0.1).model.eval()
-    info = {"architecture": "mobilenet_v2", "family": "torch", "task": "binary", "class_names": ["benign", "malignant"],
-            "num_outputs": 1, "image_size": 32, "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
-            "init_used": "random", "seed": 0, "settings": {}, "dropout": 0.1}
+    info = {
+        "architecture": "mobilenet_v2",
+        "family": "torch",
+        "task": "binary",
+        "class_names": ["benign", "malignant"],
+        "num_outputs": 1,
+        "image_size": 32,
+        "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "init_used": "random",
+        "seed": 0,
+        "settings": {},
+        "dropout": 0.1,
+    }
     save_checkpoint(folder / "checkpoint.npz", model, info)
     export_onnx(model, folder / "model.onnx", 32)
-    metadata.attach(folder / "model.onnx", metadata.for_checkpoint(info, name="tiny", dataset="isic_binary", split="all", metrics={}, params={},
-                                                     framework=metadata.framework_info("torch", torch.__version__),
-                                                     provenance={"medinterp": "test"}))
+    metadata.attach(
+        folder / "model.onnx",
+        metadata.for_checkpoint(
+            info,
+            name="tiny",
+            dataset="isic_binary",
+            split="all",
+            metrics={},
+            params={},
+            framework=metadata.framework_info("torch", torch.__version__),
+            provenance={"medinterp": "test"},
+        ),
+    )
     return folder / "model.onnx"
 
 
-THESIS_AUGMENT = Augment(crop_scale=(0.4, 1.0), crop_ratio=(0.75, 4 / 3), rotation=90, shear=20, scale=(0.8, 1.2), flips=True, brightness=(0.7, 1.3), contrast=(0.7, 1.3), saturation=(0.7, 1.3), hue=(-0.1, 0.1))
+THESIS_AUGMENT = Augment(
+    crop_scale=(0.4, 1.0),
+    crop_ratio=(0.75, 4 / 3),
+    rotation=90,
+    shear=20,
+    scale=(0.8, 1.2),
+    flips=True,
+    brightness=(0.7, 1.3),
+    contrast=(0.7, 1.3),
+    saturation=(0.7, 1.3),
+    hue=(-0.1, 0.1),
+)
 
 
 def tiny_task_settings(**changes) -> TaskSettings:
     """ISIC binary settings for 32 px tiny models, two epochs; ``changes`` override fields."""
-    values = dict(task="binary", image_size=32, weights="random", loader_workers=0, epochs=2, batch_size=8, learning_rate=1e-3,
-                  plateau_factor=0.4, plateau_patience=1, early_stopping_patience=10, monitor="val_loss", dropout=0.1,
-                  freeze=("classifier",), augment=THESIS_AUGMENT)
+    values = dict(
+        task="binary",
+        image_size=32,
+        weights="random",
+        loader_workers=0,
+        epochs=2,
+        batch_size=8,
+        learning_rate=1e-3,
+        plateau_factor=0.4,
+        plateau_patience=1,
+        early_stopping_patience=10,
+        monitor="val_loss",
+        dropout=0.1,
+        freeze=("classifier",),
+        augment=THESIS_AUGMENT,
+    )
     values.update(changes)
     return TaskSettings(**values)
 
@@ -96,7 +150,9 @@ def tiny_task(n=24, size=32, seed=0):
     """Bright images are class 1, dark ones class 0."""
     rng = np.random.default_rng(seed)
     labels = np.arange(n) % 2
-    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8) + (labels * 150)[:, None, None, None].astype(np.uint8)
+    images = rng.integers(0, 60, (n, size, size, 3), dtype=np.uint8) + (labels * 150)[:, None, None, None].astype(
+        np.uint8
+    )
     return images, labels
 
 

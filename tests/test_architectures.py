@@ -10,15 +10,20 @@ import sys
 
 import pytest
 import yaml
-
-from medinterp import params
-from medinterp import registry
-from medinterp.errors import ConfigError
-
 from conftest import REPO
 
-PER_MODEL = ("isic_binary", "isic_multiclass", "isic_export", "interpret_outliers", "interpret_filters",
-             "interpret_featurevis", "interpret_sanity")
+from medinterp import params, registry
+from medinterp.errors import ConfigError
+
+PER_MODEL = (
+    "isic_binary",
+    "isic_multiclass",
+    "isic_export",
+    "interpret_outliers",
+    "interpret_filters",
+    "interpret_featurevis",
+    "interpret_sanity",
+)
 THESIS = ("alexnet", "vgg16", "resnet50")
 
 
@@ -26,24 +31,30 @@ def _dvc_yaml() -> dict:
     return yaml.safe_load((REPO / "dvc.yaml").read_text())
 
 
-@pytest.mark.parametrize("entry, family, preferred, key", [
-    ("resnet50", "auto", "torch", "torch:resnet50"),
-    ("resnet50", "auto", "keras", "keras:resnet50"),
-    ("resnet50", "keras", "torch", "keras:resnet50"),
-    ("torch-resnet50", "keras", "keras", "torch:resnet50"),   # the prefix wins over both defaults
-    ("keras-mobilenet_v2", "auto", "torch", "keras:mobilenet_v2"),
-    ("alexnet", "auto", "keras", "torch:alexnet"),           # only one family has it
-    ("nasnet_mobile", "auto", "torch", "keras:nasnet_mobile"),
-])
+@pytest.mark.parametrize(
+    "entry, family, preferred, key",
+    [
+        ("resnet50", "auto", "torch", "torch:resnet50"),
+        ("resnet50", "auto", "keras", "keras:resnet50"),
+        ("resnet50", "keras", "torch", "keras:resnet50"),
+        ("torch-resnet50", "keras", "keras", "torch:resnet50"),  # the prefix wins over both defaults
+        ("keras-mobilenet_v2", "auto", "torch", "keras:mobilenet_v2"),
+        ("alexnet", "auto", "keras", "torch:alexnet"),  # only one family has it
+        ("nasnet_mobile", "auto", "torch", "keras:nasnet_mobile"),
+    ],
+)
 def test_an_entry_names_one_spec(entry, family, preferred, key):
     assert registry.lookup(entry, family, preferred).key == key
 
 
-@pytest.mark.parametrize("entry, message", [
-    ("keras-alexnet", "model 'alexnet' exists only in the torch family, not in keras"),
-    ("jax-resnet50", "model 'jax-resnet50' is not registered"),   # not a family: the whole entry is the name
-    ("torch-", "model '' is not registered"),
-])
+@pytest.mark.parametrize(
+    "entry, message",
+    [
+        ("keras-alexnet", "model 'alexnet' exists only in the torch family, not in keras"),
+        ("jax-resnet50", "model 'jax-resnet50' is not registered"),  # not a family: the whole entry is the name
+        ("torch-", "model '' is not registered"),
+    ],
+)
 def test_a_bad_entry_is_one_line(entry, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
         registry.lookup(entry)
@@ -55,7 +66,7 @@ def test_each_entry_is_a_valid_dvc_stage_name_and_folder():
 
     for spec in registry.REGISTRY.values():
         entry = f"{spec.family}{registry.FAMILY_SEPARATOR}{spec.name}"
-        assert is_valid_name(entry) and not is_valid_name(entry.replace("-", ":"))   # torch:resnet50 would not do
+        assert is_valid_name(entry) and not is_valid_name(entry.replace("-", ":"))  # torch:resnet50 would not do
         assert registry.lookup(entry) is spec
 
 
@@ -63,7 +74,10 @@ def test_the_defaults_are_both_studies_whole():
     config = params.validate(yaml.safe_load((REPO / "params.yaml").read_text()))
     assert [config.model_spec(m).key for m in config.models] == [f"torch:{m}" for m in THESIS]
     assert [config.paper_for(b)[0].key for b in config.paper.backbones] == [
-        "keras:nasnet_mobile", "keras:densenet201", "keras:mobilenet_v2"]
+        "keras:nasnet_mobile",
+        "keras:densenet201",
+        "keras:mobilenet_v2",
+    ]
     assert config.model in config.models
 
 
@@ -76,7 +90,10 @@ def test_per_model_stages_run_once_per_entry_and_ignore_the_lists():
         assert stage["foreach"] == "${models}", name
         assert "${item}" in stage["do"]["cmd"]
         assert not {"models", "model"} & set(stage["do"].get("params", [])), name
-        outs = [next(iter(o)) if isinstance(o, dict) else o for o in stage["do"].get("outs", []) + stage["do"].get("metrics", [])]
+        outs = [
+            next(iter(o)) if isinstance(o, dict) else o
+            for o in stage["do"].get("outs", []) + stage["do"].get("metrics", [])
+        ]
         assert all("${item}" in out for out in outs), (name, outs)
     for name in ("paper_autoencoder", "paper_classifier"):
         assert stages[name]["foreach"] == "${paper.backbones}"
@@ -84,8 +101,13 @@ def test_per_model_stages_run_once_per_entry_and_ignore_the_lists():
 
 
 def test_dvc_lists_one_stage_per_default_entry():
-    listed = subprocess.run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout.split()
+    listed = subprocess.run(
+        [sys.executable, "-m", "dvc", "stage", "list", "--name-only"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     for name in PER_MODEL:
         assert [s for s in listed if s.startswith(f"{name}@")] == [f"{name}@{m}" for m in THESIS]
 
@@ -108,13 +130,16 @@ def _report_rows(table: str) -> list[dict[str, str]]:
     return [dict(zip(header, (c.strip() for c in line.strip("|").split("|")))) for line in lines[1:]]
 
 
-@pytest.mark.parametrize("table, columns", [
-    ("Table 6", ["train accuracy", "train loss", "val accuracy", "val loss", "test accuracy"]),
-    ("Table 7", ["AUC", "accuracy"]),
-    ("Table 8", ["train accuracy", "val accuracy"]),
-    ("Table 9", ["test AUC", "test accuracy", "val accuracy"]),
-    ("Table 10", ["binary outlier set", "multiclass set"]),
-])
+@pytest.mark.parametrize(
+    "table, columns",
+    [
+        ("Table 6", ["train accuracy", "train loss", "val accuracy", "val loss", "test accuracy"]),
+        ("Table 7", ["AUC", "accuracy"]),
+        ("Table 8", ["train accuracy", "val accuracy"]),
+        ("Table 9", ["test AUC", "test accuracy", "val accuracy"]),
+        ("Table 10", ["binary outlier set", "multiclass set"]),
+    ],
+)
 def test_the_committed_report_fills_the_thesis_tables_for_all_three(table, columns):
     rows = {row["model"]: row for row in _report_rows(table) if row["family"] == "torch"}
     for model in THESIS:
@@ -123,10 +148,13 @@ def test_the_committed_report_fills_the_thesis_tables_for_all_three(table, colum
             assert re.fullmatch(r"[\d., ]+", cell), (table, model, column, cell)
 
 
-@pytest.mark.parametrize("argv, message", [
-    ([], "expected one argument, an entry of models (dvc.yaml passes it as ${item}), got []"),
-    (["densenet201"], "'densenet201' is not in models ['alexnet', 'vgg16', 'resnet50']"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        ([], "expected one argument, an entry of models (dvc.yaml passes it as ${item}), got []"),
+        (["densenet201"], "'densenet201' is not in models ['alexnet', 'vgg16', 'resnet50']"),
+    ],
+)
 def test_a_per_model_stage_without_its_entry_stops_in_one_line(tmp_path, monkeypatch, capsys, argv, message):
     from medinterp.stages import isic_binary, run
 

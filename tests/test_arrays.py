@@ -58,6 +58,7 @@ def test_unreadable_image_names_the_file(table):
 
 # --- decoding against a plain Pillow reference ---------------------------------------------------
 
+
 def _reference(path, size: int) -> np.ndarray:
     """What the arrays should hold for an 8-bit RGB or greyscale image: open, RGB, bilinear squash."""
     with Image.open(path) as img:
@@ -78,7 +79,9 @@ def _photo(width: int, height: int, seed: int) -> Image.Image:
 
 def _split(root, table: str, images: list[str]) -> None:
     (root / "splits").mkdir(exist_ok=True)
-    pd.DataFrame({"image": images, "label": [i % 2 for i in range(len(images))]}).to_csv(root / "splits" / f"{table}.csv", index=False)
+    pd.DataFrame({"image": images, "label": [i % 2 for i in range(len(images))]}).to_csv(
+        root / "splits" / f"{table}.csv", index=False
+    )
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -89,7 +92,7 @@ def test_png_and_tiff_rows_equal_a_plain_pillow_decode(tmp_path, jobs):
     names = []
     for i in range(8):
         pixels = rng.integers(0, 256, (37 + 5 * i, 61 - 3 * i, 3), dtype=np.uint8)
-        image = Image.fromarray(pixels) if i % 3 else Image.fromarray(pixels[..., 0])   # every third greyscale
+        image = Image.fromarray(pixels) if i % 3 else Image.fromarray(pixels[..., 0])  # every third greyscale
         names.append(f"img{i}.{'tif' if i % 2 else 'png'}")
         image.save(data / names[-1], **({"compression": "tiff_lzw"} if i % 4 == 1 else {}))
     _split(tmp_path, "t", names)
@@ -120,18 +123,23 @@ def test_jpeg_under_twice_the_draft_size_is_decoded_in_full(tmp_path, width, hei
 
 # --- one decode per image and size ---------------------------------------------------------------
 
+
 def test_images_shared_by_tables_are_decoded_once_and_copied(tmp_path, monkeypatch):
     data = tmp_path / "data"
     data.mkdir()
     for i in range(5):
         _photo(40 + i, 30, seed=10 + i).save(data / f"img{i}.png")
     _split(tmp_path, "a", ["img0.png", "img1.png", "img2.png", "img3.png"])
-    _split(tmp_path, "b", ["img3.png", "img4.png", "img1.png", "img3.png"])   # shares img1 and img3 with a, img3 twice
-    _split(tmp_path, "c", ["img1.png", "img4.png"])                           # another size: decoded again
+    _split(tmp_path, "b", ["img3.png", "img4.png", "img1.png", "img3.png"])  # shares img1 and img3 with a, img3 twice
+    _split(tmp_path, "c", ["img1.png", "img4.png"])  # another size: decoded again
     calls = []
     decode = arrays.decode_resized
-    monkeypatch.setattr(arrays, "decode_resized", lambda path, size: calls.append((path.name, size)) or decode(path, size))
-    entries = arrays.build_all({"a": 16, "b": 16, "c": 12}, data, jobs=1, splits=tmp_path / "splits", out=tmp_path / "arrays")
+    monkeypatch.setattr(
+        arrays, "decode_resized", lambda path, size: calls.append((path.name, size)) or decode(path, size)
+    )
+    entries = arrays.build_all(
+        {"a": 16, "b": 16, "c": 12}, data, jobs=1, splits=tmp_path / "splits", out=tmp_path / "arrays"
+    )
     assert sorted(calls) == sorted({(f"img{i}.png", 16) for i in range(5)} | {("img1.png", 12), ("img4.png", 12)})
     assert [entries[t]["rows"] for t in "abc"] == [4, 4, 2] and [entries[t]["size"] for t in "abc"] == [16, 16, 12]
     for table, names, size in (("b", ["img3", "img4", "img1", "img3"], 16), ("c", ["img1", "img4"], 12)):
@@ -140,6 +148,7 @@ def test_images_shared_by_tables_are_decoded_once_and_copied(tmp_path, monkeypat
 
 
 # --- bounded memory ------------------------------------------------------------------------------
+
 
 def test_memory_stays_bounded_by_one_image_not_the_table(tmp_path):
     """600 images at 64 px are 7.4 MB of pixels, which the whole-array build held at once."""
@@ -165,6 +174,7 @@ def test_memory_stays_bounded_by_one_image_not_the_table(tmp_path):
 
 # --- failures leave no output --------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_a_bad_image_midway_leaves_no_new_file(table, jobs):
     out = table / "arrays"
@@ -179,8 +189,12 @@ def test_a_bad_image_midway_leaves_no_new_file(table, jobs):
 
 
 def test_a_missing_split_table_stops_before_any_decoding(table, monkeypatch):
-    monkeypatch.setattr(arrays, "decode_resized", lambda path, size: pytest.fail("decoded before every table was found"))
+    monkeypatch.setattr(
+        arrays, "decode_resized", lambda path, size: pytest.fail("decoded before every table was found")
+    )
     with pytest.raises(DatasetError) as caught:
-        arrays.build_all({"demo": 16, "absent": 16}, table / "data", jobs=1, splits=table / "splits", out=table / "arrays")
+        arrays.build_all(
+            {"demo": 16, "absent": 16}, table / "data", jobs=1, splits=table / "splits", out=table / "arrays"
+        )
     assert str(caught.value) == f"{table / 'splits' / 'absent.csv'}: split table not found; run the split stage first"
     assert not (table / "arrays").exists()

@@ -10,8 +10,8 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import run_command
+
 from medinterp.inference.predict import predict
 from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.train import predict_logits
@@ -32,7 +32,6 @@ ARTIFACTS = """artifacts:
 """
 PAPER_ONNX = "models/paper/mobilenet_v2/classifier/vanilla.onnx"
 GIT = ["git", "-c", "user.name=test", "-c", "user.email=test@example.com"]
-
 
 
 def _dvc(cwd, *args) -> str:
@@ -56,8 +55,17 @@ def _tiny_paper_classifier(path):
     # network saturates and every image gets the same logit.
     set_batchnorm_momentum(model, 0.0)
     model(np.random.default_rng(0).random((16, 32, 32, 3)).astype(np.float32), training=True)
-    meta = onnx_metadata(spec, "classifier", "vanilla", 32, "random", {}, {"paper": {"classifier": {"head_units": 8, "dropout": 0.5}}},
-                         framework(), {"medinterp": "test"})
+    meta = onnx_metadata(
+        spec,
+        "classifier",
+        "vanilla",
+        32,
+        "random",
+        {},
+        {"paper": {"classifier": {"head_units": 8, "dropout": 0.5}}},
+        framework(),
+        {"medinterp": "test"},
+    )
     probe = np.random.default_rng(0).random((4, 32, 32, 3)).astype(np.float32)
     OnnxExporter(model, "logit").export(path, meta, probe, 1e-3)
     return model
@@ -122,8 +130,10 @@ def test_paper_classifier_from_a_second_clone_gives_table2_probabilities_on_brec
     run = predict(elsewhere / "paper.onnx", files, batch_size=4)
     fetched = np.array([p.probabilities[1] for p in run.predictions])
 
-    images = np.stack([decode_resized(f, 32) for f in files]).astype(np.float32) / 255.0   # what prepare gives paper_evaluate
+    images = (
+        np.stack([decode_resized(f, 32) for f in files]).astype(np.float32) / 255.0
+    )  # what prepare gives paper_evaluate
     points = [read_annotation(tiny_data / a)["tumor"] for a in frame["annotation"]]
     table2 = evaluate(KerasAdapter(keras_model), images, frame, points, "out_relu", "zero")
-    assert table2.probabilities.std() > 0.01    # images differ, so a wrong image order or size would show
+    assert table2.probabilities.std() > 0.01  # images differ, so a wrong image order or size would show
     np.testing.assert_allclose(fetched, table2.probabilities, atol=1e-4)

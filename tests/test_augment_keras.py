@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import THESIS_AUGMENT
+from test_augment import reference_augment
 
 from medinterp.models.keras.transforms import augment_batch
 from medinterp.params import Augment
 from medinterp.training.augment import draw
 
-from conftest import THESIS_AUGMENT
-from test_augment import reference_augment
-
-TOLERANCE = 2e-5   # float32 resampling and colour maps against float64: measured max 3e-6
+TOLERANCE = 2e-5  # float32 resampling and colour maps against float64: measured max 3e-6
 
 
 @pytest.mark.parametrize("augment", [THESIS_AUGMENT, Augment()], ids=["thesis", "default"])

@@ -6,15 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import THESIS_AUGMENT
+from test_augment import reference_augment
 
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, augment_batch
 from medinterp.params import Augment
 from medinterp.training.augment import draw
 
-from conftest import THESIS_AUGMENT
-from test_augment import reference_augment
-
-TOLERANCE = 2e-5   # in [0, 1] units: float32 resampling and colour maps against float64, measured max 3e-6
+TOLERANCE = 2e-5  # in [0, 1] units: float32 resampling and colour maps against float64, measured max 3e-6
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 
 

@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 import tifffile
 import yaml
+from conftest import split_workdir
 from PIL import Image
 
 from medinterp import errors
@@ -33,8 +34,6 @@ from medinterp.preprocessing import arrays
 from medinterp.splits.breakhis import split_breakhis
 from medinterp.splits.brecahad import clean_brecahad
 from medinterp.splits.isic import isic_binary, isic_multiclass
-
-from conftest import split_workdir
 
 
 def _noise(h: int, w: int, seed: int = 0) -> np.ndarray:
@@ -55,10 +54,14 @@ def _cut(path: Path, keep: float = 0.5) -> None:
 
 def _png(path: Path, width: int, height: int, bit_depth: int, colour_type: int, rows: bytes) -> None:
     """A PNG written by hand (no Pillow): filter type 0 on every row, one IDAT."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
     header = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b"")
+    )
 
 
 def _png16(path: Path, values: np.ndarray) -> None:
@@ -86,6 +89,7 @@ def _grey16(side: int = 8) -> np.ndarray:
 
 
 # --- images that cannot be decoded -------------------------------------------------------------
+
 
 @pytest.mark.parametrize("fmt,suffix", [("PNG", ".png"), ("JPEG", ".jpg"), ("TIFF", ".tif")])
 def test_truncated_image_is_named_and_called_truncated(tmp_path, fmt, suffix):
@@ -162,7 +166,10 @@ def test_readers_skip_undecodable_images_and_report_them(data_copy):
     frame, report = read_brecahad(data_copy / "BreCaHAD", data_copy)
     assert rel(tif) not in set(frame["image"])
     annotation = data_copy / "BreCaHAD" / "groundTruth" / f"{tif.stem}.json"
-    assert report.skipped == [(rel(tif), "empty image file (0 bytes)"), (rel(annotation), "annotation of a skipped image")]
+    assert report.skipped == [
+        (rel(tif), "empty image file (0 bytes)"),
+        (rel(annotation), "annotation of a skipped image"),
+    ]
 
     frame, report = read_isic2020(data_copy / "ISIC_2020", data_copy)
     assert jpg2020.stem not in set(frame["image_id"]) and report.images_read == len(frame)
@@ -170,10 +177,11 @@ def test_readers_skip_undecodable_images_and_report_them(data_copy):
 
     frame, report = read_isic2019(data_copy / "ISIC_2019", data_copy)
     assert jpg2019.stem not in set(frame["image_id"])
-    assert report.skipped_by_reason()["not an image file"] == 3   # two licence texts and the fake JPEG
+    assert report.skipped_by_reason()["not an image file"] == 3  # two licence texts and the fake JPEG
 
 
 # --- 16-bit and other high-bit-depth images ----------------------------------------------------
+
 
 def test_16bit_greyscale_png_is_scaled_not_clipped(tmp_path):
     values = _grey16()
@@ -193,7 +201,7 @@ def test_16bit_tiffs_grey_big_endian_and_rgb_are_read_at_full_depth(tmp_path):
     np.testing.assert_array_equal(read_rgb(tmp_path / "grey_be.tif")[..., 1], _expected_8bit(values))
     colour = np.stack([values, values[::-1], values.T], axis=-1)
     tifffile.imwrite(tmp_path / "rgb16.tif", colour, photometric="rgb")
-    assert Image.open(tmp_path / "rgb16.tif").mode == "RGB"   # Pillow alone would keep only the high byte
+    assert Image.open(tmp_path / "rgb16.tif").mode == "RGB"  # Pillow alone would keep only the high byte
     np.testing.assert_array_equal(read_rgb(tmp_path / "rgb16.tif"), _expected_8bit(colour))
 
 
@@ -212,9 +220,13 @@ def test_32bit_integer_and_float_tiffs(tmp_path):
     unit = _grey16().astype(np.float32) / 65535
     tifffile.imwrite(tmp_path / "f32.tif", unit)
     assert Image.open(tmp_path / "f32.tif").mode == "F"
-    np.testing.assert_array_equal(read_rgb(tmp_path / "f32.tif")[..., 2], np.floor(unit.astype(np.float64) * 255 + 0.5).astype(np.uint8))
+    np.testing.assert_array_equal(
+        read_rgb(tmp_path / "f32.tif")[..., 2], np.floor(unit.astype(np.float64) * 255 + 0.5).astype(np.uint8)
+    )
     tifffile.imwrite(tmp_path / "f255.tif", unit * 255)
-    with pytest.raises(ImageError, match=r"f255\.tif: unsupported image \(floating-point samples in \[0, 255\], not \[0, 1\]"):
+    with pytest.raises(
+        ImageError, match=r"f255\.tif: unsupported image \(floating-point samples in \[0, 255\], not \[0, 1\]"
+    ):
         read_rgb(tmp_path / "f255.tif")
     with pytest.raises(ImageError, match="unsupported image"):
         check_image(tmp_path / "f255.tif")
@@ -246,8 +258,11 @@ EXAMPLES = {
 
 
 def test_every_error_class_survives_a_pickle_round_trip():
-    defined = {obj for _, obj in inspect.getmembers(errors, inspect.isclass)
-               if issubclass(obj, BaseException) and obj.__module__ == errors.__name__}
+    defined = {
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, BaseException) and obj.__module__ == errors.__name__
+    }
     assert defined == set(EXAMPLES), "add the new error class to EXAMPLES"
     for cls, exc in EXAMPLES.items():
         back = pickle.loads(pickle.dumps(exc))
@@ -263,7 +278,9 @@ def bad_table(tmp_path):
     for i in range(6):
         (tmp_path / "data" / f"img{i}.png").write_bytes(_encoded(_noise(24, 24, i), "PNG"))
     _cut(tmp_path / "data" / "img3.png")
-    pd.DataFrame({"image": [f"img{i}.png" for i in range(6)], "label": [0, 1] * 3}).to_csv(tmp_path / "splits" / "t.csv", index=False)
+    pd.DataFrame({"image": [f"img{i}.png" for i in range(6)], "label": [0, 1] * 3}).to_csv(
+        tmp_path / "splits" / "t.csv", index=False
+    )
     return tmp_path
 
 
@@ -279,6 +296,7 @@ def test_prepare_with_two_jobs_gives_the_message_of_one_job(bad_table):
 
 # --- stages, in-process ------------------------------------------------------------------------
 
+
 def _stage_error(main, capsys) -> str:
     from medinterp.stages import run
 
@@ -291,7 +309,9 @@ def _stage_error(main, capsys) -> str:
     return lines[0]
 
 
-def test_split_stage_lists_truncated_images_as_removed_and_prepare_names_a_bad_one(data_copy, tmp_path, monkeypatch, capsys):
+def test_split_stage_lists_truncated_images_as_removed_and_prepare_names_a_bad_one(
+    data_copy, tmp_path, monkeypatch, capsys
+):
     from medinterp.stages import prepare, run, split
 
     png = sorted((data_copy / "BreaKHis_v1").rglob("*-400-*.png"))[0]
@@ -316,7 +336,9 @@ def test_split_stage_lists_truncated_images_as_removed_and_prepare_names_a_bad_o
     _cut(first)
     lines = {}
     for jobs in (1, 2):
-        (work / "params.yaml").write_text(yaml.safe_dump({**yaml.safe_load((work / "params.yaml").read_text()), "prepare": {"jobs": jobs}}))
+        (work / "params.yaml").write_text(
+            yaml.safe_dump({**yaml.safe_load((work / "params.yaml").read_text()), "prepare": {"jobs": jobs}})
+        )
         lines[jobs] = _stage_error(prepare.main, capsys)
     assert lines[1] == lines[2] and lines[1].startswith(f"error: {first}: unreadable image")
 
@@ -333,6 +355,7 @@ def test_split_stage_too_many_folds_names_dataset_and_param(data_copy, tmp_path,
 
 # --- splits the data cannot make ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def tiny_records(tiny_data):
     return {
@@ -347,30 +370,53 @@ def tiny_records(tiny_data):
 
 def test_folds_more_than_groups_names_dataset_and_param(tiny_records):
     r = tiny_records
-    with pytest.raises(ConfigError, match=r"^isic_binary: cannot make split\.isic_binary\.folds = 40 folds from \d+ patient/lesion groups"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_binary: cannot make split\.isic_binary\.folds = 40 folds from \d+ patient/lesion groups",
+    ):
         isic_binary(r["isic2020"], r["duplicates"], r["isic2019"], r["isic2016_test"], ["MEL"], True, 40, True, seed=0)
-    with pytest.raises(ConfigError, match=r"^isic_binary: only \d+ malignant training image\(s\), fewer than the split\.isic_binary\.folds = 40"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_binary: only \d+ malignant training image\(s\), fewer than the split\.isic_binary\.folds = 40",
+    ):
         isic_binary(r["isic2020"], r["duplicates"], r["isic2019"], r["isic2016_test"], ["MEL"], True, 40, False, seed=0)
     with pytest.raises(ConfigError) as caught:
         split_breakhis(r["breakhis"], 400, 0.05, True, False, seed=0)
     message = str(caught.value)
-    assert message.startswith("breakhis (split.breakhis.magnification = 400): split.breakhis.val_fraction = 0.05 holds out one fold of 20")
-    assert "raise split.breakhis.val_fraction to at least" in message and "split.breakhis.group_by_slide = false" in message
+    assert message.startswith(
+        "breakhis (split.breakhis.magnification = 400): split.breakhis.val_fraction = 0.05 holds out one fold of 20"
+    )
+    assert (
+        "raise split.breakhis.val_fraction to at least" in message
+        and "split.breakhis.group_by_slide = false" in message
+    )
     classes = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
-    with pytest.raises(ConfigError, match=r"^isic_multiclass: split\.isic_multiclass\.test_fraction = 0\.05 holds out one fold of 20 \(of all "
-                                          r"images\), but there are only \d+ lesion groups; raise split\.isic_multiclass\.test_fraction to at least"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_multiclass: split\.isic_multiclass\.test_fraction = 0\.05 holds out one fold of 20 \(of all "
+        r"images\), but there are only \d+ lesion groups; raise split\.isic_multiclass\.test_fraction to at least",
+    ):
         isic_multiclass(r["isic2019"], ["MEL", "NV"], 0.05, 0.5, True, seed=0)
-    with pytest.raises(ConfigError, match=r"^isic_multiclass: the smallest class has \d+ images \(\w+, of the images the test part leaves\), "
-                                          r"fewer than the 25 folds split\.isic_multiclass\.val_fraction = 0\.04 implies"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_multiclass: the smallest class has \d+ images \(\w+, of the images the test part leaves\), "
+        r"fewer than the 25 folds split\.isic_multiclass\.val_fraction = 0\.04 implies",
+    ):
         isic_multiclass(r["isic2019"], classes, 0.34, 0.04, True, seed=0)
-    with pytest.raises(ConfigError, match=r"^isic_multiclass: the smallest class has \d+ images \((\w+), of all images\), fewer than the 10 "
-                                          r"folds split\.isic_multiclass\.test_fraction = 0\.1 implies \(one fold is held out\); .*add \1 images"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_multiclass: the smallest class has \d+ images \((\w+), of all images\), fewer than the 10 "
+        r"folds split\.isic_multiclass\.test_fraction = 0\.1 implies \(one fold is held out\); .*add \1 images",
+    ):
         isic_multiclass(r["isic2019"], classes, 0.1, 0.2, True, seed=0)
 
 
 def test_magnification_with_no_images(tiny_records):
-    with pytest.raises(ConfigError, match=r"^breakhis: split\.breakhis\.magnification = 300 selects no image \(images read per "
-                                          r"magnification: 40X: \d+, 100X: \d+, 200X: \d+, 400X: \d+\); set split\.breakhis\.magnification"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^breakhis: split\.breakhis\.magnification = 300 selects no image \(images read per "
+        r"magnification: 40X: \d+, 100X: \d+, 200X: \d+, 400X: \d+\); set split\.breakhis\.magnification",
+    ):
         split_breakhis(tiny_records["breakhis"], 300, 0.2, True, False, seed=0)
     without_40 = tiny_records["breakhis"][lambda f: f.magnification != 40]
     with pytest.raises(ConfigError, match=r"magnification = 40 selects no image"):
@@ -379,52 +425,76 @@ def test_magnification_with_no_images(tiny_records):
 
 def test_breakhis_without_malignant_images(tiny_records):
     benign = tiny_records["breakhis"][lambda f: f.class_name == "benign"]
-    with pytest.raises(ConfigError, match=r"^breakhis \(split\.breakhis\.magnification = 400\): no malignant image among the \d+ read; "
-                                          r"the task needs benign and malignant images \(the BreakHis folder holds no malignant image"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^breakhis \(split\.breakhis\.magnification = 400\): no malignant image among the \d+ read; "
+        r"the task needs benign and malignant images \(the BreakHis folder holds no malignant image",
+    ):
         split_breakhis(benign, 400, 0.2, True, False, seed=0)
     only_100 = tiny_records["breakhis"][lambda f: (f.class_name == "benign") | (f.magnification == 100)]
-    with pytest.raises(ConfigError, match=r"no malignant image among .*\(the malignant images read are at 100X; choose one of those\)"):
+    with pytest.raises(
+        ConfigError, match=r"no malignant image among .*\(the malignant images read are at 100X; choose one of those\)"
+    ):
         split_breakhis(only_100, 400, 0.2, True, False, seed=0)
 
 
 def test_breakhis_malignant_images_of_one_slide_cannot_fill_both_parts():
     rows = [dict(image=f"b{i}.png", label=0, class_name="benign", slide_group=f"10-{i}") for i in range(10)]
     rows += [dict(image=f"m{i}.png", label=1, class_name="malignant", slide_group="14-999") for i in range(5)]
-    records = pd.DataFrame(rows).assign(tumor_type="X", subtype="x", slide=lambda f: f.slide_group, magnification=400, width=1, height=1)
-    with pytest.raises(ConfigError, match=r"^breakhis \(.*\): the (train|val) part has no malignant image \(the 5 malignant images come "
-                                          r"from 1 slide group\(s\); .*set split\.breakhis\.group_by_slide = false"):
+    records = pd.DataFrame(rows).assign(
+        tumor_type="X", subtype="x", slide=lambda f: f.slide_group, magnification=400, width=1, height=1
+    )
+    with pytest.raises(
+        ConfigError,
+        match=r"^breakhis \(.*\): the (train|val) part has no malignant image \(the 5 malignant images come "
+        r"from 1 slide group\(s\); .*set split\.breakhis\.group_by_slide = false",
+    ):
         split_breakhis(records, 400, 0.2, True, False, seed=0)
-    table, _, summary = split_breakhis(records, 400, 0.2, False, False, seed=0)   # ungrouped it works; the grouped choice is a warning
+    table, _, summary = split_breakhis(
+        records, 400, 0.2, False, False, seed=0
+    )  # ungrouped it works; the grouped choice is a warning
     assert set(table[table.split == "val"].class_name) == {"benign", "malignant"}
     [warning] = summary["warnings"]
-    assert warning.startswith("other choice (split.breakhis.group_by_slide = true): breakhis (split.breakhis.magnification = 400): the ")
+    assert warning.startswith(
+        "other choice (split.breakhis.group_by_slide = true): breakhis (split.breakhis.magnification = 400): the "
+    )
     assert "part has no malignant image" in warning and summary["other_choice"]["grouped_by_slide"] == 1
     # an other choice that cannot be made at all is a warning too, and its counts are left out
     few = records[records.class_name == "benign"].head(6).assign(slide_group=["a", "a", "b", "b", "c", "c"])
     few = pd.concat([few, records[records.class_name == "malignant"].assign(slide_group="c")])
     _, _, summary = split_breakhis(few, 400, 0.2, False, False, seed=0)
-    assert summary["warnings"] == ["other choice (split.breakhis.group_by_slide = true) not made: breakhis (split.breakhis.magnification = 400): "
-                                   "split.breakhis.val_fraction = 0.2 holds out one fold of 5, but there are only 3 slide groups; raise "
-                                   "split.breakhis.val_fraction to at least 0.29 or add images"]
+    assert summary["warnings"] == [
+        "other choice (split.breakhis.group_by_slide = true) not made: breakhis (split.breakhis.magnification = 400): "
+        "split.breakhis.val_fraction = 0.2 holds out one fold of 5, but there are only 3 slide groups; raise "
+        "split.breakhis.val_fraction to at least 0.29 or add images"
+    ]
     assert "split" not in summary["other_choice"]
 
 
 def test_isic_binary_empty_classes(tiny_records):
     r = tiny_records
     benign_2020 = r["isic2020"][r["isic2020"].label == 0]
-    with pytest.raises(ConfigError, match=r"^isic_binary: no malignant image among the \d+ training images \(ISIC 2020\); add ISIC 2019 "
-                                          r"classes to split\.isic_binary\.extra_malignant_classes \(now \[\]\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_binary: no malignant image among the \d+ training images \(ISIC 2020\); add ISIC 2019 "
+        r"classes to split\.isic_binary\.extra_malignant_classes \(now \[\]\)",
+    ):
         isic_binary(benign_2020, r["duplicates"], r["isic2019"], r["isic2016_test"], [], True, 5, True, seed=0)
     benign_test = r["isic2016_test"][r["isic2016_test"].label == 0]
-    with pytest.raises(ConfigError, match=r"^isic_binary: the ISIC 2016 test set \(isic2016_test\) has no malignant image"):
+    with pytest.raises(
+        ConfigError, match=r"^isic_binary: the ISIC 2016 test set \(isic2016_test\) has no malignant image"
+    ):
         isic_binary(r["isic2020"], r["duplicates"], r["isic2019"], benign_test, ["MEL"], True, 5, True, seed=0)
 
 
 def test_isic_multiclass_class_without_images_and_tiny_parts(tiny_records):
     isic2019 = tiny_records["isic2019"]
     classes = ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
-    with pytest.raises(ConfigError, match=r"^isic_multiclass: split\.isic_multiclass\.classes lists \['DF'\] but none of the \d+ ISIC 2019 "
-                                          r"images read is of that class; remove it from split\.isic_multiclass\.classes"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^isic_multiclass: split\.isic_multiclass\.classes lists \['DF'\] but none of the \d+ ISIC 2019 "
+        r"images read is of that class; remove it from split\.isic_multiclass\.classes",
+    ):
         isic_multiclass(isic2019[isic2019.diagnosis != "DF"], classes, 0.34, 0.5, True, seed=0)
     # NV: three images of one lesion go to one part whole; absent from validation or test it is a warning, from training an error
     rows = [dict(image=f"m{i}.jpg", image_id=f"ISIC_{i:07d}", diagnosis="MEL", lesion_id=f"L{i}") for i in range(12)]
@@ -435,7 +505,9 @@ def test_isic_multiclass_class_without_images_and_tiny_parts(tiny_records):
         try:
             table, _, summary = isic_multiclass(frame, ["MEL", "NV"], 0.34, 0.5, True, seed=seed)
         except ConfigError as exc:
-            assert str(exc).startswith("isic_multiclass: the train part has no NV image (the 3 NV images fall in 1 lesion group(s)")
+            assert str(exc).startswith(
+                "isic_multiclass: the train part has no NV image (the 3 NV images fall in 1 lesion group(s)"
+            )
             outcomes.add("error")
             continue
         assert summary["warnings"] and all("has no NV image" in w and "NV metrics" in w for w in summary["warnings"])
@@ -446,6 +518,9 @@ def test_isic_multiclass_class_without_images_and_tiny_parts(tiny_records):
 
 def test_brecahad_with_no_image_left(tiny_records, tiny_data):
     records = tiny_records["brecahad"].assign(n_tumor=0)
-    with pytest.raises(ConfigError, match=r"^brecahad: none of the \d+ annotated images read is left as a test image: \d+ removed "
-                                          r"\(\d+ duplicate, \d+ no tumor points\), split\.brecahad\.required_points = \['tumor'\]"):
+    with pytest.raises(
+        ConfigError,
+        match=r"^brecahad: none of the \d+ annotated images read is left as a test image: \d+ removed "
+        r"\(\d+ duplicate, \d+ no tumor points\), split\.brecahad\.required_points = \['tumor'\]",
+    ):
         clean_brecahad(records, tiny_data, ["tumor"])

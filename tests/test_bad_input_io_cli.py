@@ -58,10 +58,13 @@ def image(tmp_path: Path) -> Path:
 
 # --- predict, bench, synth: every argument checked before work starts ---
 
+
 @pytest.mark.parametrize("value", ["0", "-1", "abc", "2.5"])
 def test_predict_batch_size_must_be_a_positive_integer(value, fake_model, image, tmp_path, capsys):
     out = tmp_path / "preds.csv"
-    assert _exit_code(["predict", "--model", str(fake_model), str(image), "--batch-size", value, "--out", str(out)]) == 2
+    assert (
+        _exit_code(["predict", "--model", str(fake_model), str(image), "--batch-size", value, "--out", str(out)]) == 2
+    )
     line = _one_line(capsys.readouterr().err)
     assert "--batch-size must be a positive integer" in line and f"got {value}" in line
     assert not out.exists()
@@ -102,8 +105,21 @@ def test_predict_missing_model_is_named(image, tmp_path, capsys):
 
 def test_predict_unknown_provider_is_named(fake_model, image, tmp_path, capsys):
     out = tmp_path / "preds.csv"
-    assert _exit_code(["predict", "--model", str(fake_model), str(image), "--providers", "CUDAExecutionProvidr",
-                       "--out", str(out)]) == 2
+    assert (
+        _exit_code(
+            [
+                "predict",
+                "--model",
+                str(fake_model),
+                str(image),
+                "--providers",
+                "CUDAExecutionProvidr",
+                "--out",
+                str(out),
+            ]
+        )
+        == 2
+    )
     line = _one_line(capsys.readouterr().err)
     assert "--providers CUDAExecutionProvidr is not an ONNX Runtime execution provider" in line
     assert not out.exists()
@@ -116,8 +132,23 @@ def test_predict_writes_its_csv_with_the_umask_mode(tiny_onnx_classifier, image,
     out = tmp_path / "new" / "folder" / "preds.csv"
     old = os.umask(0o022)
     try:
-        assert cli(["predict", "--model", str(tiny_onnx_classifier), str(image), "--out", str(out), "--batch-size", "1",
-                    "--providers", "CPUExecutionProvider"]) == 0
+        assert (
+            cli(
+                [
+                    "predict",
+                    "--model",
+                    str(tiny_onnx_classifier),
+                    str(image),
+                    "--out",
+                    str(out),
+                    "--batch-size",
+                    "1",
+                    "--providers",
+                    "CPUExecutionProvider",
+                ]
+            )
+            == 0
+        )
     finally:
         os.umask(old)
     assert stat.S_IMODE(out.stat().st_mode) == 0o644
@@ -126,11 +157,14 @@ def test_predict_writes_its_csv_with_the_umask_mode(tiny_onnx_classifier, image,
     assert sorted(p.name for p in out.parent.iterdir()) == ["preds.csv"]
 
 
-@pytest.mark.parametrize("argv, flag", [
-    (["--repeats", "0"], "--repeats"),
-    (["--batch-sizes", "0"], "--batch-sizes"),
-    (["--batch-sizes", "1", "-4"], "--batch-sizes"),
-])
+@pytest.mark.parametrize(
+    "argv, flag",
+    [
+        (["--repeats", "0"], "--repeats"),
+        (["--batch-sizes", "0"], "--batch-sizes"),
+        (["--batch-sizes", "1", "-4"], "--batch-sizes"),
+    ],
+)
 def test_bench_counts_must_be_positive(argv, flag, fake_model, tmp_path, capsys):
     out = tmp_path / "bench.json"
     assert _exit_code(["bench", str(fake_model), *argv, "--out", str(out)]) == 2
@@ -147,13 +181,16 @@ def test_bench_missing_model_and_folder_out(fake_model, tmp_path, capsys):
     assert "is a folder" in _one_line(capsys.readouterr().err)
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
-    (["--fraction", "0"], "--fraction must be a number in (0, 1], got 0"),
-    (["--fraction", "1.5"], "--fraction must be a number in (0, 1], got 1.5"),
-    (["--fraction", "nan"], "--fraction must be a number in (0, 1], got nan"),
-    (["--seed", "-3"], "--seed must be a non-negative integer, got -3"),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["--jobs", "0"], "--jobs must be a positive integer, got 0"),
+        (["--fraction", "0"], "--fraction must be a number in (0, 1], got 0"),
+        (["--fraction", "1.5"], "--fraction must be a number in (0, 1], got 1.5"),
+        (["--fraction", "nan"], "--fraction must be a number in (0, 1], got nan"),
+        (["--seed", "-3"], "--seed must be a non-negative integer, got -3"),
+    ],
+)
 def test_synth_arguments(argv, expected, tmp_path, capsys):
     out = tmp_path / "data"
     assert _exit_code(["synth", "--out", str(out), "--datasets", "brecahad", *argv]) == 2
@@ -184,6 +221,7 @@ def test_cli_ctrl_c_and_debug(monkeypatch, fake_model, image, tmp_path, capsys):
 
 # --- atomic writes ---
 
+
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o077, 0o600), (0o002, 0o664)])
 def test_outputs_get_the_umask_mode(umask, mode, tmp_path):
     old = os.umask(umask)
@@ -193,7 +231,7 @@ def test_outputs_get_the_umask_mode(umask, mode, tmp_path):
         io.write_csv(tmp_path / "c.csv", pd.DataFrame({"x": [1.5]}))
         io.write_bytes(tmp_path / "d.bin", b"\0")
         with io.atomic_path(tmp_path / "e.npy") as tmp:
-            tmp.unlink()                      # a writer that replaces the file it is given
+            tmp.unlink()  # a writer that replaces the file it is given
             tmp.write_bytes(b"e")
         with io.transaction():
             io.write_text(tmp_path / "f.txt", "f\n")
@@ -222,8 +260,8 @@ def test_data_and_directory_are_fsynced_before_and_after_the_rename(monkeypatch,
     with io.transaction():
         io.write_text(tmp_path / "a.txt", "a")
         io.write_text(tmp_path / "b.txt", "b")
-        assert len(synced) == 2 and all(s.startswith("file .") for s in synced)   # data first, renames wait
-    assert synced[2:] == [f"dir {tmp_path.name}"]                                  # one directory sync after them
+        assert len(synced) == 2 and all(s.startswith("file .") for s in synced)  # data first, renames wait
+    assert synced[2:] == [f"dir {tmp_path.name}"]  # one directory sync after them
 
 
 def test_failure_inside_the_block_leaves_the_old_file_and_no_temporary(tmp_path):
@@ -250,6 +288,7 @@ def test_a_write_error_names_the_output_not_its_temporary_file(monkeypatch, tmp_
 
 # --- stage transactions ---
 
+
 def _old_set(folder: Path) -> dict[str, bytes]:
     for name in ("a.csv", "b.json", "c.txt", "sub/d.txt", "e.txt"):
         (folder / name).parent.mkdir(parents=True, exist_ok=True)
@@ -266,6 +305,7 @@ def _writes_five(folder: Path, then=None):
         io.write_text(folder / "e.txt", "new e\n")
         if then is not None:
             then()
+
     return main
 
 
@@ -278,8 +318,8 @@ def test_stage_outputs_appear_together_and_reads_see_pending_files(tmp_path):
         seen["before"] = (out / "model.onnx").exists()
         seen["exists"] = io.exists(out / "model.onnx")
         seen["read"] = io.readable(out / "model.onnx").read_text()
-        io.write_text(out / "model.onnx", io.readable(out / "model.onnx").read_text() + " + metadata")   # attach()
-        io.copy_file(out / "model.onnx", out / "copy.onnx")                                                # shutil.copyfile
+        io.write_text(out / "model.onnx", io.readable(out / "model.onnx").read_text() + " + metadata")  # attach()
+        io.copy_file(out / "model.onnx", out / "copy.onnx")  # shutil.copyfile
         seen["temporaries"] = len([p for p in out.iterdir() if p.name.startswith(".")])
 
     run(main)
@@ -306,7 +346,11 @@ def test_a_stage_reads_back_its_own_export_and_checkpoint(tiny_onnx_classifier, 
         metadata.attach(out / "model.onnx", meta)
         outputs, _ = ort_run(out / "model.onnx", np.zeros((2, 3, 32, 32), np.float32), ["CPUExecutionProvider"])
         checkpoint_files.save(checkpoint_files.path_in(out), info, arrays)
-        seen.update(shape=outputs.shape, arch=checkpoint_files.read_info(checkpoint_files.path_in(out))["architecture"], there=(out / "model.onnx").exists())
+        seen.update(
+            shape=outputs.shape,
+            arch=checkpoint_files.read_info(checkpoint_files.path_in(out))["architecture"],
+            there=(out / "model.onnx").exists(),
+        )
 
     run(main)
     assert seen == {"shape": (2, 1), "arch": "mobilenet_v2", "there": False}
@@ -318,9 +362,9 @@ def test_disk_full_on_the_third_output_leaves_the_old_set(monkeypatch, tmp_path,
     old = _old_set(tmp_path)
     real, calls = Path.write_text, []
 
-    def third_fails(self, *args, **kwargs):   # write_json and write_text go through Path.write_text
+    def third_fails(self, *args, **kwargs):  # write_json and write_text go through Path.write_text
         calls.append(self.name)
-        if len(calls) == 2:                   # the third output: a.csv (to_csv), b.json, c.txt
+        if len(calls) == 2:  # the third output: a.csv (to_csv), b.json, c.txt
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real(self, *args, **kwargs)
 
@@ -329,7 +373,7 @@ def test_disk_full_on_the_third_output_leaves_the_old_set(monkeypatch, tmp_path,
         run(_writes_five(tmp_path))
     assert caught.value.code == 1
     assert _one_line(capsys.readouterr().err) == f"error: {tmp_path / 'c.txt'}: No space left on device"
-    assert _listing(tmp_path) == old   # no output changed, no temporary file left
+    assert _listing(tmp_path) == old  # no output changed, no temporary file left
 
 
 def test_disk_full_at_fsync_leaves_the_old_set(monkeypatch, tmp_path, capsys):
@@ -363,7 +407,7 @@ def test_a_failed_rename_puts_back_the_outputs_already_renamed(monkeypatch, tmp_
     with pytest.raises(SystemExit) as caught:
         run(_writes_five(tmp_path, then=lambda: io.write_text(tmp_path / "brand_new.txt", "x")))
     assert caught.value.code == 1 and "Input/output error" in _one_line(capsys.readouterr().err)
-    assert _listing(tmp_path) == old   # the three renamed are back, brand_new.txt is gone, no backups left
+    assert _listing(tmp_path) == old  # the three renamed are back, brand_new.txt is gone, no backups left
 
 
 def test_ctrl_c_in_a_stage_exits_130_and_changes_nothing(tmp_path, capsys):
@@ -384,7 +428,7 @@ def test_sigterm_in_a_stage_exits_143_and_changes_nothing(tmp_path, capsys):
 
     def terminate():
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)   # the handler raises first
+        time.sleep(5)  # the handler raises first
 
     with pytest.raises(SystemExit) as caught:
         run(_writes_five(tmp_path, then=terminate))

@@ -18,14 +18,20 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import split_params
 
 from medinterp import io
 from medinterp.stages import run
 
-from conftest import split_params
-
-OUTPUTS = ["splits/breakhis.csv", "splits/brecahad.csv", "splits/isic_binary.csv", "splits/isic2016_test.csv",
-           "splits/isic_multiclass.csv", "splits/removed.csv", "metrics/splits.json"]
+OUTPUTS = [
+    "splits/breakhis.csv",
+    "splits/brecahad.csv",
+    "splits/isic_binary.csv",
+    "splits/isic2016_test.csv",
+    "splits/isic_multiclass.csv",
+    "splits/removed.csv",
+    "metrics/splits.json",
+]
 
 
 def _split(work: Path, capsys) -> tuple[int, str]:
@@ -48,6 +54,7 @@ def good_outputs(tiny_data, tmp_path_factory) -> Path:
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(folder)
         from medinterp.stages import split
+
         run(split.main)
     return folder
 
@@ -66,14 +73,18 @@ def work(data_copy, good_outputs, tmp_path, monkeypatch) -> Path:
 
 def _snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under the folder, hidden temporary files included."""
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != "params.yaml"}
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != "params.yaml"
+    }
 
 
 def _fails_cleanly(work: Path, capsys, code: int, *named: str) -> str:
     before = _snapshot(work)
     got, err = _split(work, capsys)
     assert got == code, err
-    last = err.rstrip("\n").split("\n")[-1].split("\r")[-1]   # progress bars redraw with \r before it
+    last = err.rstrip("\n").split("\n")[-1].split("\r")[-1]  # progress bars redraw with \r before it
     assert "Traceback" not in err and err.count("error: ") == 1 and last.startswith("error: "), err
     for text in named:
         assert text in last, err
@@ -122,12 +133,15 @@ def test_misspelt_param(work, capsys):
     _fails_cleanly(work, capsys, 2, "isic.binary.epoch is not a param; did you mean isic.binary.epochs?")
 
 
-@pytest.mark.parametrize("key, value, message", [
-    ("models", ["resnet51"], "models: 'resnet51': model 'resnet51' is not registered"),
-    ("isic.binary.epochs", -4, "isic.binary.epochs is -4: should be greater than or equal to 1"),
-    ("seed", "abc", "seed is 'abc': should be a valid integer"),
-    ("split.breakhis.val_fraction", 1.5, "split.breakhis.val_fraction is 1.5: should be less than 1"),
-])
+@pytest.mark.parametrize(
+    "key, value, message",
+    [
+        ("models", ["resnet51"], "models: 'resnet51': model 'resnet51' is not registered"),
+        ("isic.binary.epochs", -4, "isic.binary.epochs is -4: should be greater than or equal to 1"),
+        ("seed", "abc", "seed is 'abc': should be a valid integer"),
+        ("split.breakhis.val_fraction", 1.5, "split.breakhis.val_fraction is 1.5: should be less than 1"),
+    ],
+)
 def test_bad_param_values(work, capsys, key, value, message):
     _setsplit_params(work, **{key: value})
     _fails_cleanly(work, capsys, 2, message)
@@ -182,11 +196,18 @@ def test_ctrl_c_while_a_stage_process_imports_is_one_line(work):
     libraries or already running, the process ends with the one line and Ctrl-C's status."""
     before = _snapshot(work)
     # SIGINT's default disposition even where the test runner inherited it ignored (a background job)
-    process = subprocess.Popen([sys.executable, "-m", "medinterp.stages.split"], cwd=work, stderr=subprocess.PIPE, text=True,
-                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "medinterp.stages.split"],
+        cwd=work,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     time.sleep(1.0)
     process.send_signal(signal.SIGINT)
     err = process.communicate(timeout=60)[1]
     assert process.returncode in (130, -signal.SIGINT), (process.returncode, err)
-    assert "Traceback" not in err and err.rstrip("\n").split("\n")[-1].split("\r")[-1] == "error: interrupted (Ctrl-C)", err
+    assert (
+        "Traceback" not in err and err.rstrip("\n").split("\n")[-1].split("\r")[-1] == "error: interrupted (Ctrl-C)"
+    ), err
     assert _snapshot(work) == before

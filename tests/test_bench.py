@@ -33,7 +33,7 @@ class FakeClock:
 
 def test_images_per_second_is_batch_over_median_time():
     calls = []
-    clock = FakeClock([9.0, 9.0, 0.25, 1.0, 0.5])   # two warmups (never timed), then three timed calls
+    clock = FakeClock([9.0, 9.0, 0.25, 1.0, 0.5])  # two warmups (never timed), then three timed calls
 
     def run(batch):
         calls.append(len(batch))
@@ -41,7 +41,7 @@ def test_images_per_second_is_batch_over_median_time():
 
     ips = bench.images_per_second(run, np.zeros((8, 3)), batch_size=4, repeats=3, warmup=2, clock=clock)
     assert calls == [4] * 5 and clock.readings == 6 and not clock.steps
-    assert ips == 4 / 0.5   # the median of 0.25, 1.0 and 0.5 s
+    assert ips == 4 / 0.5  # the median of 0.25, 1.0 and 0.5 s
     with pytest.raises(ValueError, match="cannot fill"):
         bench.images_per_second(run, np.zeros((2, 3)), batch_size=4, repeats=1, clock=clock)
     assert calls == [4] * 5 and clock.readings == 6
@@ -64,25 +64,34 @@ def test_both_sides_get_the_same_inputs_and_agree(tiny_onnx_classifier):
 
 
 def test_bench_model_times_both_sides_with_the_given_clock(tiny_onnx_classifier):
-    clock = itertools.count(0.0, 0.25).__next__   # every reading 0.25 s after the last: each timed call takes 0.25 s
-    result = bench.bench_model(tiny_onnx_classifier, batch_sizes=(1, 4), repeats=2, providers=["CPUExecutionProvider"],
-                               clock=clock)
+    clock = itertools.count(0.0, 0.25).__next__  # every reading 0.25 s after the last: each timed call takes 0.25 s
+    result = bench.bench_model(
+        tiny_onnx_classifier, batch_sizes=(1, 4), repeats=2, providers=["CPUExecutionProvider"], clock=clock
+    )
     assert result["batches"] == {
-        f"batch_{size}": {"eager_images_per_second": size / 0.25, "onnxruntime_images_per_second": size / 0.25,
-                          "onnxruntime_speedup": 1.0} for size in (1, 4)}
-    assert clock() == 0.25 * 2 * 2 * 2 * 2   # 2 batch sizes x 2 sides x 2 repeats x 2 readings, none elsewhere
+        f"batch_{size}": {
+            "eager_images_per_second": size / 0.25,
+            "onnxruntime_images_per_second": size / 0.25,
+            "onnxruntime_speedup": 1.0,
+        }
+        for size in (1, 4)
+    }
+    assert clock() == 0.25 * 2 * 2 * 2 * 2  # 2 batch sizes x 2 sides x 2 repeats x 2 readings, none elsewhere
 
 
 def test_bench_command_writes_every_batch_size(tiny_onnx_classifier, tmp_path, capsys):
     out = tmp_path / "bench.json"
-    assert cli(["bench", str(tiny_onnx_classifier), "--batch-sizes", "1", "4", "--repeats", "2", "--out", str(out)]) in (0, None)
+    assert cli(
+        ["bench", str(tiny_onnx_classifier), "--batch-sizes", "1", "4", "--repeats", "2", "--out", str(out)]
+    ) in (0, None)
     result = json.loads(out.read_text())
     row = result["models"][str(tiny_onnx_classifier)]
     assert set(row["batches"]) == {"batch_1", "batch_4"} and row["architecture"] == "mobilenet_v2"
     for timing in row["batches"].values():
         assert timing["eager_images_per_second"] > 0 and timing["onnxruntime_images_per_second"] > 0
         assert timing["onnxruntime_speedup"] == pytest.approx(
-            timing["onnxruntime_images_per_second"] / timing["eager_images_per_second"])
+            timing["onnxruntime_images_per_second"] / timing["eager_images_per_second"]
+        )
     assert result["machine"]["cpu_count"] >= 1 and "torch" in result["machine"]["versions"]
     assert row["provider"] in result["providers_available"]
     assert "eager ->" in capsys.readouterr().out

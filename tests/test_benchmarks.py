@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,15 +11,25 @@ import pytest
 from medinterp.benchmarks import gpu_check, scale
 from medinterp.errors import ConfigError
 
-TINY_TORCH = {"architecture": "resnet18", "image_size": 32, "memory_format": "channels_last", "precisions": ["fp32", "bf16"],
-              "batch_size": 2, "steps": 1, "warmup": 0}
+TINY_TORCH = {
+    "architecture": "resnet18",
+    "image_size": 32,
+    "memory_format": "channels_last",
+    "precisions": ["fp32", "bf16"],
+    "batch_size": 2,
+    "steps": 1,
+    "warmup": 0,
+}
 TINY_DATA = {"image_size": 32, "images": 8, "batch_size": 4}
 
 
 def fake_worker(device: str):
     def run_worker(family: str, settings: dict, python: str = "") -> dict:
-        runs = [{"precision": p, "images_per_second": 1.0, "device": device} for p in settings["training"]["precisions"]]
+        runs = [
+            {"precision": p, "images_per_second": 1.0, "device": device} for p in settings["training"]["precisions"]
+        ]
         return {"family": family, "device": device, "device_name": None, "versions": {}, "training": runs}
+
     return run_worker
 
 
@@ -72,7 +81,9 @@ def test_torch_worker_measures_training_and_the_data_path():
 
 def test_a_failing_worker_ends_with_its_last_error_line():
     with pytest.raises(ConfigError, match="torch benchmark failed: .*no_such_net"):
-        gpu_check.run_worker("torch", {"training": {**TINY_TORCH, "architecture": "no_such_net"}, "data_path": TINY_DATA})
+        gpu_check.run_worker(
+            "torch", {"training": {**TINY_TORCH, "architecture": "no_such_net"}, "data_path": TINY_DATA}
+        )
 
 
 def test_full_profile_is_set_in_the_clone_params_with_comments_kept(tmp_path):
@@ -86,7 +97,7 @@ def test_full_profile_is_set_in_the_clone_params_with_comments_kept(tmp_path):
 def test_measure_reports_wall_time_and_peak_memory_and_fails_loudly(tmp_path):
     grow = "import time; x = bytearray(64 * 2**20); time.sleep(1.2); t = time.process_time(); \nwhile time.process_time() - t < 0.3: pass"
     result = scale.measure(["python", "-c", grow], tmp_path, _python_path())
-    assert result["wall_s"] >= 1.5 and 0.3 <= result["cpu_s"] < result["wall_s"]   # the sleep costs no CPU
+    assert result["wall_s"] >= 1.5 and 0.3 <= result["cpu_s"] < result["wall_s"]  # the sleep costs no CPU
     assert result["peak_rss_largest_process_mb"] >= 64 and result["peak_rss_tree_mb"] >= 64
     with pytest.raises(ConfigError, match="exited 3"):
         scale.measure(["python", "-c", "raise SystemExit(3)"], tmp_path, _python_path())

@@ -22,8 +22,13 @@ from medinterp.interpret import gradcam as gradcam_module
 from medinterp.models.torch.adapter import TorchAdapter
 
 TOL = 1e-5
-THEIRS = {"gradcam": GradCAM, "gradcam_plus_plus": GradCAMPlusPlus, "hirescam": HiResCAM,
-          "xgradcam": XGradCAM, "layercam": LayerCAM}
+THEIRS = {
+    "gradcam": GradCAM,
+    "gradcam_plus_plus": GradCAMPlusPlus,
+    "hirescam": HiResCAM,
+    "xgradcam": XGradCAM,
+    "layercam": LayerCAM,
+}
 # Layer "3" is a convolution (signed activations, gradients masked by the following ReLU, so they
 # vary across positions); layer "4" is that ReLU, right before global average pooling.
 LAYERS = ("3", "4")
@@ -33,11 +38,18 @@ CASES = ((1, 1), (1, 0), (3, 2), (3, 1))
 
 def model(outputs: int) -> tuple[nn.Module, TorchAdapter]:
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                        nn.Conv2d(4, 6, 3, padding=1), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, outputs))
+    net = nn.Sequential(
+        nn.Conv2d(3, 4, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(4, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, outputs),
+    )
     with torch.no_grad():
-        net[-1].weight.mul_(64)   # undo the 1/64 of average pooling: maps of order 0.1-1, not 1e-3
+        net[-1].weight.mul_(64)  # undo the 1/64 of average pooling: maps of order 0.1-1, not 1e-3
     # Identity normalisation: our [0, 1] image space is pytorch-grad-cam's input tensor space.
     return net, TorchAdapter(net, mean=[0, 0, 0], std=[1, 1, 1], image_size=16)
 
@@ -85,6 +97,7 @@ def tensor(pixels: np.ndarray) -> torch.Tensor:
 
 # -- parity with pytorch-grad-cam ----------------------------------------------------------------
 
+
 @pytest.mark.parametrize("outputs,class_index", CASES)
 @pytest.mark.parametrize("layer", LAYERS)
 @pytest.mark.parametrize("method", sorted(THEIRS))
@@ -97,7 +110,7 @@ def test_gradient_methods_match_pytorch_grad_cam(method, layer, outputs, class_i
     np.testing.assert_allclose(grads, their_grads, rtol=0, atol=1e-6)
     ours = cams.GRADIENT_METHODS[method](acts, grads)
     assert ours.dtype == np.float64 and ours.shape == raw.shape == (3, 8, 8)
-    assert raw.max() > 0.05 and ours.max() > 0.05              # a real map, not a vacuous match of zeros
+    assert raw.max() > 0.05 and ours.max() > 0.05  # a real map, not a vacuous match of zeros
     assert np.abs(ours - raw).max() <= TOL
 
 
@@ -118,14 +131,16 @@ def test_eigencam_matches_get_2d_projection_up_to_our_sign_rule(layer):
     assert ours.dtype == np.float64 and ours.shape == (4, 8, 8) and ours.max() > 0.01
 
 
-@pytest.mark.parametrize("outputs,class_index,size", [(1, 1, (16, 16)), (1, 0, (16, 16)), (3, 2, (16, 16)),
-                                                       (3, 1, (16, 20))])
+@pytest.mark.parametrize(
+    "outputs,class_index,size", [(1, 1, (16, 16)), (1, 0, (16, 16)), (3, 2, (16, 16)), (3, 1, (16, 20))]
+)
 @pytest.mark.parametrize("layer", LAYERS)
 def test_scorecam_matches_pytorch_grad_cam(layer, outputs, class_index, size):
     net, adapter = model(outputs)
     x = images(2, *size)
-    raw, their_acts, _ = their_raw(ScoreCAM, net, layer, tensor(x), their_target(outputs, class_index),
-                                  float64=False, batch_size=5)
+    raw, their_acts, _ = their_raw(
+        ScoreCAM, net, layer, tensor(x), their_target(outputs, class_index), float64=False, batch_size=5
+    )
     acts = adapter.activations(x, layer)
     np.testing.assert_allclose(acts, their_acts, rtol=0, atol=1e-6)
     ours = cams.scorecam(adapter, x, acts, class_index, batch_size=5)
@@ -142,6 +157,7 @@ def test_score_masks_upsample_like_torch_bilinear_align_corners(h, w, height, wi
 
 
 # -- hand-built cases ----------------------------------------------------------------------------
+
 
 def random_pair(seed: int = 0, shape=(2, 5, 4, 3)):
     rng = np.random.default_rng(seed)
@@ -179,7 +195,7 @@ def test_maps_are_non_negative():
 def test_eigencam_sign_follows_the_summed_activations():
     rng = np.random.default_rng(2)
     pattern, strengths = rng.random((6, 5)) + 0.1, rng.random(4) + 0.5
-    acts = strengths[None, :, None, None] * pattern[None, None]          # rank one: A_k = v_k * P
+    acts = strengths[None, :, None, None] * pattern[None, None]  # rank one: A_k = v_k * P
     expected = np.linalg.norm(strengths) * (pattern - pattern.mean())
     np.testing.assert_allclose(cams.eigencam(acts)[0], np.maximum(expected, 0), atol=1e-10)
     np.testing.assert_allclose(cams.eigencam(-acts)[0], np.maximum(-expected, 0), atol=1e-10)
@@ -211,7 +227,7 @@ class MeanScores:
 
     def scores(self, images, batch_size=32):
         self.sizes.append(len(images))
-        return images.mean(axis=(1, 2))[:, :self.logits].astype(np.float64)
+        return images.mean(axis=(1, 2))[:, : self.logits].astype(np.float64)
 
 
 def test_scorecam_with_one_channel_is_that_channels_map():
@@ -225,13 +241,13 @@ def test_scorecam_with_one_channel_is_that_channels_map():
 
 def test_scorecam_channel_ties_keep_lower_indices():
     acts = np.zeros((1, 4, 2, 2))
-    acts[0, 0, 0, 0] = acts[0, 1, 1, 1] = acts[0, 2, 0, 1] = 4.0     # three channels of equal mean 1
+    acts[0, 0, 0, 0] = acts[0, 1, 1, 1] = acts[0, 2, 0, 1] = 4.0  # three channels of equal mean 1
     acts[0, 3] = 0.5
     x = images(1, 6, 6)
     np.testing.assert_allclose(cams.scorecam(MeanScores(), x, acts, 1, channels=1)[0], acts[0, 0], atol=1e-12)
     two = cams.scorecam(MeanScores(), x, acts, 1, channels=2)[0]
     assert two[0, 0] > 0 and two[1, 1] > 0 and two[0, 1] == 0 and two[1, 0] == 0
-    np.testing.assert_allclose(two.sum(), 4.0, atol=1e-12)                # softmax weights sum to 1
+    np.testing.assert_allclose(two.sum(), 4.0, atol=1e-12)  # softmax weights sum to 1
 
 
 def test_scorecam_more_channels_than_there_are_means_all():
@@ -278,6 +294,7 @@ def test_scorecam_batching_changes_nothing_and_batches_across_images(channels):
 
 
 # -- bad input -----------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("method", sorted(cams.GRADIENT_METHODS))
 def test_gradient_methods_refuse_bad_shapes(method):

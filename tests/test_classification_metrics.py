@@ -11,7 +11,7 @@ from medinterp.evaluation.classification import binary_metrics, multiclass_metri
 
 RNG = np.random.default_rng(3)
 Y = RNG.integers(0, 2, 60)
-P = np.clip(0.3 * Y + RNG.random(60) * 0.7, 0, 1).round(2)   # rounded: many tied scores
+P = np.clip(0.3 * Y + RNG.random(60) * 0.7, 0, 1).round(2)  # rounded: many tied scores
 
 
 def test_binary_metrics_match_sklearn():
@@ -37,9 +37,13 @@ def test_hand_computed_binary_example():
     # TP=2 FN=1 FP=1 TN=2 at threshold 0.5
     m = binary_metrics([1, 1, 1, 0, 0, 0], [0.9, 0.6, 0.2, 0.7, 0.1, 0.3])
     assert m["confusion_matrix"] == [[2, 1], [1, 2]]
-    assert m["precision"] == pytest.approx(2 / 3) and m["recall"] == pytest.approx(2 / 3) and m["f1"] == pytest.approx(2 / 3)
+    assert (
+        m["precision"] == pytest.approx(2 / 3)
+        and m["recall"] == pytest.approx(2 / 3)
+        and m["f1"] == pytest.approx(2 / 3)
+    )
     assert m["accuracy"] == pytest.approx(4 / 6) and m["balanced_accuracy"] == pytest.approx(2 / 3) and m["n"] == 6
-    assert m["roc_auc"] == pytest.approx(6 / 9)   # 6 of the 9 (positive, negative) pairs ranked right
+    assert m["roc_auc"] == pytest.approx(6 / 9)  # 6 of the 9 (positive, negative) pairs ranked right
     # TP=1 FN=2 FP=0 TN=3 at threshold 0.8: precision 1, recall 1/3, F1 = 2 * 1/3 / (4/3)
     m = binary_metrics([1, 1, 1, 0, 0, 0], [0.9, 0.6, 0.2, 0.7, 0.1, 0.3], threshold=0.8)
     assert m["confusion_matrix"] == [[3, 0], [2, 1]]
@@ -54,7 +58,7 @@ def test_hand_computed_roc_curve_with_a_tie():
     assert thresholds.tolist() == [np.inf, 0.9, 0.5, 0.1]
     # pairs (0.9, 0.9) tie: 1/2, (0.9, 0.1) 1, (0.5, 0.9) 0, (0.5, 0.1) 1
     assert roc_auc([1, 0, 1, 0], [0.9, 0.9, 0.5, 0.1]) == pytest.approx(2.5 / 4)
-    fpr, tpr, _ = roc_curve([1, 1, 0, 0], [0.5] * 4)   # all scores equal: the diagonal, AUC 1/2
+    fpr, tpr, _ = roc_curve([1, 1, 0, 0], [0.5] * 4)  # all scores equal: the diagonal, AUC 1/2
     assert fpr.tolist() == [0.0, 1.0] and tpr.tolist() == [0.0, 1.0]
     assert roc_auc([1, 1, 0, 0], [0.5] * 4) == 0.5
 
@@ -81,20 +85,34 @@ def test_multiclass_metrics_match_sklearn():
     for c, name in enumerate(names):
         assert ours["per_class"][name]["precision"] == pytest.approx(precision[c])
         assert ours["per_class"][name]["recall"] == pytest.approx(recall[c])
-    np.testing.assert_allclose(ours["confusion_matrix_normalized"], sk.confusion_matrix(y, pred, normalize="true"), atol=1e-6)
+    np.testing.assert_allclose(
+        ours["confusion_matrix_normalized"], sk.confusion_matrix(y, pred, normalize="true"), atol=1e-6
+    )
 
 
 def test_hand_computed_multiclass_example_with_an_absent_class():
-    prob = np.array([[0.7, 0.1, 0.1, 0.1], [0.6, 0.2, 0.1, 0.1], [0.3, 0.4, 0.2, 0.1],   # A: predicted A, A, B
-                     [0.2, 0.5, 0.2, 0.1], [0.1, 0.3, 0.5, 0.1],                         # B: predicted B, C
-                     [0.1, 0.1, 0.7, 0.1]])                                              # C: predicted C; no D
+    prob = np.array(
+        [
+            [0.7, 0.1, 0.1, 0.1],
+            [0.6, 0.2, 0.1, 0.1],
+            [0.3, 0.4, 0.2, 0.1],  # A: predicted A, A, B
+            [0.2, 0.5, 0.2, 0.1],
+            [0.1, 0.3, 0.5, 0.1],  # B: predicted B, C
+            [0.1, 0.1, 0.7, 0.1],
+        ]
+    )  # C: predicted C; no D
     m = multiclass_metrics([0, 0, 0, 1, 1, 2], prob, ["A", "B", "C", "D"])
     assert m["confusion_matrix"] == [[2, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 0], [0, 0, 0, 0]]
-    assert m["confusion_matrix_normalized"][0] == [0.666667, 0.333333, 0.0, 0.0] and m["confusion_matrix_normalized"][3] == [0.0] * 4
+    assert (
+        m["confusion_matrix_normalized"][0] == [0.666667, 0.333333, 0.0, 0.0]
+        and m["confusion_matrix_normalized"][3] == [0.0] * 4
+    )
     expected = {"A": (1.0, 2 / 3, 0.8, 3, 1.0), "B": (0.5, 0.5, 0.5, 2, 7 / 8), "C": (0.5, 1.0, 2 / 3, 1, 1.0)}
     for name, (precision, recall, f1, support, auc) in expected.items():
         got = m["per_class"][name]
-        assert (got["precision"], got["recall"], got["f1"], got["roc_auc"]) == pytest.approx((precision, recall, f1, auc)), name
+        assert (got["precision"], got["recall"], got["f1"], got["roc_auc"]) == pytest.approx(
+            (precision, recall, f1, auc)
+        ), name
         assert got["support"] == support
     assert m["per_class"]["D"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "roc_auc": None, "support": 0}
     assert m["accuracy"] == pytest.approx(4 / 6) and m["balanced_accuracy"] == pytest.approx((2 / 3 + 1 / 2 + 1) / 3)
@@ -103,10 +121,23 @@ def test_hand_computed_multiclass_example_with_an_absent_class():
 
 def test_an_empty_set_scores_zero_counts():
     m = binary_metrics([], [])
-    assert m == {"n": 0, "accuracy": None, "balanced_accuracy": None, "roc_auc": None, "precision": 0.0, "recall": 0.0,
-                 "f1": 0.0, "confusion_matrix": [[0, 0], [0, 0]]}
+    assert m == {
+        "n": 0,
+        "accuracy": None,
+        "balanced_accuracy": None,
+        "roc_auc": None,
+        "precision": 0.0,
+        "recall": 0.0,
+        "f1": 0.0,
+        "confusion_matrix": [[0, 0], [0, 0]],
+    }
     m = multiclass_metrics(np.zeros(0, int), np.zeros((0, 3)), ["a", "b", "c"])
-    assert m["n"] == 0 and m["accuracy"] is None and m["roc_auc_ovr_macro"] is None and m["confusion_matrix"] == [[0] * 3] * 3
+    assert (
+        m["n"] == 0
+        and m["accuracy"] is None
+        and m["roc_auc_ovr_macro"] is None
+        and m["confusion_matrix"] == [[0] * 3] * 3
+    )
     assert m["per_class"]["a"] == {"precision": 0.0, "recall": 0.0, "f1": 0.0, "roc_auc": None, "support": 0}
 
 

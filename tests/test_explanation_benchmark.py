@@ -10,6 +10,7 @@ from dataclasses import fields
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import REPO
 
 from medinterp.interpret import baselines, benchmark, cams, gradcam, localisation
 from medinterp.interpret.adapter import checked_weights
@@ -18,14 +19,22 @@ from medinterp.interpret.ira import image_ira
 from medinterp.interpret.randomization import cascade_counts, spearman, ssim
 from medinterp.report.tables import explanation_runs, explanation_tables
 
-from conftest import REPO
-
-ALL_METHODS = ("gradcam", "gradcam_plus_plus", "hirescam", "xgradcam", "layercam", "eigencam", "scorecam",
-               "random", "centre")
+ALL_METHODS = (
+    "gradcam",
+    "gradcam_plus_plus",
+    "hirescam",
+    "xgradcam",
+    "layercam",
+    "eigencam",
+    "scorecam",
+    "random",
+    "centre",
+)
 LOCALISATION_COLUMNS = [f.name for f in fields(localisation.ImageLocalisation)]
 
 
 # --- baselines -------------------------------------------------------------------------------------------------
+
 
 def test_random_maps_are_per_image_and_deterministic():
     maps = baselines.random_maps(3, 4, 5, seed=7, indices=[10, 3, 42])
@@ -64,7 +73,7 @@ def test_centre_maps_are_the_centre_prior(height, width):
     assert peak == {(r, c) for r in centre_rows for c in centre_cols}
     np.testing.assert_allclose(prior, prior[::-1, :], atol=1e-12)
     np.testing.assert_allclose(prior, prior[:, ::-1], atol=1e-12)
-    if height % 2 and width % 2:   # a cell centred on the image's centre: exactly 1
+    if height % 2 and width % 2:  # a cell centred on the image's centre: exactly 1
         assert prior[height // 2, width // 2] == pytest.approx(1.0)
     # Distance in units of the image's sides: 1 - hypot(dy, dx) / hypot(0.5, 0.5).
     r, c = 0, width - 1
@@ -79,7 +88,7 @@ def test_centre_maps_near_one_at_the_centre_and_zero_at_the_corners_distance():
     assert prior[0, 0] == pytest.approx(1 - np.hypot(0.5 - 0.5 / 101, 0.5 - 0.5 / 101) / np.hypot(0.5, 0.5))
     assert prior[0, 0] < 0.011 and prior.min() == prior[0, 0]
     # On a non-square image the prior follows the image's shape: distances are in units of each side.
-    wide = baselines.centre_maps(1, 11, 33)[0]   # row 0 and column 1 lie 1/22 of their side from the edge
+    wide = baselines.centre_maps(1, 11, 33)[0]  # row 0 and column 1 lie 1/22 of their side from the edge
     assert wide[0, 16] == pytest.approx(wide[5, 1]) and wide[0, 16] != pytest.approx(wide[5, 0])
 
 
@@ -103,6 +112,7 @@ def test_random_maps_refuse_a_count_other_than_the_indices(count, indices):
 
 # --- a small numpy model ---------------------------------------------------------------------------------------
 
+
 class LinearAdapter:
     """A single-logit "network" on ``(N, S, S, 3)`` images, with three parameter layers:
 
@@ -120,8 +130,10 @@ class LinearAdapter:
         self.cell = cell
         self.layers = {
             "colour": [rng.normal(size=(3, 3)).astype(np.float32)],
-            "conv": [rng.normal(size=(channels, 3)).astype(np.float32),
-                     rng.normal(0.2, 0.3, channels).astype(np.float32)],
+            "conv": [
+                rng.normal(size=(channels, 3)).astype(np.float32),
+                rng.normal(0.2, 0.3, channels).astype(np.float32),
+            ],
             "out": [rng.normal(size=channels).astype(np.float32), np.array([-0.0], dtype=np.float32)],
         }
         self.score_calls = 0
@@ -198,18 +210,24 @@ def test_the_fake_model_gradients_are_those_of_its_scores():
 
 # --- class_maps ------------------------------------------------------------------------------------------------
 
+
 def test_class_maps_dispatches_each_method_to_its_function():
     adapter, images = LinearAdapter(channels=5), _images(3)
-    acts, grads = _random_pair(channels=5)   # spatially varying gradients: every gradient method gives its own map
+    acts, grads = _random_pair(channels=5)  # spatially varying gradients: every gradient method gives its own map
     options = MethodOptions(seed=3, scorecam_channels=2, scorecam_batch_size=3)
     maps, seconds = benchmark.class_maps(adapter, images, acts, grads, 1, list(ALL_METHODS), options)
-    gradient = {"gradcam": cams.gradcam, "gradcam_plus_plus": cams.gradcam_plus_plus, "hirescam": cams.hirescam,
-                "xgradcam": cams.xgradcam, "layercam": cams.layercam}   # by name, not through the registry
+    gradient = {
+        "gradcam": cams.gradcam,
+        "gradcam_plus_plus": cams.gradcam_plus_plus,
+        "hirescam": cams.hirescam,
+        "xgradcam": cams.xgradcam,
+        "layercam": cams.layercam,
+    }  # by name, not through the registry
     expected = {name: function(acts, grads) for name, function in gradient.items()}
     expected["eigencam"] = cams.eigencam(acts)
     expected["scorecam"] = cams.scorecam(adapter, images.inputs, acts, 1, 2, 3)
     expected["random"] = baselines.random_maps(3, 4, 4, 3, images.indices)
-    expected["centre"] = baselines.centre_maps(3, 12, 12)   # the prior at the input's resolution (12 px)
+    expected["centre"] = baselines.centre_maps(3, 12, 12)  # the prior at the input's resolution (12 px)
     assert list(maps) == list(ALL_METHODS) == list(seconds)
     for method in ALL_METHODS:
         assert maps[method].shape == ((3, 12, 12) if method == "centre" else (3, 4, 4))
@@ -230,8 +248,9 @@ def test_class_maps_passes_the_options_and_class_on():
     assert not np.allclose(every["scorecam"], cams.scorecam(adapter, images.inputs, acts, 0, 2, 4))
     np.testing.assert_array_equal(every["random"], baselines.random_maps(2, 4, 4, OPTIONS.seed, images.indices))
     # Another seed, other noise; the noise takes the layer's resolution, the centre prior the input's.
-    other = benchmark.class_maps(adapter, images, acts[:, :, :3, :2], grads[:, :, :3, :2], 0, ["random", "centre"],
-                                 MethodOptions(12, None, 4))[0]
+    other = benchmark.class_maps(
+        adapter, images, acts[:, :, :3, :2], grads[:, :, :3, :2], 0, ["random", "centre"], MethodOptions(12, None, 4)
+    )[0]
     assert other["random"].shape == (2, 3, 2) and other["centre"].shape == (2, 12, 12)
     assert not np.allclose(other["random"], baselines.random_maps(2, 3, 2, OPTIONS.seed, images.indices))
 
@@ -242,7 +261,7 @@ def test_class_maps_keeps_only_the_methods_asked_for():
     calls = adapter.score_calls
     maps, seconds = benchmark.class_maps(adapter, images, acts, grads, 1, ["centre", "gradcam"], OPTIONS)
     assert list(maps) == list(seconds) == ["centre", "gradcam"]
-    assert adapter.score_calls == calls   # no Score-CAM asked for: the model was not run
+    assert adapter.score_calls == calls  # no Score-CAM asked for: the model was not run
     assert benchmark.class_maps(adapter, images, acts, grads, 1, [], OPTIONS) == ({}, {})
 
 
@@ -255,6 +274,7 @@ def test_class_maps_refuses_an_unknown_method(methods):
 
 
 # --- score and per_image_frame ---------------------------------------------------------------------------------
+
 
 def _hand_maps():
     """Two images' 3 x 4 maps: a peak in the upper left, a peak in the lower right; and an all-zero pair."""
@@ -298,8 +318,12 @@ def test_per_image_frame_has_one_line_per_method_and_image():
     scores = benchmark.score(_hand_maps(), _hand_images(), 3, 50, "skip")
     frame = benchmark.per_image_frame(scores, ["a.tif", "b.tif"])
     assert list(frame.columns) == ["method", "image", *LOCALISATION_COLUMNS]
-    assert frame[["method", "image"]].values.tolist() == [["peaks", "a.tif"], ["peaks", "b.tif"],
-                                                          ["flat", "a.tif"], ["flat", "b.tif"]]
+    assert frame[["method", "image"]].values.tolist() == [
+        ["peaks", "a.tif"],
+        ["peaks", "b.tif"],
+        ["flat", "a.tif"],
+        ["flat", "b.tif"],
+    ]
     assert frame.loc[1, "ira"] == pytest.approx(2 / 3) and frame.loc[1, "points"] == 3
     assert frame["constant"].tolist() == [False, False, True, True]
 
@@ -321,15 +345,17 @@ def _trained(adapter: LinearAdapter, images: Images, methods=RANDOMIZED) -> dict
 
 
 def _bits(adapter: LinearAdapter) -> dict[str, list[bytes]]:
-    return {layer: [(a.dtype.str, a.shape, a.tobytes()) for a in adapter.layer_weights(layer)]
-            for layer in adapter.parameter_layers()}
+    return {
+        layer: [(a.dtype.str, a.shape, a.tobytes()) for a in adapter.layer_weights(layer)]
+        for layer in adapter.parameter_layers()
+    }
 
 
 @pytest.fixture(scope="module")
 def cascade():
     adapter, images = LinearAdapter(), _images(3)
     trained = _trained(adapter, images)
-    assert all(np.ptp(m) > 0 for maps in trained.values() for m in maps)   # every map has a ranking
+    assert all(np.ptp(m) > 0 for maps in trained.values() for m in maps)  # every map has a ranking
     before = _bits(adapter)
     curves = benchmark.randomization(adapter, images, trained, LinearAdapter.LAYER, 1, OPTIONS, 2, "zero")
     return adapter, images, trained, before, curves
@@ -340,14 +366,23 @@ def test_randomization_lines_and_layers(cascade):
     layers = adapter.parameter_layers()
     counts = [0, *cascade_counts(len(layers), 2)]
     assert counts == [0, 2, 3]
-    assert list(curves.columns) == ["step", "layers_randomized", "share_randomized", "down_to_layer", "method",
-                                    "image_index", "spearman", "ssim", "ira"]
+    assert list(curves.columns) == [
+        "step",
+        "layers_randomized",
+        "share_randomized",
+        "down_to_layer",
+        "method",
+        "image_index",
+        "spearman",
+        "ssim",
+        "ira",
+    ]
     assert len(curves) == len(counts) * len(RANDOMIZED) * 3
     by_step = curves.groupby("step")
     assert by_step["layers_randomized"].unique().map(list).tolist() == [[c] for c in counts]
     np.testing.assert_allclose(by_step["share_randomized"].first(), [c / len(layers) for c in counts])
     assert curves.loc[curves["step"] == 0, "down_to_layer"].isna().all()
-    assert by_step["down_to_layer"].first().tolist()[1:] == ["conv", "colour"]   # the lowest layer shuffled
+    assert by_step["down_to_layer"].first().tolist()[1:] == ["conv", "colour"]  # the lowest layer shuffled
     for _, group in curves.groupby(["step", "method"], sort=False):
         assert group["image_index"].tolist() == images.indices
     assert list(dict.fromkeys(curves["method"])) == RANDOMIZED
@@ -360,8 +395,10 @@ def test_randomization_step_zero_is_the_trained_model(cascade):
     assert first["ssim"].to_numpy() == pytest.approx(1.0)
     for method, maps in trained.items():
         rows = first[first["method"] == method]
-        expected = [image_ira(gradcam.heatmap(m, images.heights[i], images.widths[i]), images.points[i], "zero").ira
-                    for i, m in enumerate(maps)]
+        expected = [
+            image_ira(gradcam.heatmap(m, images.heights[i], images.widths[i]), images.points[i], "zero").ira
+            for i, m in enumerate(maps)
+        ]
         assert rows["ira"].tolist() == pytest.approx(expected)
 
 
@@ -396,11 +433,15 @@ def test_randomization_recomputes_maps_with_the_shuffled_weights(cascade):
         randomize(len(adapter.parameter_layers()))
         shuffled = _trained(adapter, images, ["gradcam", "eigencam"])
     for method in ("gradcam", "eigencam"):
-        expected = [spearman(gradcam.heatmap(a, size, size), gradcam.heatmap(b, size, size))
-                    for a, b in zip(trained[method], shuffled[method])]
+        expected = [
+            spearman(gradcam.heatmap(a, size, size), gradcam.heatmap(b, size, size))
+            for a, b in zip(trained[method], shuffled[method])
+        ]
         assert None not in expected
-        expected_ssim = [ssim(gradcam.heatmap(a, size, size), gradcam.heatmap(b, size, size))
-                         for a, b in zip(trained[method], shuffled[method])]
+        expected_ssim = [
+            ssim(gradcam.heatmap(a, size, size), gradcam.heatmap(b, size, size))
+            for a, b in zip(trained[method], shuffled[method])
+        ]
         rows = curves[(curves["method"] == method) & (curves["step"] == 2)]
         assert rows["spearman"].tolist() == pytest.approx(expected)
         assert rows["ssim"].tolist() == pytest.approx(expected_ssim)
@@ -418,7 +459,7 @@ def test_randomization_restores_the_weights_after_an_error():
     adapter, images = LinearAdapter(), _images(2)
     trained = _trained(adapter, images, ["gradcam"])
     before = _bits(adapter)
-    broken = dict(trained, lime=trained["gradcam"])   # recomputing an unknown method fails inside the cascade
+    broken = dict(trained, lime=trained["gradcam"])  # recomputing an unknown method fails inside the cascade
     with pytest.raises(ValueError, match="unknown explanation method"):
         benchmark.randomization(adapter, images, broken, LinearAdapter.LAYER, 1, OPTIONS, 2, "zero")
     assert _bits(adapter) == before
@@ -433,8 +474,9 @@ class FlatWhenShuffled(LinearAdapter):
 
     def gradcam_parts(self, images, layer, class_index):
         acts, grads, logits = super().gradcam_parts(images, layer, class_index)
-        same = all(np.array_equal(a, b)
-                   for layer in self.layers for a, b in zip(self.layers[layer], self.trained[layer]))
+        same = all(
+            np.array_equal(a, b) for layer in self.layers for a, b in zip(self.layers[layer], self.trained[layer])
+        )
         return acts, grads if same else np.zeros_like(grads), logits
 
 
@@ -452,7 +494,7 @@ def test_randomization_counts_a_map_gone_flat_with_spearman_zero():
 
 def test_randomization_of_constant_maps_has_no_spearman():
     adapter, images = LinearAdapter(), _images(2)
-    adapter.layers["out"][0][:] = 0   # no gradient: Grad-CAM maps all zero
+    adapter.layers["out"][0][:] = 0  # no gradient: Grad-CAM maps all zero
     trained = _trained(adapter, images, ["gradcam", "centre"])
     assert not trained["gradcam"].any()
     curves = benchmark.randomization(adapter, images, trained, LinearAdapter.LAYER, 1, OPTIONS, 3, "zero")
@@ -465,40 +507,60 @@ def test_randomization_of_constant_maps_has_no_spearman():
 
 # --- randomization_summary -------------------------------------------------------------------------------------
 
+
 def _curves(spearmans: dict[str, list[list[float]]], counts=(0, 4, 8)) -> pd.DataFrame:
     """Hand-made curves: per method, per step, the images' Spearman (SSIM = Spearman / 2, IRA = step / 10)."""
     rows = []
     for method, steps in spearmans.items():
         for step, values in enumerate(steps):
             for image, rho in enumerate(values):
-                rows.append({"step": step, "layers_randomized": counts[step], "share_randomized": counts[step] / 8,
-                             "down_to_layer": None, "method": method, "image_index": image, "spearman": rho,
-                             "ssim": rho / 2, "ira": step / 10})
+                rows.append(
+                    {
+                        "step": step,
+                        "layers_randomized": counts[step],
+                        "share_randomized": counts[step] / 8,
+                        "down_to_layer": None,
+                        "method": method,
+                        "image_index": image,
+                        "spearman": rho,
+                        "ssim": rho / 2,
+                        "ira": step / 10,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
 def test_randomization_summary_by_hand():
-    curves = _curves({"good": [[1.0, 1.0], [0.6, 0.4], [0.2, 0.0]],
-                      "bad": [[1.0, 1.0], [0.9, 0.9], [0.7, 0.5]],
-                      "edge": [[1.0, 1.0], [0.5, 0.5], [0.5, 0.5]],
-                      "half": [[1.0, np.nan], [np.nan, 0.8], [np.nan, 0.6]]})
+    curves = _curves(
+        {
+            "good": [[1.0, 1.0], [0.6, 0.4], [0.2, 0.0]],
+            "bad": [[1.0, 1.0], [0.9, 0.9], [0.7, 0.5]],
+            "edge": [[1.0, 1.0], [0.5, 0.5], [0.5, 0.5]],
+            "half": [[1.0, np.nan], [np.nan, 0.8], [np.nan, 0.6]],
+        }
+    )
     summary = benchmark.randomization_summary(curves, max_spearman=0.5)
     assert list(summary) == ["good", "bad", "edge", "half"]
     good = summary["good"]
     assert list(good["steps"]) == ["step0", "step1", "step2"]
     assert good["final_spearman"] == pytest.approx(0.1) and good["fails"] is False
     assert good["final_ssim"] == pytest.approx(0.05)
-    assert good["steps"]["step1"] == {"layers_randomized": 4, "share_randomized": 0.5, "spearman": pytest.approx(0.5),
-                                      "ssim": pytest.approx(0.25), "ira": pytest.approx(0.1)}
+    assert good["steps"]["step1"] == {
+        "layers_randomized": 4,
+        "share_randomized": 0.5,
+        "spearman": pytest.approx(0.5),
+        "ssim": pytest.approx(0.25),
+        "ira": pytest.approx(0.1),
+    }
     assert good["steps"]["step0"]["layers_randomized"] == 0 and good["steps"]["step2"]["layers_randomized"] == 8
     assert summary["bad"]["final_spearman"] == pytest.approx(0.6) and summary["bad"]["fails"] is True
-    assert summary["edge"]["fails"] is False   # "more than max_spearman": equal passes
-    assert summary["half"]["final_spearman"] == pytest.approx(0.6) and summary["half"]["fails"] is True   # NaN skipped
+    assert summary["edge"]["fails"] is False  # "more than max_spearman": equal passes
+    assert summary["half"]["final_spearman"] == pytest.approx(0.6) and summary["half"]["fails"] is True  # NaN skipped
     for method, result in summary.items():
         last = curves[(curves["method"] == method) & (curves["step"] == 2)]["spearman"].mean()
         assert result["final_spearman"] == pytest.approx(last)
         assert type(result["fails"]) is bool and type(result["final_spearman"]) is float
-    json.dumps(summary)   # plain values, as metrics/randomization.json holds them
+    json.dumps(summary)  # plain values, as metrics/randomization.json holds them
 
 
 def test_randomization_summary_without_any_spearman():
@@ -520,28 +582,49 @@ def test_randomization_summary_steps_hold_what_the_stage_documents():
 
 # --- the report's tables ---------------------------------------------------------------------------------------
 
+
 def _metrics(ira, lift, evaluated=3):
-    return {"ira": ira, "ira_lift": lift, "pointing_game": ira / 2, "relevance_mass_accuracy": ira / 4,
-            "top_k_intersection": ira / 5, "images_evaluated": evaluated, "images_correct_explained": evaluated - 1,
-            "mask_area": 0.1}
+    return {
+        "ira": ira,
+        "ira_lift": lift,
+        "pointing_game": ira / 2,
+        "relevance_mass_accuracy": ira / 4,
+        "top_k_intersection": ira / 5,
+        "images_evaluated": evaluated,
+        "images_correct_explained": evaluated - 1,
+        "mask_area": 0.1,
+    }
 
 
 def _benchmark_files():
     explanations = {
-        "bb1": {"vanilla": {"gradcam": _metrics(0.5, 2.5), "random": _metrics(0.2, 1.0)},
-                "encoder-random": {"gradcam": _metrics(0.25, 1.25, evaluated=2), "random": _metrics(0.1, 0.9, 2)}},
+        "bb1": {
+            "vanilla": {"gradcam": _metrics(0.5, 2.5), "random": _metrics(0.2, 1.0)},
+            "encoder-random": {"gradcam": _metrics(0.25, 1.25, evaluated=2), "random": _metrics(0.1, 0.9, 2)},
+        },
         "bb2": {"vanilla": {"gradcam": _metrics(0.75, 3.0, 4), "scorecam": _metrics(0.6, None, 4)}},
         "conventions": {"bb1": {"max_spearman": 0.4}, "bb2": {"max_spearman": 0.4}},
         "seed": 3,
     }
     randomization = {
-        "bb1": {"vanilla": {"gradcam": {"fails": False, "final_spearman": 0.1},
-                            "random": {"fails": True, "final_spearman": 1.0}},
-                "encoder-random": {"gradcam": {"fails": True, "final_spearman": 0.45},
-                                   "random": {"fails": True, "final_spearman": 1.0}}},
-        "bb2": {"vanilla": {"gradcam": {"fails": None, "final_spearman": None},
-                            "scorecam": {"fails": False, "final_spearman": 0.2}}},
-        "conventions": explanations["conventions"], "seed": 3,
+        "bb1": {
+            "vanilla": {
+                "gradcam": {"fails": False, "final_spearman": 0.1},
+                "random": {"fails": True, "final_spearman": 1.0},
+            },
+            "encoder-random": {
+                "gradcam": {"fails": True, "final_spearman": 0.45},
+                "random": {"fails": True, "final_spearman": 1.0},
+            },
+        },
+        "bb2": {
+            "vanilla": {
+                "gradcam": {"fails": None, "final_spearman": None},
+                "scorecam": {"fails": False, "final_spearman": 0.2},
+            }
+        },
+        "conventions": explanations["conventions"],
+        "seed": 3,
     }
     return explanations, randomization
 
@@ -554,17 +637,28 @@ def test_explanation_runs_leave_out_conventions_and_seed():
 def test_explanation_tables_methods_as_rows_runs_as_columns():
     explanations, randomization = _benchmark_files()
     built = explanation_tables(explanations, randomization)
-    assert [t.key for t in built] == ["explanations_ira_lift", "explanations_ira", "explanations_pointing_game",
-                                      "explanations_relevance_mass_accuracy", "explanations_top_k_intersection",
-                                      "randomization"]
+    assert [t.key for t in built] == [
+        "explanations_ira_lift",
+        "explanations_ira",
+        "explanations_pointing_game",
+        "explanations_relevance_mass_accuracy",
+        "explanations_top_k_intersection",
+        "randomization",
+    ]
     heads = ["method", "bb1 vanilla", "bb1 encoder-random", "bb2 vanilla"]
     assert all(t.columns == heads for t in built) and all(t.published_columns() == [] for t in built)
     tables = {t.key: t for t in built}
     # ira_lift as it is, every other metric in percent; a method a run lacks is an empty cell.
-    assert tables["explanations_ira_lift"].rows == [["gradcam", 2.5, 1.25, 3.0], ["random", 1.0, 0.9, None],
-                                                    ["scorecam", None, None, None]]
-    assert tables["explanations_ira"].rows == [["gradcam", 50.0, 25.0, 75.0], ["random", 20.0, 10.0, None],
-                                               ["scorecam", None, None, pytest.approx(60.0)]]
+    assert tables["explanations_ira_lift"].rows == [
+        ["gradcam", 2.5, 1.25, 3.0],
+        ["random", 1.0, 0.9, None],
+        ["scorecam", None, None, None],
+    ]
+    assert tables["explanations_ira"].rows == [
+        ["gradcam", 50.0, 25.0, 75.0],
+        ["random", 20.0, 10.0, None],
+        ["scorecam", None, None, pytest.approx(60.0)],
+    ]
     assert tables["explanations_pointing_game"].rows[0] == ["gradcam", 25.0, 12.5, 37.5]
     assert tables["explanations_relevance_mass_accuracy"].rows[0] == ["gradcam", 12.5, 6.25, 18.75]
     assert tables["explanations_top_k_intersection"].rows[1] == ["random", 4.0, 2.0, None]
@@ -595,24 +689,40 @@ def test_explanation_tables_of_a_run_without_randomization():
 
 # --- the stage's files, from a benchmark result made by hand ----------------------------------------------------
 
-def _backbone_result(methods: list[str], maps: dict[str, np.ndarray], images: Images, names: list[str],
-                     policy: str, with_curves: bool):
+
+def _backbone_result(
+    methods: list[str], maps: dict[str, np.ndarray], images: Images, names: list[str], policy: str, with_curves: bool
+):
     from medinterp.paper.explanations import BackboneExplanations, Grid
 
     scores = benchmark.score(maps, images, 3, 50, policy)
-    curves = benchmark.randomization(LinearAdapter(), images, maps, LinearAdapter.LAYER, 1, OPTIONS, 2, policy) \
-        if with_curves else pd.DataFrame()
+    curves = (
+        benchmark.randomization(LinearAdapter(), images, maps, LinearAdapter.LAYER, 1, OPTIONS, 2, policy)
+        if with_curves
+        else pd.DataFrame()
+    )
     pictures = [np.full((h // 4, w // 4, 3), 128, np.uint8) for h, w in zip(images.heights, images.widths)]
-    grid = Grid(names, pictures, images.points,
-                {m: [gradcam.heatmap(v, *p.shape[:2]) for v, p in zip(maps[m], pictures)] for m in methods})
+    grid = Grid(
+        names,
+        pictures,
+        images.points,
+        {m: [gradcam.heatmap(v, *p.shape[:2]) for v, p in zip(maps[m], pictures)] for m in methods},
+    )
     summaries = {m: localisation.summarise(results) for m, results in scores.items()}
-    randomized = benchmark.randomization_summary(curves, 0.5) if with_curves else \
-        {m: {"fails": None, "final_spearman": None, "final_ssim": None, "steps": {}} for m in methods}
-    return BackboneExplanations(summaries={"vanilla": summaries}, randomization={"vanilla": randomized},
-                                per_image={"vanilla": benchmark.per_image_frame(scores, names)},
-                                curves={"vanilla": curves}, grids={"vanilla": grid},
-                                seconds_per_image={"vanilla": {m: 0.1 for m in methods}},
-                                conventions={"max_spearman": 0.5, "constant_heatmap": policy})
+    randomized = (
+        benchmark.randomization_summary(curves, 0.5)
+        if with_curves
+        else {m: {"fails": None, "final_spearman": None, "final_ssim": None, "steps": {}} for m in methods}
+    )
+    return BackboneExplanations(
+        summaries={"vanilla": summaries},
+        randomization={"vanilla": randomized},
+        per_image={"vanilla": benchmark.per_image_frame(scores, names)},
+        curves={"vanilla": curves},
+        grids={"vanilla": grid},
+        seconds_per_image={"vanilla": {m: 0.1 for m in methods}},
+        conventions={"max_spearman": 0.5, "constant_heatmap": policy},
+    )
 
 
 def _run_stage(tmp_path, monkeypatch, result) -> None:
@@ -627,8 +737,11 @@ def _run_stage(tmp_path, monkeypatch, result) -> None:
 def test_stage_writes_every_file_of_a_benchmark(tmp_path, monkeypatch):
     images = _images(2)
     maps = _trained(LinearAdapter(), images, ["gradcam", "random"])
-    _run_stage(tmp_path, monkeypatch, _backbone_result(["gradcam", "random"], maps, images, ["a.png", "b.png"],
-                                                       "zero", with_curves=True))
+    _run_stage(
+        tmp_path,
+        monkeypatch,
+        _backbone_result(["gradcam", "random"], maps, images, ["a.png", "b.png"], "zero", with_curves=True),
+    )
     explanations = json.loads((tmp_path / "metrics/explanations.json").read_text())
     assert list(explanations) == ["bb", "conventions", "seed"] and explanations["seed"] == 0
     assert explanations["conventions"] == {"bb": {"max_spearman": 0.5, "constant_heatmap": "zero"}}
@@ -636,8 +749,12 @@ def test_stage_writes_every_file_of_a_benchmark(tmp_path, monkeypatch):
     randomization = json.loads((tmp_path / "metrics/randomization.json").read_text())
     assert randomization["bb"]["vanilla"]["random"]["fails"] is True
     per_image = pd.read_csv(tmp_path / "metrics/paper/explanations/bb/vanilla.csv")
-    assert per_image[["method", "image"]].values.tolist() == [["gradcam", "a.png"], ["gradcam", "b.png"],
-                                                              ["random", "a.png"], ["random", "b.png"]]
+    assert per_image[["method", "image"]].values.tolist() == [
+        ["gradcam", "a.png"],
+        ["gradcam", "b.png"],
+        ["random", "a.png"],
+        ["random", "b.png"],
+    ]
     curves = pd.read_csv(tmp_path / "metrics/paper/explanations/bb/vanilla_randomization.csv")
     assert len(curves) == 3 * 2 * 2
     plots = tmp_path / "plots/paper/explanations/bb/vanilla"
@@ -652,8 +769,11 @@ def test_stage_draws_a_benchmark_whose_images_have_no_ira(tmp_path, monkeypatch)
     alone): every per-image IRA is None, the figure titles read "IRA -", and no randomization ran."""
     images = _images(2)
     maps = {"gradcam": np.zeros((2, 4, 4))}
-    _run_stage(tmp_path, monkeypatch, _backbone_result(["gradcam"], maps, images, ["a.png", "b.png"], "skip",
-                                                       with_curves=False))
+    _run_stage(
+        tmp_path,
+        monkeypatch,
+        _backbone_result(["gradcam"], maps, images, ["a.png", "b.png"], "skip", with_curves=False),
+    )
     assert (tmp_path / "plots/paper/explanations/bb/vanilla/methods.png").is_file()
     assert not (tmp_path / "plots/paper/explanations/bb/vanilla/randomization.png").exists()
     assert pd.read_csv(tmp_path / "metrics/paper/explanations/bb/vanilla.csv")["ira"].isna().all()

@@ -14,11 +14,15 @@ from onnx import TensorProto, helper, numpy_helper
 from medinterp.export.canonical import canonical_model
 
 
-def _model(names: dict[str, str], batch: str = "unk__7", order: list[int] | None = None, scale: float = 2.0) -> onnx.ModelProto:
+def _model(
+    names: dict[str, str], batch: str = "unk__7", order: list[int] | None = None, scale: float = 2.0
+) -> onnx.ModelProto:
     """input -> Relu -> (Mul by scale, Add 1) -> Add -> output; ``names`` renames the internals."""
-    n = lambda key: names.get(key, key)   # noqa: E731
-    consts = [numpy_helper.from_array(np.full((1, 3), scale, np.float32), n("scale__3")),
-              numpy_helper.from_array(np.ones((1, 3), np.float32), n("one__4"))]
+    n = lambda key: names.get(key, key)  # noqa: E731
+    consts = [
+        numpy_helper.from_array(np.full((1, 3), scale, np.float32), n("scale__3")),
+        numpy_helper.from_array(np.ones((1, 3), np.float32), n("one__4")),
+    ]
     nodes = [
         helper.make_node("Relu", ["input"], [n("relu:0")], name=n("relu")),
         helper.make_node("Mul", [n("relu:0"), n("scale__3")], [n("mul__5:0")], name=n("mul__5")),
@@ -26,15 +30,28 @@ def _model(names: dict[str, str], batch: str = "unk__7", order: list[int] | None
         helper.make_node("Add", [n("mul__5:0"), n("add__6:0")], ["output"], name=n("sum")),
     ]
     nodes = [nodes[i] for i in (order or range(len(nodes)))]
-    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3])],
-                              [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 3])], consts[::-1] if order else consts)
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, [batch, 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, [batch, 3])],
+        consts[::-1] if order else consts,
+    )
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
 
 
 def test_order_and_made_up_names_do_not_change_the_bytes():
     reference = canonical_model(_model({})).SerializeToString()
-    other_names = {"relu": "activation_2/Relu", "relu:0": "activation_2/Relu:0", "scale__3": "scale__901",
-                   "mul__5": "mul__77", "mul__5:0": "mul__77:0", "add__6": "x", "add__6:0": "x:0", "one__4": "one__12"}
+    other_names = {
+        "relu": "activation_2/Relu",
+        "relu:0": "activation_2/Relu:0",
+        "scale__3": "scale__901",
+        "mul__5": "mul__77",
+        "mul__5:0": "mul__77:0",
+        "add__6": "x",
+        "add__6:0": "x:0",
+        "one__4": "one__12",
+    }
     for seed in range(5):
         order = [0] + random.Random(seed).sample([1, 2], 2) + [3]
         assert canonical_model(_model(other_names, batch="unk__2616", order=order)).SerializeToString() == reference
@@ -44,10 +61,14 @@ def test_the_computation_is_unchanged_and_valid():
     original = _model({})
     canonical = canonical_model(original)
     onnx.checker.check_model(canonical, full_check=True)
-    assert [i.name for i in canonical.graph.input] == ["input"] and [o.name for o in canonical.graph.output] == ["output"]
+    assert [i.name for i in canonical.graph.input] == ["input"] and [o.name for o in canonical.graph.output] == [
+        "output"
+    ]
     assert canonical.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "dim_1"
     x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
-    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"input": x})[0]  # noqa: E731
+    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x}
+    )[0]  # noqa: E731
     np.testing.assert_array_equal(run(canonical), run(original))
     np.testing.assert_allclose(run(canonical), 2 * np.maximum(x, 0) + np.maximum(x, 0) + 1, rtol=1e-6)
 

@@ -15,10 +15,20 @@ from medinterp.export.parity import parity, run
 
 def _meta(**changes):
     fields = dict(
-        name="isic-binary-alexnet", architecture="alexnet", family="torch", task="binary", dataset="isic_binary",
-        split="folds 0-4", class_names=["benign", "malignant"], input=metadata.input_spec(8, "NCHW", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-        output=metadata.output_spec("logits", "sigmoid"), metrics={"val_auc": 0.9}, init_used="random", provenance={"medinterp": "test"},
-        params={"seed": 0}, framework=metadata.framework_info("torch", "2.13.0"),
+        name="isic-binary-alexnet",
+        architecture="alexnet",
+        family="torch",
+        task="binary",
+        dataset="isic_binary",
+        split="folds 0-4",
+        class_names=["benign", "malignant"],
+        input=metadata.input_spec(8, "NCHW", [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+        output=metadata.output_spec("logits", "sigmoid"),
+        metrics={"val_auc": 0.9},
+        init_used="random",
+        provenance={"medinterp": "test"},
+        params={"seed": 0},
+        framework=metadata.framework_info("torch", "2.13.0"),
     )
     fields.update(changes)
     return fields
@@ -40,13 +50,16 @@ def test_complete_metadata_validates():
     assert meta["schema"] == metadata.SCHEMA_VERSION and meta["input"]["shape"] == [None, 3, 8, 8]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"class_names": []}, "needs its class names"),
-    ({"family": "jax"}, "family 'jax'"),
-    ({"input": metadata.input_spec(8, "NCWH")}, "layout 'NCWH'"),
-    ({"input": {**metadata.input_spec(8, "NCHW"), "std": [0.2, 0.0, 0.2]}}, "must be positive"),
-    ({"output": metadata.output_spec("probabilities", None)}, "output kind"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"class_names": []}, "needs its class names"),
+        ({"family": "jax"}, "family 'jax'"),
+        ({"input": metadata.input_spec(8, "NCWH")}, "layout 'NCWH'"),
+        ({"input": {**metadata.input_spec(8, "NCHW"), "std": [0.2, 0.0, 0.2]}}, "must be positive"),
+        ({"output": metadata.output_spec("probabilities", None)}, "output kind"),
+    ],
+)
 def test_incomplete_metadata_is_refused(change, message):
     with pytest.raises(metadata.MetadataError, match=message):
         metadata.make(**_meta(**change))
@@ -97,9 +110,12 @@ def test_parity_record_keeps_no_measurement_and_refuses_an_excess(tmp_path):
 
     measured = {"max_abs_diff": 2e-5, "mean_abs_diff": 1e-5, "provider": "CPUExecutionProvider", "samples": 4}
     assert checked("m.onnx", measured, 1e-4, "PyTorch") == {"samples": 4, "tolerance": 1e-4, "within_tolerance": True}
-    with pytest.raises(RuntimeError, match=r"m.onnx: ONNX Runtime and PyTorch outputs differ by up to 2e-05 \(tolerance 1e-05\) on 4 images"):
+    with pytest.raises(
+        RuntimeError,
+        match=r"m.onnx: ONNX Runtime and PyTorch outputs differ by up to 2e-05 \(tolerance 1e-05\) on 4 images",
+    ):
         checked("m.onnx", measured, 1e-5, "PyTorch")
-    with pytest.raises(RuntimeError, match="differ by up to nan"):      # a NaN never passes
+    with pytest.raises(RuntimeError, match="differ by up to nan"):  # a NaN never passes
         checked("m.onnx", {**measured, "max_abs_diff": float("nan")}, 1.0, "Keras")
 
 
@@ -111,7 +127,10 @@ def test_provenance_names_the_code_and_the_inputs_by_dvc_hash(tmp_path):
     weights = tmp_path / "checkpoint.npz"
     weights.write_bytes(b"weights" * 1000)
     found = metadata.provenance("medinterp.stages.isic_export", [weights])
-    assert found["stage"] == "medinterp.stages.isic_export" and found["medinterp"] == metadata.package_version() != "unknown"
+    assert (
+        found["stage"] == "medinterp.stages.isic_export"
+        and found["medinterp"] == metadata.package_version() != "unknown"
+    )
     assert found["code_sha256"] == code_digest("medinterp.stages.isic_export")
     assert found["inputs"] == {weights.as_posix(): hashlib.md5(b"weights" * 1000).hexdigest()}
     weights.write_bytes(b"other weights")

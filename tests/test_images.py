@@ -9,7 +9,7 @@ from medinterp.errors import DatasetError
 def test_rgba_png_is_composited_on_white(tmp_path):
     rgba = np.zeros((4, 5, 4), dtype=np.uint8)
     rgba[..., :3] = (200, 10, 30)
-    rgba[:2, ..., 3] = 255   # top half opaque, bottom half transparent
+    rgba[:2, ..., 3] = 255  # top half opaque, bottom half transparent
     Image.fromarray(rgba, "RGBA").save(tmp_path / "a.png")
     rgb = read_rgb(tmp_path / "a.png")
     assert rgb.shape == (4, 5, 3) and rgb.dtype == np.uint8

@@ -50,7 +50,7 @@ def test_conv_layers_in_forward_order_and_channels():
     _, adapter = make()
     assert adapter.conv_layers() == ["early", "late"]
     assert adapter.channels("early") == 4
-    assert adapter.channels("relu") == 4          # a shared module is seen at its first call
+    assert adapter.channels("relu") == 4  # a shared module is seen at its first call
 
 
 def test_scores_and_activations_match_direct_forward():
@@ -142,8 +142,8 @@ def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(buil
     per_layer = {layer: adapter.activations(x, layer, batch_size=2) for layer in ("late", "early")}
     calls = forward_batches(net)
     together = adapter.layer_activations(x, ["late", "early"], batch_size=2)
-    assert calls == [2, 2, 1]                                   # not one pass per layer and batch
-    assert list(together) == ["late", "early"]                  # the order asked for, not the forward order
+    assert calls == [2, 2, 1]  # not one pass per layer and batch
+    assert list(together) == ["late", "early"]  # the order asked for, not the forward order
     for layer, expected in per_layer.items():
         np.testing.assert_array_equal(together[layer], expected)
     maxima = adapter.layer_activations(x, ["early", "late"], batch_size=2, reduce=lambda a: a.max(axis=(2, 3)))
@@ -161,7 +161,7 @@ def test_layer_activations_stop_after_the_last_layer_asked_and_refuse_bad_layers
     for layers, message in [(["early", "nope"], "not a module"), (["early", "head"], r"\(N, C, h, w\)")]:
         with pytest.raises(ConfigError, match=message):
             adapter.layer_activations(images(), layers)
-        assert not any(module._forward_hooks for module in net.modules())    # removed, even on error
+        assert not any(module._forward_hooks for module in net.modules())  # removed, even on error
 
 
 def test_unknown_layer_and_bad_images_are_refused():
@@ -203,14 +203,14 @@ def _outputs(adapter: TorchAdapter, x: np.ndarray) -> list[np.ndarray]:
 
 def test_parameter_layers_in_call_order_with_state_dict_weights():
     _, adapter = make()
-    assert adapter.parameter_layers() == ["early", "late", "head"]      # `late` is declared first
+    assert adapter.parameter_layers() == ["early", "late", "head"]  # `late` is declared first
     torch.manual_seed(0)
     net = Normed()
     normed = TorchAdapter(net, MEAN, STD, image_size=8)
     assert normed.parameter_layers() == ["conv", "norm", "head"]
     state = net.state_dict()
     norm = normed.layer_weights("norm")
-    assert [a.shape for a in norm] == [(4,)] * 4      # weight, bias, running mean and var; not num_batches_tracked
+    assert [a.shape for a in norm] == [(4,)] * 4  # weight, bias, running mean and var; not num_batches_tracked
     for array, key in zip(norm, ["weight", "bias", "running_mean", "running_var"]):
         np.testing.assert_array_equal(array, state[f"norm.{key}"].numpy())
     assert [a.shape for a in normed.layer_weights("head")] == [(2, 4), (2,)]
@@ -224,7 +224,7 @@ def test_layer_weights_are_copies_and_round_trip():
     weights = adapter.layer_weights("late")
     assert [a.shape for a in weights] == [(6, 4, 3, 3), (6,)] and all(a.dtype == np.float32 for a in weights)
     np.testing.assert_array_equal(weights[0], net.late.weight.detach().numpy())
-    weights[0][...] = 0.0                                            # a copy: the model keeps its weights
+    weights[0][...] = 0.0  # a copy: the model keeps its weights
     assert net.late.weight.abs().sum() > 0
     adapter.set_layer_weights("late", adapter.layer_weights("late"))
     for got, expected in zip(_outputs(adapter, x), before):
@@ -237,8 +237,8 @@ def test_set_layer_weights_changes_outputs_and_restoring_brings_them_back():
     before = _outputs(adapter, x)
     original = adapter.layer_weights("late")
     parameter = net.late.weight
-    adapter.set_layer_weights("late", [np.flip(original[0], axis=0), original[1] + 1.0])   # flip: not C-contiguous
-    assert net.late.weight is parameter                               # written in place
+    adapter.set_layer_weights("late", [np.flip(original[0], axis=0), original[1] + 1.0])  # flip: not C-contiguous
+    assert net.late.weight is parameter  # written in place
     np.testing.assert_array_equal(net.late.weight.detach().numpy(), np.flip(original[0], axis=0))
     changed = _outputs(adapter, x)
     for got, old in zip(changed, before):
@@ -254,13 +254,15 @@ def test_set_layer_weights_changes_outputs_and_restoring_brings_them_back():
 def test_set_layer_weights_refuses_other_shapes_dtypes_and_layers():
     net, adapter = make()
     weight, bias = adapter.layer_weights("late")
-    for arrays, message in [([weight[:5], bias], r"weight 0 is float32 \(6, 4, 3, 3\)"),
-                            ([weight * 0, bias.astype(np.float64)], "weight 1 is float32"),
-                            ([weight * 0], "holds 2 weight arrays, got 1")]:
+    for arrays, message in [
+        ([weight[:5], bias], r"weight 0 is float32 \(6, 4, 3, 3\)"),
+        ([weight * 0, bias.astype(np.float64)], "weight 1 is float32"),
+        ([weight * 0], "holds 2 weight arrays, got 1"),
+    ]:
         with pytest.raises(ValueError, match=message):
             adapter.set_layer_weights("late", arrays)
-    np.testing.assert_array_equal(net.late.weight.detach().numpy(), weight)   # nothing written half-way
-    for layer in ("nope", "relu"):                                   # relu is a module, but holds no weights
+    np.testing.assert_array_equal(net.late.weight.detach().numpy(), weight)  # nothing written half-way
+    for layer in ("nope", "relu"):  # relu is a module, but holds no weights
         with pytest.raises(ConfigError, match="not a parameter layer.*3 parameter layers"):
             adapter.layer_weights(layer)
         with pytest.raises(ConfigError, match="not a parameter layer"):

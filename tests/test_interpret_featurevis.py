@@ -7,20 +7,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 import torch
+import yaml
 from torch import nn
 
+from medinterp import params
 from medinterp.interpret.featurevis import Settings, settings_from_params, visualize
 from medinterp.interpret.filters import most_activated
 from medinterp.interpret.regularizers import Transforms, affine_warp, bilateral, random_warp
-from medinterp.models.torch.adapter import TorchAdapter
 from medinterp.interpret.sanity import class_visualizations
-from medinterp import params
+from medinterp.models.torch.adapter import TorchAdapter
 
 SIZE = 24
-REGULARIZED = Settings(steps=30, lr=0.05, transforms=Transforms(jitter=0.1, rotate=15, translate=0.1, resize=1.2),
-                       l1=0.05, bilateral_every=4, batch_size=8)
+REGULARIZED = Settings(
+    steps=30,
+    lr=0.05,
+    transforms=Transforms(jitter=0.1, rotate=15, translate=0.1, resize=1.2),
+    l1=0.05,
+    bilateral_every=4,
+    batch_size=8,
+)
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +34,16 @@ def adapter() -> TorchAdapter:
     """Two convolutions with a small positive bias, so every channel's mean activation on the
     noise start is positive and the factor it rises by is meaningful."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 6, 3, padding=1), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(6, 2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(8, 6, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(6, 2),
+    )
     with torch.no_grad():
         net[0].bias.fill_(0.1)
         net[3].bias.fill_(0.1)
@@ -87,7 +101,7 @@ def test_identity_and_integer_shift_warps():
     np.testing.assert_allclose(identity.apply(x), x, atol=1e-6)
     shifted = affine_warp(x.shape[:3], np.zeros(2), np.ones(2), np.array([[1.0, 2.0], [0.0, 0.0]])).apply(x)
     np.testing.assert_allclose(shifted[0, 1:, 2:], x[0, :-1, :-2], atol=1e-6)
-    np.testing.assert_allclose(shifted[0, 0, 2:], x[0, 0, :-2], atol=1e-6)     # edge row repeated
+    np.testing.assert_allclose(shifted[0, 0, 2:], x[0, 0, :-2], atol=1e-6)  # edge row repeated
     np.testing.assert_allclose(shifted[1], x[1], atol=1e-6)
     quarter = affine_warp((1, 5, 5), np.array([np.pi / 2]), np.ones(1), np.zeros((1, 2))).apply(x[:1, :5, :5])
     np.testing.assert_allclose(quarter[0], np.rot90(x[0, :5, :5], k=-1), atol=1e-5)
@@ -100,7 +114,7 @@ def test_bilateral_keeps_an_edge_and_smooths_noise():
     noisy = (step + rng.normal(scale=0.03, size=step.shape)).astype(np.float32)
     smooth = bilateral(noisy, sigma_color=75, sigma_spatial=1.0, diameter=5)
     assert smooth[0, :, :7].std() < 0.7 * noisy[0, :, :7].std()
-    assert smooth[0, :, 8].mean() - smooth[0, :, 7].mean() > 0.45      # the edge stays sharp
+    assert smooth[0, :, 8].mean() - smooth[0, :, 7].mean() > 0.45  # the edge stays sharp
 
 
 def test_bilateral_weights_follow_opencv_sigma_color():
@@ -111,7 +125,7 @@ def test_bilateral_weights_follow_opencv_sigma_color():
     image = np.zeros((1, 4, 4, 3), np.float32)
     image[:, :, 2:] = height
     out = bilateral(image, sigma_color=75, sigma_spatial=1e6, diameter=3)[0, 1, 1, 0]
-    weight = 2 * out / (height - out)     # its 3x3 window: six samples of 0, three of the step
+    weight = 2 * out / (height - out)  # its 3x3 window: six samples of 0, three of the step
     assert weight == pytest.approx(np.exp(-(30**2) / (2 * 75**2)), rel=1e-3)
 
 
@@ -130,11 +144,11 @@ def test_class_visualizations_target_the_class_filters(adapter):
     rng = np.random.default_rng(6)
     images = rng.integers(0, 256, size=(6, SIZE, SIZE, 3), dtype=np.uint8)
     labels = np.array([0, 0, 0, 1, 1, 1])
-    settings = Settings(steps=3, lr=0.001, batch_size=4)     # the images stay close to their noise starts
+    settings = Settings(steps=3, lr=0.001, batch_size=4)  # the images stay close to their noise starts
     result = class_visualizations(adapter, ["0", "3"], images, labels, 1, 0.5, 2, SIZE, settings, progress=False)
     assert list(result) == ["0", "3"]
     for layer, vis in result.items():
         maxima = adapter.activations(images.astype(np.float32) / 255, layer).max(axis=(2, 3))
         assert vis.targets.tolist() == most_activated(maxima, labels, 1, 0.5, 2)
         assert vis.images.shape == (2, SIZE, SIZE, 3)
-    assert not np.allclose(result["0"].images, result["3"].images, atol=0.05)   # each layer from its own noise
+    assert not np.allclose(result["0"].images, result["3"].images, atol=0.05)  # each layer from its own noise

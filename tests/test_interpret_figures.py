@@ -26,20 +26,41 @@ def test_every_figure_renders_reproducibly(tmp_path):
     rng = np.random.default_rng(0)
     images = rng.integers(0, 256, size=(3, 16, 16, 3), dtype=np.uint8)
     stats = channel_stats(images)
-    saved_twice(lambda: figures.outlier_figure([panels(i, stats, 2.0) for i in images[:2]], ["a", "b"], [0.1, 0.2], 2.0), tmp_path, "outliers")
+    saved_twice(
+        lambda: figures.outlier_figure([panels(i, stats, 2.0) for i in images[:2]], ["a", "b"], [0.1, 0.2], 2.0),
+        tmp_path,
+        "outliers",
+    )
 
     maxima = rng.random((12, 20))
-    table = pd.concat([occurrence_table(maxima, rng.integers(0, 2, 12), ["benign", "malignant"], 0.8, "binary"),
-                       occurrence_table(maxima, rng.integers(0, 3, 12), ["MEL", "NV", "BCC"], 0.8, "multiclass")])
+    table = pd.concat(
+        [
+            occurrence_table(maxima, rng.integers(0, 2, 12), ["benign", "malignant"], 0.8, "binary"),
+            occurrence_table(maxima, rng.integers(0, 3, 12), ["MEL", "NV", "BCC"], 0.8, "multiclass"),
+        ]
+    )
     saved_twice(lambda: figures.filter_heatmap(table, top_filters(table, 3), "features.10"), tmp_path, "heatmap")
 
     vis = rng.random((2, 8, 8, 3))
-    saved_twice(lambda: figures.featurevis_grid([("first", vis, [3, 7]), ("last", vis[:1], [11])], "fv"), tmp_path, "grid")
+    saved_twice(
+        lambda: figures.featurevis_grid([("first", vis, [3, 7]), ("last", vis[:1], [11])], "fv"), tmp_path, "grid"
+    )
 
-    frame = pd.DataFrame({"layer_index": [0, 1], "layer": ["conv1", "conv5"], "featurevis_vs_natural": [0.1, 0.4],
-                          "natural_vs_natural": [0.6, 0.7], "class": "malignant"})
+    frame = pd.DataFrame(
+        {
+            "layer_index": [0, 1],
+            "layer": ["conv1", "conv5"],
+            "featurevis_vs_natural": [0.1, 0.4],
+            "natural_vs_natural": [0.6, 0.7],
+            "class": "malignant",
+        }
+    )
     saved_twice(lambda: figures.similarity_plot(frame, "sanity"), tmp_path, "similarity")
-    saved_twice(lambda: figures.correlation_heatmap(featurevis_layer_matrix({"conv1": vis, "conv5": vis[::-1]}), "m"), tmp_path, "matrix")
+    saved_twice(
+        lambda: figures.correlation_heatmap(featurevis_layer_matrix({"conv1": vis, "conv5": vis[::-1]}), "m"),
+        tmp_path,
+        "matrix",
+    )
 
 
 def test_the_explanation_figures_render_and_the_grid_is_a_small_palette_png(tmp_path):
@@ -51,14 +72,25 @@ def test_the_explanation_figures_render_and_the_grid_is_a_small_palette_png(tmp_
     paths = []
     for name in ("grid_a", "grid_b"):
         paths.append(tmp_path / f"{name}.png")
-        figures.save(figures.method_grid(pictures, ["a.tif", "b.tif"], points, heatmaps, scores, "t"), paths[-1],
-                     dpi=72, colours=16)
+        figures.save(
+            figures.method_grid(pictures, ["a.tif", "b.tif"], points, heatmaps, scores, "t"),
+            paths[-1],
+            dpi=72,
+            colours=16,
+        )
     assert paths[0].read_bytes() == paths[1].read_bytes()
     with Image.open(paths[0]) as image:
         assert image.mode == "P" and len(image.getcolors()) <= 16
-        assert image.size[1] > image.size[0]   # a row per method below the images' row: taller than wide
+        assert image.size[1] > image.size[0]  # a row per method below the images' row: taller than wide
     figures.save(figures.method_grid([], [], [], {"gradcam": []}, {"gradcam": []}, "none"), tmp_path / "empty.png")
-    curves = pd.DataFrame({"method": ["gradcam"] * 2 + ["random"] * 2, "step": [0, 1] * 2,
-                           "share_randomized": [0.0, 1.0] * 2, "spearman": [1.0, 0.1, 1.0, 1.0],
-                           "ssim": [1.0, 0.2, 1.0, 1.0], "ira": [0.5, 0.1, 0.4, 0.4]})
+    curves = pd.DataFrame(
+        {
+            "method": ["gradcam"] * 2 + ["random"] * 2,
+            "step": [0, 1] * 2,
+            "share_randomized": [0.0, 1.0] * 2,
+            "spearman": [1.0, 0.1, 1.0, 1.0],
+            "ssim": [1.0, 0.2, 1.0, 1.0],
+            "ira": [0.5, 0.1, 0.4, 0.4],
+        }
+    )
     saved_twice(lambda: figures.randomization_curves(curves, "cascade", 0.5), tmp_path, "curves")

@@ -10,7 +10,15 @@ import torch
 from torch import nn
 
 from medinterp.interpret.filters import (
-    layer_maxima, layer_maxima_many, most_activated, occurrence_table, pooled_table, significant, spatial_maxima, thresholds, top_filters,
+    layer_maxima,
+    layer_maxima_many,
+    most_activated,
+    occurrence_table,
+    pooled_table,
+    significant,
+    spatial_maxima,
+    thresholds,
+    top_filters,
 )
 from medinterp.models.torch.adapter import TorchAdapter
 
@@ -31,7 +39,7 @@ def hand_built_activations() -> np.ndarray:
     return acts
 
 
-LABELS = np.array([0, 0, 0, 1, 1, 1])   # first three images class "benign", last three "malignant"
+LABELS = np.array([0, 0, 0, 1, 1, 1])  # first three images class "benign", last three "malignant"
 
 
 def test_spatial_maximum_per_image_and_filter():
@@ -88,16 +96,23 @@ def test_pooled_table_counts_over_the_whole_set():
 
 
 def test_top_filters_rank_by_occurrences_then_mean_maximum_then_lower_index():
-    table = pd.DataFrame({
-        "set": ["a"] * 4 + ["b"] * 4,
-        "class": ["x"] * 4 + ["y"] * 4,
-        "filter": [0, 1, 2, 3] * 2,
-        "occurrences": [2, 5, 5, 0, 1, 0, 0, 7],
-        "percent": [20.0, 50.0, 50.0, 0.0, 10.0, 0.0, 0.0, 70.0],
-        "mean_max": [1.0, 3.0, 3.0, 9.0, 1.0, 1.0, 1.0, 1.0],
-    })
+    table = pd.DataFrame(
+        {
+            "set": ["a"] * 4 + ["b"] * 4,
+            "class": ["x"] * 4 + ["y"] * 4,
+            "filter": [0, 1, 2, 3] * 2,
+            "occurrences": [2, 5, 5, 0, 1, 0, 0, 7],
+            "percent": [20.0, 50.0, 50.0, 0.0, 10.0, 0.0, 0.0, 70.0],
+            "mean_max": [1.0, 3.0, 3.0, 9.0, 1.0, 1.0, 1.0, 1.0],
+        }
+    )
     top = top_filters(table, 2)
-    assert top[["set", "class", "rank", "filter"]].values.tolist() == [["a", "x", 1, 1], ["a", "x", 2, 2], ["b", "y", 1, 3], ["b", "y", 2, 0]]
+    assert top[["set", "class", "rank", "filter"]].values.tolist() == [
+        ["a", "x", 1, 1],
+        ["a", "x", 2, 2],
+        ["b", "y", 1, 3],
+        ["b", "y", 2, 0],
+    ]
     table.loc[2, "mean_max"] = 4.0
     assert top_filters(table, 2)["filter"].tolist()[:2] == [2, 1]
     # Filters that never occur are not listed, so k larger than what occurs lists fewer.
@@ -157,7 +172,7 @@ def test_layer_maxima_many_batches_once_for_every_layer():
     images = rng.integers(0, 256, size=(5, 4, 4, 3), dtype=np.uint8)
     adapter = ArrayAdapter()
     maxima = layer_maxima_many(adapter, images, ["negated", "plain"], batch_size=2, progress=False)
-    assert [len(b) for b in adapter.batches] == [2, 2, 1]                      # one call per batch, not per layer
+    assert [len(b) for b in adapter.batches] == [2, 2, 1]  # one call per batch, not per layer
     assert all(b.dtype == np.float32 and b.max() <= 1.0 for b in adapter.batches)
     assert list(maxima) == ["negated", "plain"]
     for layer in maxima:
@@ -169,9 +184,19 @@ def test_layer_maxima_many_batches_once_for_every_layer():
 
 def test_layer_maxima_many_equal_the_per_layer_path_on_a_torch_cnn():
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                        nn.Conv2d(6, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True),
-                        nn.Conv2d(8, 4, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(8, 4, 1),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     adapter = TorchAdapter(net, [0.5] * 3, [0.25] * 3, image_size=12)
     layers = adapter.conv_layers()
     assert layers == ["0", "3", "6"]
@@ -180,6 +205,6 @@ def test_layer_maxima_many_equal_the_per_layer_path_on_a_torch_cnn():
     calls = []
     net.register_forward_pre_hook(lambda module, inputs: calls.append(len(inputs[0])))
     together = layer_maxima_many(adapter, images, layers, batch_size=3, progress=False)
-    assert calls == [3, 3, 1]                       # the per-layer path makes len(layers) times as many
+    assert calls == [3, 3, 1]  # the per-layer path makes len(layers) times as many
     for layer in layers:
-        np.testing.assert_array_equal(together[layer], per_layer[layer])      # bit-identical
+        np.testing.assert_array_equal(together[layer], per_layer[layer])  # bit-identical

@@ -52,7 +52,7 @@ def test_min_share_and_threshold_decide():
 def test_z_scores_of_a_bright_image_against_the_set_statistics():
     stats = channel_stats(constructed_images())
     bright = np.full((1, 5, 5, 3), 100, dtype=np.uint8)
-    bright[0, :2] = 102          # z = 2 / 0.99 = 2.02 in all channels: ten outlier pixels
+    bright[0, :2] = 102  # z = 2 / 0.99 = 2.02 in all channels: ten outlier pixels
     table = outlier_table(bright, ["bright"], threshold=2.0, min_share=0.0, stats=stats)
     assert table["outlier_share"].tolist() == pytest.approx([10 / 25])
 

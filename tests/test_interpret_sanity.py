@@ -16,14 +16,21 @@ from medinterp.errors import ConfigError
 from medinterp.interpret.featurevis import Settings, visualize
 from medinterp.interpret.filters import as_unit_float, layer_maxima, most_activated
 from medinterp.interpret.sanity import (
-    class_visualizations, featurevis_layer_matrix, natural_vs_featurevis, path_similarity, pick_layers, spearman_matrix,
+    class_visualizations,
+    featurevis_layer_matrix,
+    natural_vs_featurevis,
+    path_similarity,
+    pick_layers,
+    spearman_matrix,
 )
 from medinterp.models.torch.adapter import TorchAdapter
 
 
 def test_tied_values_share_their_mean_rank():
     # ranks 1 2.5 2.5 4 and 1 2 3 4; centred: -1.5 0 0 1.5 and -1.5 -.5 .5 1.5; rho = 4.5 / sqrt(4.5 * 5)
-    assert spearman_matrix(np.array([[1.0, 2, 2, 3]]), np.array([[1.0, 2, 3, 4]]))[0, 0] == pytest.approx(np.sqrt(0.9), abs=1e-12)
+    assert spearman_matrix(np.array([[1.0, 2, 2, 3]]), np.array([[1.0, 2, 3, 4]]))[0, 0] == pytest.approx(
+        np.sqrt(0.9), abs=1e-12
+    )
     with pytest.raises(ValueError):
         spearman_matrix(np.array([[1.0, np.nan, 2.0]]))
 
@@ -34,7 +41,7 @@ def test_spearman_matrix_matches_scipy(levels):
     shape = (6, 300)
     a = rng.integers(0, levels, size=shape).astype(float) if levels else rng.normal(size=shape)
     b = rng.integers(0, levels, size=(4, 300)).astype(float) if levels else rng.normal(size=(4, 300))
-    b[1] = a[0] * 2 + rng.normal(scale=0.5, size=300)     # one strongly related pair
+    b[1] = a[0] * 2 + rng.normal(scale=0.5, size=300)  # one strongly related pair
     ours = spearman_matrix(a, b)
     expected = np.array([[spearmanr(x, y).statistic for y in b] for x in a])
     np.testing.assert_allclose(ours, expected, atol=1e-12)
@@ -93,7 +100,13 @@ def test_featurevis_layer_matrix():
     assert matrix.index.tolist() == ["conv1", "conv5"] and matrix.columns.tolist() == ["conv1", "conv5"]
     flat_first, flat_last = first.reshape(2, -1), last.reshape(3, -1)
     cross = np.mean([spearmanr(x, y).statistic for x in flat_first for y in flat_last])
-    within_first = np.mean([spearmanr(x, y).statistic if i != j else 1.0 for i, x in enumerate(flat_first) for j, y in enumerate(flat_first)])
+    within_first = np.mean(
+        [
+            spearmanr(x, y).statistic if i != j else 1.0
+            for i, x in enumerate(flat_first)
+            for j, y in enumerate(flat_first)
+        ]
+    )
     assert matrix.loc["conv1", "conv5"] == pytest.approx(cross)
     assert matrix.loc["conv5", "conv1"] == pytest.approx(cross)
     assert matrix.loc["conv1", "conv1"] == pytest.approx(within_first)
@@ -119,9 +132,18 @@ SIZE = 12
 def cnn() -> tuple[nn.Module, TorchAdapter]:
     """Three convolutions, each followed by an in-place ReLU as in VGG."""
     torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-                        nn.Conv2d(6, 5, 3, padding=1), nn.ReLU(inplace=True), nn.Conv2d(5, 4, 1), nn.ReLU(inplace=True),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4, 2))
+    net = nn.Sequential(
+        nn.Conv2d(3, 6, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.MaxPool2d(2),
+        nn.Conv2d(6, 5, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(5, 4, 1),
+        nn.ReLU(inplace=True),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(4, 2),
+    )
     return net, TorchAdapter(net, [0.5] * 3, [0.25] * 3, image_size=SIZE)
 
 
@@ -133,8 +155,16 @@ def per_layer_natural_vs_featurevis(adapter, natural_images, visualizations, bat
         natural = adapter.activations(natural_images, layer, batch_size)
         featurevis = adapter.activations(np.asarray(images, dtype=np.float32), layer, batch_size)
         across, within = path_similarity(natural, featurevis)
-        rows.append({"layer_index": index, "layer": layer, "featurevis_vs_natural": across,
-                     "natural_vs_natural": within, "featurevis": len(featurevis), "natural": len(natural)})
+        rows.append(
+            {
+                "layer_index": index,
+                "layer": layer,
+                "featurevis_vs_natural": across,
+                "natural_vs_natural": within,
+                "featurevis": len(featurevis),
+                "natural": len(natural),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -175,7 +205,9 @@ def test_class_visualizations_equal_the_per_layer_path(cnn):
     settings = Settings(steps=2, lr=0.01, batch_size=4, seed=5)
     layers = adapter.conv_layers()
     expected = per_layer_class_visualizations(adapter, layers, images, labels, 1, 0.5, 2, settings)
-    result = class_visualizations(adapter, layers, images, labels, 1, 0.5, 2, SIZE, settings, batch_size=4, progress=False)
+    result = class_visualizations(
+        adapter, layers, images, labels, 1, 0.5, 2, SIZE, settings, batch_size=4, progress=False
+    )
     assert list(result) == layers
     for layer in layers:
         assert result[layer].targets.tolist() == expected[layer].targets.tolist()

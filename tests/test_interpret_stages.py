@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import REPO
 from PIL import Image
 
 from medinterp import registry
@@ -20,26 +21,31 @@ from medinterp.errors import ConfigError
 from medinterp.interpret.filter_report import filter_statistics
 from medinterp.interpret.image_sets import ImageSet, outlier_subset
 from medinterp.interpret.outlier_report import example_rows
-from medinterp.interpret.sanity_report import natural_rows
 from medinterp.interpret.sanity import pick_layers
-from medinterp.models.loading import load_adapter
+from medinterp.interpret.sanity_report import natural_rows
 from medinterp.models.checkpoint import REQUIRED_INFO, save
+from medinterp.models.loading import load_adapter
 from medinterp.models.torch.build import build
 from medinterp.models.torch.checkpoint import load_checkpoint, save_checkpoint
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD, to_input
 from medinterp.preprocessing.arrays import ImageTable
-from medinterp.stages import interpret_featurevis, interpret_filters, interpret_outliers, interpret_sanity, prepare, split
-
-from conftest import REPO
+from medinterp.stages import (
+    interpret_featurevis,
+    interpret_filters,
+    interpret_outliers,
+    interpret_sanity,
+    prepare,
+    split,
+)
 
 MODEL = "mobilenet_v2"
 SIZE = 32
-FOLD = 1            # the tiny data's fold 1 has images above and below MIN_SHARE
+FOLD = 1  # the tiny data's fold 1 has images above and below MIN_SHARE
 MIN_SHARE = 0.1
 QUANTILE = 0.5
 TOP_K = 3
 SEED = 3
-FIRST, LAST = "features.0.0", "features.18.0"     # the registry's first and last convolutional layers of mobilenet_v2
+FIRST, LAST = "features.0.0", "features.18.0"  # the registry's first and last convolutional layers of mobilenet_v2
 
 
 def _params(data) -> dict:
@@ -50,7 +56,10 @@ def _params(data) -> dict:
     sample = params["profiles"]["sample"]
     sample["paper"]["image_size"] = SIZE
     sample["isic"]["image_size"] = SIZE
-    sample["interpret"] = {"featurevis": {"steps": 4, "top_n": 2}, "sanity": {"layers": 2, "natural_images": 2, "top_n": 1}}
+    sample["interpret"] = {
+        "featurevis": {"steps": 4, "top_n": 2},
+        "sanity": {"layers": 2, "natural_images": 2, "top_n": 1},
+    }
     interpret = params["interpret"]
     interpret["batch_size"] = 8
     interpret["outliers"].update(min_share=MIN_SHARE, examples=3)
@@ -67,10 +76,19 @@ def _checkpoint(path, task: str, class_names: list[str]) -> None:
     with torch.no_grad():
         for parameter in built.model.parameters():
             parameter.add_(0.05 * torch.randn_like(parameter))
-    info = {"architecture": MODEL, "family": "torch", "task": task, "class_names": class_names,
-            "num_outputs": 1 if len(class_names) == 2 else len(class_names), "image_size": SIZE,
-            "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, "init_used": "random", "seed": SEED,
-            "settings": {"weights": "random"}, "dropout": 0.1}
+    info = {
+        "architecture": MODEL,
+        "family": "torch",
+        "task": task,
+        "class_names": class_names,
+        "num_outputs": 1 if len(class_names) == 2 else len(class_names),
+        "image_size": SIZE,
+        "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        "init_used": "random",
+        "seed": SEED,
+        "settings": {"weights": "random"},
+        "dropout": 0.1,
+    }
     save_checkpoint(path, built.model, info)
 
 
@@ -86,10 +104,16 @@ def workdir(tiny_data, tmp_path_factory):
         split.main()
         prepare.main()
         _checkpoint(work / "models/isic/mobilenet_v2/binary/checkpoint.npz", "binary", ["benign", "malignant"])
-        _checkpoint(work / "models/isic/mobilenet_v2/multiclass/checkpoint.npz", "multiclass", params["split"]["isic_multiclass"]["classes"])
+        _checkpoint(
+            work / "models/isic/mobilenet_v2/multiclass/checkpoint.npz",
+            "multiclass",
+            params["split"]["isic_multiclass"]["classes"],
+        )
         (work / "metrics/isic/mobilenet_v2").mkdir(parents=True)
-        (work / "metrics/isic/mobilenet_v2/binary.json").write_text(json.dumps({"image_size": SIZE, "test": {"fold": FOLD}}))
-        patch.setattr(sys, "argv", ["stage", MODEL])   # the ${item} of the foreach stages
+        (work / "metrics/isic/mobilenet_v2/binary.json").write_text(
+            json.dumps({"image_size": SIZE, "test": {"fold": FOLD}})
+        )
+        patch.setattr(sys, "argv", ["stage", MODEL])  # the ${item} of the foreach stages
         for stage in (interpret_outliers, interpret_filters, interpret_featurevis, interpret_sanity):
             stage.main()
     return work
@@ -111,7 +135,10 @@ def test_outliers_stage_lists_the_validation_fold(workdir):
     fold, images = _fold(workdir)
     listed = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/outliers.csv")
     assert listed.columns.tolist() == ["image", "class_name", "outlier_share", "outlier"]
-    assert listed["image"].tolist() == fold["image"].tolist() and listed["class_name"].tolist() == fold["class_name"].tolist()
+    assert (
+        listed["image"].tolist() == fold["image"].tolist()
+        and listed["class_name"].tolist() == fold["class_name"].tolist()
+    )
     # The rule computed here directly: per-channel statistics over the fold, |z| > 2 in any channel.
     pixels = images.astype(np.float64)
     z = (pixels - pixels.mean(axis=(0, 1, 2))) / pixels.std(axis=(0, 1, 2))
@@ -120,7 +147,11 @@ def test_outliers_stage_lists_the_validation_fold(workdir):
     assert listed["outlier"].tolist() == (shares > MIN_SHARE).tolist()
     assert 0 < listed["outlier"].sum() < len(listed)
     summary = json.loads((workdir / "metrics/interpret/mobilenet_v2/outliers.json").read_text())
-    assert summary["images"] == len(listed) and summary["outliers"] == listed["outlier"].sum() and summary["min_share"] == MIN_SHARE
+    assert (
+        summary["images"] == len(listed)
+        and summary["outliers"] == listed["outlier"].sum()
+        and summary["min_share"] == MIN_SHARE
+    )
     _pngs(workdir, "outliers")
 
 
@@ -128,10 +159,12 @@ def _class_counts(workdir) -> dict[str, pd.Series]:
     fold, _ = _fold(workdir)
     outliers = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/outliers.csv")
     multi = pd.read_csv(workdir / "splits/isic_multiclass.csv")
-    return {"outliers": outliers.loc[outliers["outlier"], "class_name"].value_counts(),
-            "binary": fold["class_name"].value_counts(),
-            "binary_without_outliers": outliers.loc[~outliers["outlier"], "class_name"].value_counts(),
-            "multiclass": multi.loc[multi["split"] == "val", "class_name"].value_counts()}
+    return {
+        "outliers": outliers.loc[outliers["outlier"], "class_name"].value_counts(),
+        "binary": fold["class_name"].value_counts(),
+        "binary_without_outliers": outliers.loc[~outliers["outlier"], "class_name"].value_counts(),
+        "multiclass": multi.loc[multi["split"] == "val", "class_name"].value_counts(),
+    }
 
 
 def test_filters_stage_counts_each_set_through_its_model(workdir):
@@ -167,12 +200,27 @@ def test_filters_stage_counts_each_set_through_its_model(workdir):
 def test_table10_has_the_top_filters_of_every_set_and_class(workdir):
     table = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/filters.csv")
     top = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/table10.csv")
-    assert top.columns.tolist() == ["model", "layer", "set", "class", "rank", "filter", "occurrences", "percent", "mean_max"]
+    assert top.columns.tolist() == [
+        "model",
+        "layer",
+        "set",
+        "class",
+        "rank",
+        "filter",
+        "occurrences",
+        "percent",
+        "mean_max",
+    ]
     assert set(top["model"]) == {MODEL} and set(top["layer"]) == {LAST}
     groups = {key: rows for key, rows in top.groupby(["set", "class"], sort=False)}
-    expected = [(s, c) for s, c in dict.fromkeys(zip(table["set"], table["class"]))
-                if table.loc[(table["set"] == s) & (table["class"] == c), "occurrences"].gt(0).sum() >= TOP_K]
-    assert set(expected) | {(s, "all") for s in ("outliers", "binary", "binary_without_outliers", "multiclass")} == set(groups)
+    expected = [
+        (s, c)
+        for s, c in dict.fromkeys(zip(table["set"], table["class"]))
+        if table.loc[(table["set"] == s) & (table["class"] == c), "occurrences"].gt(0).sum() >= TOP_K
+    ]
+    assert set(expected) | {(s, "all") for s in ("outliers", "binary", "binary_without_outliers", "multiclass")} == set(
+        groups
+    )
     for (name, cls), rows in groups.items():
         assert rows["rank"].tolist() == list(range(1, TOP_K + 1))
         if cls != "all":
@@ -187,7 +235,16 @@ def test_table10_has_the_top_filters_of_every_set_and_class(workdir):
 
 def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
     rows = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/featurevis.csv")
-    assert rows.columns.tolist() == ["figure", "network", "regularized", "layer", "class", "target", "objective_start", "objective_end"]
+    assert rows.columns.tolist() == [
+        "figure",
+        "network",
+        "regularized",
+        "layer",
+        "class",
+        "target",
+        "objective_start",
+        "objective_end",
+    ]
     top = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/table10.csv")
     for layer in (FIRST, LAST):
         at = rows[rows["layer"] == layer]
@@ -199,7 +256,10 @@ def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
     # The last layer's filters are Table 10's binary ones: same model, images, layer and ranking.
     last = rows[rows["layer"] == LAST]
     binary = top[top["set"] == "binary"]
-    assert last.loc[last["figure"] == "finetuned", "target"].tolist() == binary.loc[binary["class"] == "all", "filter"].head(2).tolist()
+    assert (
+        last.loc[last["figure"] == "finetuned", "target"].tolist()
+        == binary.loc[binary["class"] == "all", "filter"].head(2).tolist()
+    )
     for cls in ("benign", "malignant"):
         if (binary["class"] == cls).any():
             chosen = last.loc[(last["figure"] == "classes") & (last["class"] == cls), "target"].tolist()
@@ -210,21 +270,46 @@ def test_featurevis_stage_visualizes_the_ranked_filters(workdir):
     fine = rows[(rows["figure"] == "finetuned")].set_index(["layer", "target"])["objective_start"]
     initial = rows[(rows["figure"] == "pretrained")].set_index(["layer", "target"])["objective_start"]
     assert not np.allclose(fine.loc[initial.index], initial)
-    assert (rows["objective_end"] > rows["objective_start"]).mean() > 0.75   # a few dead filters of the one-epoch model stay flat
+    assert (
+        rows["objective_end"] > rows["objective_start"]
+    ).mean() > 0.75  # a few dead filters of the one-epoch model stay flat
     summary = json.loads((workdir / "metrics/interpret/mobilenet_v2/featurevis.json").read_text())
     assert summary["visualizations"] == len(rows) and summary["layers"] == [FIRST, LAST] and summary["steps"] == 4
-    assert "seconds_per_visualization" not in summary     # machine-dependent: in the run log only
-    assert json.loads((workdir / "logs/interpret_featurevis@mobilenet_v2.json").read_text())["speed"]["seconds_per_visualization"] > 0
+    assert "seconds_per_visualization" not in summary  # machine-dependent: in the run log only
+    assert (
+        json.loads((workdir / "logs/interpret_featurevis@mobilenet_v2.json").read_text())["speed"][
+            "seconds_per_visualization"
+        ]
+        > 0
+    )
     assert {g: v["visualizations"] for g, v in summary["groups"].items()} == {
-        "finetuned": int(rows["figure"].isin(["finetuned", "classes"]).sum()), "pretrained": 4, "unregularized": 4, "class_scores": 2}
-    _pngs(workdir, "featurevis_pretrained", "featurevis_finetuned", "featurevis_unregularized", "featurevis_classes",
-          "featurevis_class_scores")
+        "finetuned": int(rows["figure"].isin(["finetuned", "classes"]).sum()),
+        "pretrained": 4,
+        "unregularized": 4,
+        "class_scores": 2,
+    }
+    _pngs(
+        workdir,
+        "featurevis_pretrained",
+        "featurevis_finetuned",
+        "featurevis_unregularized",
+        "featurevis_classes",
+        "featurevis_class_scores",
+    )
 
 
 def test_sanity_stage_compares_layers(workdir):
     similarity = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/sanity_similarity.csv")
-    assert similarity.columns.tolist() == ["class", "layer_index", "layer", "filters", "featurevis_vs_natural",
-                                           "natural_vs_natural", "featurevis", "natural"]
+    assert similarity.columns.tolist() == [
+        "class",
+        "layer_index",
+        "layer",
+        "filters",
+        "featurevis_vs_natural",
+        "natural_vs_natural",
+        "featurevis",
+        "natural",
+    ]
     adapter, _ = load_adapter(workdir / "models/isic/mobilenet_v2/binary/checkpoint.npz")
     layers = pick_layers(adapter.conv_layers(), 2)
     assert similarity["layer"].tolist() == layers == [FIRST, LAST] and set(similarity["class"]) == {"malignant"}
@@ -233,7 +318,9 @@ def test_sanity_stage_compares_layers(workdir):
     matrix = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/sanity_layers.csv", index_col="layer")
     assert matrix.index.tolist() == matrix.columns.tolist() == layers
     np.testing.assert_allclose(matrix.to_numpy(), matrix.to_numpy().T, atol=1e-6)
-    np.testing.assert_allclose(np.diag(matrix.to_numpy()), 1.0, atol=1e-6)   # one visualization per layer, paired with itself
+    np.testing.assert_allclose(
+        np.diag(matrix.to_numpy()), 1.0, atol=1e-6
+    )  # one visualization per layer, paired with itself
     assert json.loads((workdir / "metrics/interpret/mobilenet_v2/sanity.json").read_text())["class"] == "malignant"
     _pngs(workdir, "sanity_similarity", "sanity_layers")
 
@@ -254,9 +341,11 @@ def test_adapter_family_comes_from_the_checkpoint_without_importing_a_framework(
     with pytest.raises(ConfigError, match="checkpoint not found"):
         load_adapter(tmp_path / "checkpoint.npz")
     save(tmp_path / "checkpoint.npz", {key: None for key in REQUIRED_INFO} | {"family": "caffe"}, {})
-    probe = ("import sys\nfrom medinterp.errors import ConfigError\nfrom medinterp.models.loading import load_adapter\n"
-             f"try:\n    load_adapter({str(tmp_path / 'checkpoint.npz')!r})\nexcept ConfigError as exc:\n    print(exc)\n"
-             "print('frameworks loaded:', sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))\n")
+    probe = (
+        "import sys\nfrom medinterp.errors import ConfigError\nfrom medinterp.models.loading import load_adapter\n"
+        f"try:\n    load_adapter({str(tmp_path / 'checkpoint.npz')!r})\nexcept ConfigError as exc:\n    print(exc)\n"
+        "print('frameworks loaded:', sorted({'torch', 'tensorflow', 'keras'} & set(sys.modules)))\n"
+    )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert "no 'checkpoint_adapter' for family 'caffe'" in result.stdout
     assert "frameworks loaded: []" in result.stdout
@@ -264,7 +353,7 @@ def test_adapter_family_comes_from_the_checkpoint_without_importing_a_framework(
 
 def test_outlier_examples_and_subsets():
     shares = np.array([0.3, 0.1, 0.5, 0.2, 0.0])
-    assert example_rows(shares, 3).tolist() == [2, 3, 4]          # highest, middle, lowest
+    assert example_rows(shares, 3).tolist() == [2, 3, 4]  # highest, middle, lowest
     assert example_rows(shares, 9).tolist() == [2, 0, 3, 1, 4]
     table = ImageTable(pd.DataFrame({"image": ["a", "b", "c"]}), np.zeros((3, 2, 2, 3), np.uint8))
     flags = pd.DataFrame({"image": ["a", "b", "c"], "outlier": [True, False, True]})
@@ -287,7 +376,7 @@ class PixelAdapter:
 
 def test_filter_statistics_count_an_empty_set_and_leave_it_out():
     images = np.zeros((4, 2, 2, 3), np.uint8)
-    images[:, 0, 0] = [[10, 0, 0], [20, 0, 0], [30, 5, 0], [40, 0, 0]]    # red rises; green only in image 2
+    images[:, 0, 0] = [[10, 0, 0], [20, 0, 0], [30, 5, 0], [40, 0, 0]]  # red rises; green only in image 2
     full = ImageSet("binary", images, np.array([0, 1, 1, 0]), ["benign", "malignant"])
     empty = ImageSet("outliers", images[:0], np.zeros(0, int), ["benign", "malignant"])
     stats = filter_statistics([(empty, PixelAdapter()), (full, PixelAdapter())], "pixels", 0.5, 1, progress=False)
@@ -295,8 +384,14 @@ def test_filter_statistics_count_an_empty_set_and_leave_it_out():
     assert set(stats.table["set"]) == {"binary"}
     # thresholds at the median: red 25 (images 2 and 3 exceed it), green 0 (image 2), blue 0 (none)
     counts = stats.table.set_index(["class", "filter"])["occurrences"]
-    assert counts.to_dict() == {("benign", 0): 1, ("benign", 1): 0, ("benign", 2): 0,
-                                ("malignant", 0): 1, ("malignant", 1): 1, ("malignant", 2): 0}
+    assert counts.to_dict() == {
+        ("benign", 0): 1,
+        ("benign", 1): 0,
+        ("benign", 2): 0,
+        ("malignant", 0): 1,
+        ("malignant", 1): 1,
+        ("malignant", 2): 0,
+    }
     assert stats.top[["class", "filter"]].values.tolist() == [["benign", 0], ["malignant", 0], ["all", 0]]
     with pytest.raises(ConfigError, match="every image set is empty"):
         filter_statistics([(empty, PixelAdapter())], "pixels", 0.5, 1, progress=False)

@@ -7,20 +7,19 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO
 from sklearn import metrics as sk
 from sklearn.utils.class_weight import compute_class_weight
 
+from medinterp import params
 from medinterp.errors import ConfigError
 from medinterp.evaluation.curves import macro_roc_table, roc_table
 from medinterp.evaluation.scalars import mean_std
 from medinterp.isic.crossval import cross_validate, fold_indices
 from medinterp.isic.predictions import predictions_table
-from medinterp import params
 from medinterp.preprocessing.arrays import ImageTable
 from medinterp.training import class_weights
 from medinterp.training.loop import FitConfig, FitResult
-
-from conftest import REPO
 
 
 def test_balanced_weights_match_sklearn():
@@ -32,13 +31,13 @@ def test_balanced_weights_match_sklearn():
 
 
 def test_manual_weights_run_from_rarest_to_most_frequent():
-    labels = np.repeat(np.arange(8), [50, 200, 30, 10, 40, 5, 20, 15])   # class 5 rarest, class 1 most frequent
+    labels = np.repeat(np.arange(8), [50, 200, 30, 10, 40, 5, 20, 15])  # class 5 rarest, class 1 most frequent
     weights = class_weights.by_frequency_rank(labels, 8, 0.9, 0.2)
     assert weights[5] == pytest.approx(0.9) and weights[1] == pytest.approx(0.2)
     order = np.argsort([50, 200, 30, 10, 40, 5, 20, 15])
-    assert np.all(np.diff(weights[order]) < 0)                               # evenly falling with frequency
+    assert np.all(np.diff(weights[order]) < 0)  # evenly falling with frequency
     assert np.diff(weights[order]) == pytest.approx(np.full(7, -0.1))
-    tied = class_weights.by_frequency_rank([0, 0, 1, 1, 2], 3, 0.9, 0.2)    # classes 0 and 1 share ranks 2 and 3
+    tied = class_weights.by_frequency_rank([0, 0, 1, 1, 2], 3, 0.9, 0.2)  # classes 0 and 1 share ranks 2 and 3
     assert tied == pytest.approx([0.375, 0.375, 0.9])
 
 
@@ -64,22 +63,30 @@ class FakeTrained:
     """A "model" that predicts a fixed probability per image, from the image's first pixel."""
 
     def __init__(self, fold, quality):
-        self.fit = FitResult(best_epoch=fold + 1, best={"train_loss": 0.1 * fold, "train_accuracy": 0.5, "val_loss": 1.0 - quality},
-                             history=[{}] * (fold + 1))
+        self.fit = FitResult(
+            best_epoch=fold + 1,
+            best={"train_loss": 0.1 * fold, "train_accuracy": 0.5, "val_loss": 1.0 - quality},
+            history=[{}] * (fold + 1),
+        )
         self.class_weights = [1.0, 2.0]
         self.train_images_per_second = 10.0 + fold
         self.quality = quality
 
     def predict(self, images):
-        truth = images[:, 0, 0, 0].astype(float) / 255.0          # the label is written into the pixel
+        truth = images[:, 0, 0, 0].astype(float) / 255.0  # the label is written into the pixel
         return np.clip(self.quality * truth + (1 - self.quality) * 0.5, 0, 1)
 
 
 def _table(labels, folds=None):
     images = np.zeros((len(labels), 2, 2, 3), dtype=np.uint8)
     images[:, 0, 0, 0] = np.asarray(labels) * 255
-    frame = pd.DataFrame({"image": [f"img{i}.jpg" for i in range(len(labels))], "image_id": [f"img{i}" for i in range(len(labels))],
-                          "label": labels})
+    frame = pd.DataFrame(
+        {
+            "image": [f"img{i}.jpg" for i in range(len(labels))],
+            "image_id": [f"img{i}" for i in range(len(labels))],
+            "label": labels,
+        }
+    )
     if folds is not None:
         frame["fold"] = folds
     return ImageTable(frame, images)
@@ -98,15 +105,19 @@ def test_cross_validation_collects_out_of_fold_predictions_and_keeps_the_best_fo
 
     cv = cross_validate(table, test, ["benign", "malignant"], train_fold, best_by="val_loss")
     assert [s[0] for s in seen] == [0, 1, 2] and all(not (t & v) for _, t, v in seen)
-    assert cv.best_fold == 1 and cv.best.quality == 0.9                      # lowest val_loss = 1 - quality
+    assert cv.best_fold == 1 and cv.best.quality == 0.9  # lowest val_loss = 1 - quality
     assert cv.test_prob == pytest.approx(FakeTrained(1, 0.9).predict(test.images))
-    for fold, q in quality.items():                                          # every row predicted by its own fold's model
+    for fold, q in quality.items():  # every row predicted by its own fold's model
         rows = table.frame["fold"] == fold
         assert cv.val_prob[rows] == pytest.approx(FakeTrained(fold, q).predict(table.images[rows.to_numpy()]))
-    assert cv.summary["train_loss_mean"] == pytest.approx(0.1) and cv.summary["train_loss_std"] == pytest.approx(np.std([0, 0.1, 0.2]))
+    assert cv.summary["train_loss_mean"] == pytest.approx(0.1) and cv.summary["train_loss_std"] == pytest.approx(
+        np.std([0, 0.1, 0.2])
+    )
     assert cv.folds[0]["val_tn"] + cv.folds[0]["val_fp"] == 2 and cv.folds[0]["class_weight_malignant"] == 2.0
     assert "class_weight_malignant_mean" not in cv.summary
-    assert cross_validate(table, test, ["benign", "malignant"], train_fold, best_by="val_roc_auc").best_fold == 0   # ties: all AUC 1
+    assert (
+        cross_validate(table, test, ["benign", "malignant"], train_fold, best_by="val_roc_auc").best_fold == 0
+    )  # ties: all AUC 1
 
 
 def test_mean_std_skips_missing_values():
@@ -127,7 +138,9 @@ def test_roc_tables_match_sklearn():
     prob = (prob / prob.sum(axis=1, keepdims=True)).round(2)
     macro = macro_roc_table(y3, prob, points=20001)
     area = np.trapezoid(macro["tpr"], macro["fpr"])
-    assert area == pytest.approx(sk.roc_auc_score(y3, prob / prob.sum(axis=1, keepdims=True), multi_class="ovr", average="macro"), abs=1e-3)
+    assert area == pytest.approx(
+        sk.roc_auc_score(y3, prob / prob.sum(axis=1, keepdims=True), multi_class="ovr", average="macro"), abs=1e-3
+    )
     assert macro["tpr"].iloc[0] >= 0 and macro["tpr"].iloc[-1] == pytest.approx(1.0)
 
 

@@ -32,7 +32,7 @@ def _numpy_forward(model: keras.Model, x: np.ndarray) -> dict[str, np.ndarray]:
     a = np.zeros((n, h, h, 4))
     for i in range(h):
         for j in range(h):
-            a[:, i, j] = np.einsum("nklc,klcf->nf", x[:, i:i + 3, j:j + 3], wa) + ba
+            a[:, i, j] = np.einsum("nklc,klcf->nf", x[:, i : i + 3, j : j + 3], wa) + ba
     b = np.tanh(a) @ wb[0, 0] + bb
     return {"conv_a": a, "conv_b": b, "logits": b.mean(axis=(1, 2)) @ wd + bd}
 
@@ -128,7 +128,7 @@ def _normed() -> keras.Model:
     model = keras.Model(images, keras.layers.Dense(2, name="out")(keras.layers.GlobalAveragePooling2D(name="pool")(x)))
     rng = np.random.default_rng(9)
     weights = [rng.normal(0, 0.5, w.shape).astype("float32") for w in model.get_weights()]
-    weights[5] = np.abs(weights[5]) + 0.5                               # the norm's moving variance
+    weights[5] = np.abs(weights[5]) + 0.5  # the norm's moving variance
     model.set_weights(weights)
     return model
 
@@ -141,6 +141,7 @@ def _counting(adapter: KerasAdapter) -> list[int]:
     def counted(kind, layer):
         function = traced(kind, layer)
         return lambda x, *rest: (calls.append(len(x)), function(x, *rest))[1]
+
     adapter._function = counted
     return calls
 
@@ -150,7 +151,7 @@ def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(buil
     from medinterp.interpret.filters import layer_maxima, layer_maxima_many
 
     adapter = KerasAdapter(build())
-    layers = adapter.conv_layers()[::-1]                                # any order: keyed as asked
+    layers = adapter.conv_layers()[::-1]  # any order: keyed as asked
     x = np.random.default_rng(1).random((5, *adapter.model.input_shape[1:]), dtype=np.float32)
     pixels = (x * 255).astype(np.uint8)
     per_layer = {layer: adapter.activations(x, layer, batch_size=2) for layer in layers}
@@ -158,7 +159,7 @@ def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(buil
     calls = _counting(adapter)
     together = adapter.layer_activations(x, layers, batch_size=2)
     maxima = layer_maxima_many(adapter, pixels, layers, batch_size=2, progress=False)
-    assert calls == [2, 2, 1] * 2                                       # per layer it was len(layers) times as many
+    assert calls == [2, 2, 1] * 2  # per layer it was len(layers) times as many
     assert list(together) == list(maxima) == layers
     for layer in layers:
         # one multi-output graph: TensorFlow may fuse it otherwise than each layer's own graph (seen in
@@ -167,7 +168,7 @@ def test_layer_activations_equal_the_per_layer_path_from_one_pass_per_batch(buil
         np.testing.assert_allclose(maxima[layer], per_layer_maxima[layer], rtol=1e-6, atol=1e-6)
     traced = adapter._traced[("layer_activations", tuple(layers))]
     adapter.layer_activations(x[:3], layers, batch_size=3)
-    assert traced.experimental_get_tracing_count() == 1                 # one trace per tuple of layers, any batch size
+    assert traced.experimental_get_tracing_count() == 1  # one trace per tuple of layers, any batch size
     only = adapter.layer_activations(x, layers[:1])
     np.testing.assert_allclose(only[layers[0]], per_layer[layers[0]], rtol=1e-6, atol=1e-6)
 
@@ -215,11 +216,11 @@ def _outputs(adapter: KerasAdapter, x: np.ndarray) -> list[np.ndarray]:
 def test_parameter_layers_and_their_weights():
     model = _tiny(3)
     adapter = KerasAdapter(model)
-    assert adapter.parameter_layers() == ["conv_a", "conv_b", "logits"]     # not the input, tanh nor pooling
+    assert adapter.parameter_layers() == ["conv_a", "conv_b", "logits"]  # not the input, tanh nor pooling
     weights = adapter.layer_weights("conv_a")
     assert [a.shape for a in weights] == [(3, 3, 3, 4), (4,)]
     np.testing.assert_array_equal(weights[0], model.get_layer("conv_a").kernel.numpy())
-    weights[0][...] = 0.0                                                  # a copy: the model keeps its weights
+    weights[0][...] = 0.0  # a copy: the model keeps its weights
     assert np.abs(model.get_layer("conv_a").kernel.numpy()).sum() > 0
 
     images = keras.Input((SIZE, SIZE, 3))
@@ -227,20 +228,22 @@ def test_parameter_layers_and_their_weights():
     x = keras.layers.BatchNormalization(name="norm")(x)
     x = keras.layers.Dropout(0.5, name="drop")(keras.layers.GlobalAveragePooling2D(name="pool")(x))
     normed = KerasAdapter(keras.Model(images, keras.layers.Dense(1, name="out")(x)))
-    assert normed.parameter_layers() == ["conv", "norm", "out"]            # dropout's seed state is no weight
-    assert [a.shape for a in normed.layer_weights("norm")] == [(2,)] * 4   # gamma, beta, moving mean and variance
+    assert normed.parameter_layers() == ["conv", "norm", "out"]  # dropout's seed state is no weight
+    assert [a.shape for a in normed.layer_weights("norm")] == [(2,)] * 4  # gamma, beta, moving mean and variance
 
 
 def test_set_layer_weights_reaches_the_traced_functions_without_a_retrace(images):
     model = _tiny(3)
     adapter = KerasAdapter(model)
     before = _outputs(adapter, images)
-    traces = [adapter._scores.experimental_get_tracing_count(),
-              adapter._traced[("gradcam", "conv_b")].experimental_get_tracing_count()]
+    traces = [
+        adapter._scores.experimental_get_tracing_count(),
+        adapter._traced[("gradcam", "conv_b")].experimental_get_tracing_count(),
+    ]
     # conv_a moves the scores and conv_b's activations; the logits layer moves the gradients at conv_b
     originals = {layer: adapter.layer_weights(layer) for layer in ("conv_a", "logits")}
     kernel, bias = originals["conv_a"]
-    adapter.set_layer_weights("conv_a", [kernel[..., ::-1], bias + 0.5])        # reversed: not C-contiguous
+    adapter.set_layer_weights("conv_a", [kernel[..., ::-1], bias + 0.5])  # reversed: not C-contiguous
     np.testing.assert_array_equal(model.get_layer("conv_a").kernel.numpy(), kernel[..., ::-1])
     adapter.set_layer_weights("logits", [a * -2 for a in originals["logits"]])
     changed = _outputs(adapter, images)
@@ -253,21 +256,25 @@ def test_set_layer_weights_reaches_the_traced_functions_without_a_retrace(images
         adapter.set_layer_weights(layer, arrays)
     for got, expected in zip(_outputs(adapter, images), before):
         np.testing.assert_array_equal(got, expected)
-    assert traces == [adapter._scores.experimental_get_tracing_count(),
-                      adapter._traced[("gradcam", "conv_b")].experimental_get_tracing_count()]
+    assert traces == [
+        adapter._scores.experimental_get_tracing_count(),
+        adapter._traced[("gradcam", "conv_b")].experimental_get_tracing_count(),
+    ]
 
 
 def test_set_layer_weights_refuses_other_shapes_dtypes_and_layers():
     model = _tiny(1)
     adapter = KerasAdapter(model)
     kernel, bias = adapter.layer_weights("logits")
-    for arrays, message in [([kernel.T, bias], r"weight 0 is float32 \(3, 1\)"),
-                            ([kernel * 0, bias.astype(np.float64)], "weight 1 is float32"),
-                            ([kernel * 0, bias, bias], "holds 2 weight arrays, got 3")]:
+    for arrays, message in [
+        ([kernel.T, bias], r"weight 0 is float32 \(3, 1\)"),
+        ([kernel * 0, bias.astype(np.float64)], "weight 1 is float32"),
+        ([kernel * 0, bias, bias], "holds 2 weight arrays, got 3"),
+    ]:
         with pytest.raises(ValueError, match=message):
             adapter.set_layer_weights("logits", arrays)
-    np.testing.assert_array_equal(model.get_layer("logits").kernel.numpy(), kernel)   # nothing written half-way
-    for layer in ("conv_z", "pool"):                                     # pool is a layer, but holds no weights
+    np.testing.assert_array_equal(model.get_layer("logits").kernel.numpy(), kernel)  # nothing written half-way
+    for layer in ("conv_z", "pool"):  # pool is a layer, but holds no weights
         with pytest.raises(ConfigError, match="not a parameter layer.*3 parameter layers"):
             adapter.layer_weights(layer)
         with pytest.raises(ConfigError, match="not a parameter layer"):

@@ -10,7 +10,11 @@ import pytest
 from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.models.keras.build import (
-    InputScaling, build_backbone, imagenet_file_name, keras_cache, set_batchnorm_momentum,
+    InputScaling,
+    build_backbone,
+    imagenet_file_name,
+    keras_cache,
+    set_batchnorm_momentum,
 )
 
 PAPER = ("nasnet_mobile", "densenet201", "mobilenet_v2")
@@ -26,11 +30,14 @@ def test_registry_layers_exist_with_feature_maps(name):
     assert model.get_layer(spec.gradcam_layer).output.shape == model.output.shape
 
 
-@pytest.mark.parametrize("mode, reference", [
-    ("tf", keras.applications.mobilenet_v2.preprocess_input),
-    ("torch", keras.applications.densenet.preprocess_input),
-    ("caffe", keras.applications.resnet50.preprocess_input),
-])
+@pytest.mark.parametrize(
+    "mode, reference",
+    [
+        ("tf", keras.applications.mobilenet_v2.preprocess_input),
+        ("torch", keras.applications.densenet.preprocess_input),
+        ("caffe", keras.applications.resnet50.preprocess_input),
+    ],
+)
 def test_input_scaling_matches_keras_preprocess_input(mode, reference):
     x = np.random.default_rng(0).random((2, 5, 5, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(InputScaling(mode)(x)), reference(x * 255.0), atol=1e-4)
@@ -40,7 +47,10 @@ def test_mobilenet_imagenet_file_follows_the_input_size():
     spec = registry.get("mobilenet_v2", "keras")
     assert imagenet_file_name(spec, 128) == "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_128_no_top.h5"
     assert imagenet_file_name(spec, 64).endswith("_1.0_224_no_top.h5")
-    assert imagenet_file_name(registry.get("densenet201", "keras"), 64) == registry.get("densenet201", "keras").imagenet_weights
+    assert (
+        imagenet_file_name(registry.get("densenet201", "keras"), 64)
+        == registry.get("densenet201", "keras").imagenet_weights
+    )
 
 
 def test_imagenet_offline_names_the_missing_file(tmp_path, monkeypatch):

@@ -6,27 +6,37 @@ from __future__ import annotations
 import keras
 import numpy as np
 import pytest
+from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
 from sklearn.metrics import log_loss
 
 from medinterp import registry
 from medinterp.errors import ConfigError
 from medinterp.export import metadata
 from medinterp.export.parity import run as onnx_run
-from medinterp.params import Augment
-from medinterp.training.classifier import TrainingData
 from medinterp.models import checkpoint as checkpoint_files
-from medinterp.models.loading import load_adapter
 from medinterp.models.keras.build import HEAD, build_finetune
 from medinterp.models.keras.checkpoint import load_checkpoint
 from medinterp.models.keras.export import export_checkpoint
 from medinterp.models.keras.isic_classifier import targets, train_classifier, weighted_loss
 from medinterp.models.keras.train import configure_tensorflow
 from medinterp.models.keras.transforms import augment_batch, projective
+from medinterp.models.loading import load_adapter
+from medinterp.params import Augment
 from medinterp.training.augment import affine_maps, crop_boxes
+from medinterp.training.classifier import TrainingData
 
-from conftest import THESIS_AUGMENT, tiny_task, tiny_task_settings
-
-IDENTITY = Augment(crop_scale=(1.0, 1.0), crop_ratio=(1.0, 1.0), rotation=0, shear=0, scale=(1.0, 1.0), flips=False, brightness=(1.0, 1.0), contrast=(1.0, 1.0), saturation=(1.0, 1.0), hue=(0.0, 0.0))
+IDENTITY = Augment(
+    crop_scale=(1.0, 1.0),
+    crop_ratio=(1.0, 1.0),
+    rotation=0,
+    shear=0,
+    scale=(1.0, 1.0),
+    flips=False,
+    brightness=(1.0, 1.0),
+    contrast=(1.0, 1.0),
+    saturation=(1.0, 1.0),
+    hue=(0.0, 0.0),
+)
 SPEC = registry.get("mobilenet_v2", "keras")
 
 
@@ -55,16 +65,39 @@ def test_augmentation_draws_follow_the_settings_and_the_seed():
     height, width = boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]
     assert (boxes >= 0).all() and (boxes <= 1 + 1e-6).all()
     assert (height * width).min() >= 0.4 - 1e-4 and (width / height).max() <= 4 / 3 + 1e-4
-    zoom = Augment(crop_scale=(1, 1), crop_ratio=(1, 1), rotation=0, shear=0, scale=(2.0, 2.0), flips=False,
-                   brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=(0, 0))
+    zoom = Augment(
+        crop_scale=(1, 1),
+        crop_ratio=(1, 1),
+        rotation=0,
+        shear=0,
+        scale=(2.0, 2.0),
+        flips=False,
+        brightness=(1, 1),
+        contrast=(1, 1),
+        saturation=(1, 1),
+        hue=(0, 0),
+    )
     zoomed = projective(affine_maps(1, zoom, rng), 17)
-    assert zoomed[0, :6] == pytest.approx([0.5, 0, 4.0, 0, 0.5, 4.0])   # x2 zoom about pixel 8: input = 8 + (out - 8) / 2
+    assert zoomed[0, :6] == pytest.approx(
+        [0.5, 0, 4.0, 0, 0.5, 4.0]
+    )  # x2 zoom about pixel 8: input = 8 + (out - 8) / 2
     images = np.random.default_rng(1).random((4, 16, 16, 3)).astype(np.float32)
     first = augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5))
     assert np.array_equal(first, augment_batch(images, THESIS_AUGMENT, np.random.default_rng(5)))
     assert first.shape == images.shape and first.min() >= 0 and first.max() <= 1
     assert not np.allclose(first, augment_batch(images, THESIS_AUGMENT, np.random.default_rng(6)))
-    flips = Augment(crop_scale=(1, 1), crop_ratio=(1, 1), rotation=0, shear=0, scale=(1, 1), flips=True, brightness=(1, 1), contrast=(1, 1), saturation=(1, 1), hue=(0, 0))
+    flips = Augment(
+        crop_scale=(1, 1),
+        crop_ratio=(1, 1),
+        rotation=0,
+        shear=0,
+        scale=(1, 1),
+        flips=True,
+        brightness=(1, 1),
+        contrast=(1, 1),
+        saturation=(1, 1),
+        hue=(0, 0),
+    )
     flipped = augment_batch(images, flips, np.random.default_rng(0))
     for image, out in zip(images, flipped):
         variants = [image, image[:, ::-1], image[::-1], image[::-1, ::-1]]
@@ -76,7 +109,9 @@ def test_final_layer_is_dropout_and_new_logits_and_freezing_is_by_layer_name():
     assert used == "random" and frozen == () and model.output_shape == (None, 8)
     assert isinstance(model.get_layer("head_dropout"), keras.layers.Dropout) and model.get_layer(HEAD).units == 8
     model, _, frozen = build_finetune(SPEC, 32, 1, "random", 0.1, ("Conv1", "bn_Conv1"))
-    assert frozen == ("Conv1", "bn_Conv1") and not model.get_layer("Conv1").trainable and model.get_layer(HEAD).trainable
+    assert (
+        frozen == ("Conv1", "bn_Conv1") and not model.get_layer("Conv1").trainable and model.get_layer(HEAD).trainable
+    )
     with pytest.raises(ConfigError, match="'features' names no layer"):
         build_finetune(SPEC, 32, 1, "random", 0.1, ("features",))
 
@@ -85,8 +120,14 @@ def test_final_layer_is_dropout_and_new_logits_and_freezing_is_by_layer_name():
 def trained(tmp_path_factory):
     images, labels = tiny_task()
     train, val = np.arange(16), np.arange(16, 24)
-    model = train_classifier(SPEC, tiny_task_settings(), ["benign", "malignant"], np.array([1.0, 2.0]),
-                               TrainingData(images, train, labels[train], images[val], labels[val]), seed=3)
+    model = train_classifier(
+        SPEC,
+        tiny_task_settings(),
+        ["benign", "malignant"],
+        np.array([1.0, 2.0]),
+        TrainingData(images, train, labels[train], images[val], labels[val]),
+        seed=3,
+    )
     folder = tmp_path_factory.mktemp("keras_isic")
     model.save(checkpoint_files.path_in(folder), trained_on="tiny")
     return model, folder, images[val]
@@ -109,13 +150,30 @@ def test_checkpoint_round_trip_and_export_parity(trained):
     logits = np.asarray(loaded(val_images.astype(np.float32) / 255.0, training=False))
     assert 1 / (1 + np.exp(-logits[:, 0])) == pytest.approx(model.predict(val_images), abs=1e-6)
 
-    fields = {"name": "isic-binary-mobilenet_v2", "dataset": "isic_binary", "split": "rows 0-15", "metrics": {}, "params": {},
-              "provenance": {"medinterp": "test"}}
+    fields = {
+        "name": "isic-binary-mobilenet_v2",
+        "dataset": "isic_binary",
+        "split": "rows 0-15",
+        "metrics": {},
+        "params": {},
+        "provenance": {"medinterp": "test"},
+    }
     record, measured = export_checkpoint(path, folder / "model.onnx", fields, val_images, tolerance=1e-4, opset=17)
     meta = metadata.read(folder / "model.onnx")
-    assert measured["max_abs_diff"] <= 1e-4 and meta["metrics"]["onnx_parity"] == record and meta["family"] == "keras" and meta["input"]["layout"] == "NHWC"
-    assert meta["input"]["shape"] == [None, 32, 32, 3] and meta["output"] == {"name": "logits", "kind": "logits", "activation": "sigmoid"}
-    outputs, _ = onnx_run(folder / "model.onnx", val_images[:3].astype(np.float32) / 255.0, providers=["CPUExecutionProvider"])
+    assert (
+        measured["max_abs_diff"] <= 1e-4
+        and meta["metrics"]["onnx_parity"] == record
+        and meta["family"] == "keras"
+        and meta["input"]["layout"] == "NHWC"
+    )
+    assert meta["input"]["shape"] == [None, 32, 32, 3] and meta["output"] == {
+        "name": "logits",
+        "kind": "logits",
+        "activation": "sigmoid",
+    }
+    outputs, _ = onnx_run(
+        folder / "model.onnx", val_images[:3].astype(np.float32) / 255.0, providers=["CPUExecutionProvider"]
+    )
     assert outputs == pytest.approx(logits[:3], abs=1e-4)
     with pytest.raises(ConfigError, match="opset 17"):
         export_checkpoint(path, folder / "other.onnx", fields, val_images, tolerance=1e-4, opset=13)
@@ -130,7 +188,9 @@ def test_adapter_of_a_keras_checkpoint_and_its_initial_network(trained):
     configure_tensorflow(3)
     expected, _, _ = build_finetune(SPEC, 32, 1, "random", 0.1, ("classifier",))
     assert all(np.array_equal(a, b) for a, b in zip(initial.model.get_weights(), expected.get_weights()))
-    assert not np.array_equal(adapter.model.get_layer("Conv1").get_weights()[0], initial.model.get_layer("Conv1").get_weights()[0])
+    assert not np.array_equal(
+        adapter.model.get_layer("Conv1").get_weights()[0], initial.model.get_layer("Conv1").get_weights()[0]
+    )
     scores = adapter.scores(val_images.astype(np.float32) / 255.0)
     assert 1 / (1 + np.exp(-scores[:, 0])) == pytest.approx(model.predict(val_images), abs=1e-5)
     assert adapter.conv_layers()[0] == "Conv1" and info["class_names"] == ["benign", "malignant"]

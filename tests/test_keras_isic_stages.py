@@ -13,34 +13,50 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO
 
 from medinterp.export import metadata
 from medinterp.inference.predict import predict
 from medinterp.models import checkpoint as checkpoint_files
 
-from conftest import REPO
-
-STAGES = ("split", "prepare", "isic_binary", "isic_multiclass", "isic_export",
-          "interpret_outliers", "interpret_filters", "interpret_featurevis", "interpret_sanity")
-PROBE = ("import importlib, sys\n"
-         "names = sys.argv[1:]\n"
-         "for name in names:\n"
-         "    sys.argv = ['stage'] if name in ('split', 'prepare') else ['stage', 'mobilenet_v2']   # foreach's ${item}\n"
-         "    importlib.import_module(f'medinterp.stages.{name}').main()\n"
-         "print('torch loaded:', 'torch' in sys.modules)\n")
+STAGES = (
+    "split",
+    "prepare",
+    "isic_binary",
+    "isic_multiclass",
+    "isic_export",
+    "interpret_outliers",
+    "interpret_filters",
+    "interpret_featurevis",
+    "interpret_sanity",
+)
+PROBE = (
+    "import importlib, sys\n"
+    "names = sys.argv[1:]\n"
+    "for name in names:\n"
+    "    sys.argv = ['stage'] if name in ('split', 'prepare') else ['stage', 'mobilenet_v2']   # foreach's ${item}\n"
+    "    importlib.import_module(f'medinterp.stages.{name}').main()\n"
+    "print('torch loaded:', 'torch' in sys.modules)\n"
+)
 
 
 def _params(data: Path) -> dict:
     params = yaml.safe_load((REPO / "params.yaml").read_text())
     params["data"]["root"] = str(data)
     params["split"]["isic_multiclass"].update(test_fraction=0.34, val_fraction=0.5)
-    params["split"]["isic_binary"]["folds"] = 2   # the Keras path of the cross-validation, at the least cost
+    params["split"]["isic_binary"]["folds"] = 2  # the Keras path of the cross-validation, at the least cost
     params.update(models=["mobilenet_v2"], model="mobilenet_v2", family="keras")
     sample = params["profiles"]["sample"]
     sample["paper"]["image_size"] = 32
-    sample["isic"].update(image_size=32, binary={"epochs": 1, "batch_size": 8, "learning_rate": 0.001},
-                          multiclass={"epochs": 2, "batch_size": 8, "learning_rate": 0.001})
-    sample["interpret"] = {"featurevis": {"steps": 3, "top_n": 1}, "sanity": {"layers": 2, "natural_images": 2, "top_n": 1}}
+    sample["isic"].update(
+        image_size=32,
+        binary={"epochs": 1, "batch_size": 8, "learning_rate": 0.001},
+        multiclass={"epochs": 2, "batch_size": 8, "learning_rate": 0.001},
+    )
+    sample["interpret"] = {
+        "featurevis": {"steps": 3, "top_n": 1},
+        "sanity": {"layers": 2, "natural_images": 2, "top_n": 1},
+    }
     params["interpret"]["batch_size"] = 8
     params["interpret"]["outliers"].update(min_share=0.1, examples=3)
     params["interpret"]["filters"].update(quantile=0.5, top_k=3, heatmap_top=2)
@@ -79,7 +95,7 @@ def test_exported_models_give_the_probabilities_the_training_stages_wrote(workdi
         written = pd.read_csv(workdir / f"plots/isic/mobilenet_v2/{task}/predictions_test.csv")
         run = predict(onnx, [data_root / image for image in written["image"]], batch_size=5)
         got = np.stack([p.probabilities for p in run.predictions])
-        if task == "binary":   # the binary CSV holds P(malignant) only
+        if task == "binary":  # the binary CSV holds P(malignant) only
             got, columns = got[:, 1:], ["prob_malignant"]
         else:
             columns = [f"prob_{name}" for name in meta["class_names"]]
@@ -92,7 +108,11 @@ def test_interpretation_stages_ran_on_the_keras_checkpoints(workdir):
     table10 = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/table10.csv")
     assert len(table10) and set(table10["model"]) == {"mobilenet_v2"}
     featurevis = json.loads((workdir / "metrics/interpret/mobilenet_v2/featurevis.json").read_text())
-    assert featurevis["family"] == "keras" and featurevis["layers"] == ["Conv1", "out_relu"] and featurevis["visualizations"] > 0
+    assert (
+        featurevis["family"] == "keras"
+        and featurevis["layers"] == ["Conv1", "out_relu"]
+        and featurevis["visualizations"] > 0
+    )
     sanity = pd.read_csv(workdir / "metrics/interpret/mobilenet_v2/sanity_similarity.csv")
     assert sanity["layer"].tolist()[0] == "Conv1" and sanity["featurevis_vs_natural"].abs().le(1).all()
     for name in ("filters_heatmap", "outliers", "sanity_layers"):

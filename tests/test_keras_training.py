@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from medinterp.export import metadata
-from medinterp.models.keras.paper_networks import build_autoencoder
 from medinterp.models.keras.export import OnnxExporter, framework
 from medinterp.models.keras.optimizers import FusedOptimizer
+from medinterp.models.keras.paper_networks import build_autoencoder
 from medinterp.models.keras.train import KerasTrainable, configure_tensorflow
 from medinterp.paper.augment import balanced_order, dihedral, epoch_batches
 from medinterp.training.loop import FitConfig, fit
@@ -21,13 +21,13 @@ def test_balanced_order_fills_the_minority_class():
     labels = np.array([0] * 3 + [1] * 7)
     order = balanced_order(labels, np.random.default_rng(0))
     assert len(order) == 14 and np.bincount(labels[order]).tolist() == [7, 7]
-    assert set(order[labels[order] == 1]) == set(range(3, 10))       # every majority image exactly once
+    assert set(order[labels[order] == 1]) == set(range(3, 10))  # every majority image exactly once
     assert sorted(balanced_order(labels, np.random.default_rng(0), balance=False)) == list(range(10))
 
 
 def test_dihedral_gives_the_eight_symmetries():
     image = np.arange(9 * 3).reshape(1, 3, 3, 3)
-    symmetries = {np.rot90(image[0], k, axes=(0, 1))[:, ::-1 if m else 1].tobytes() for k in range(4) for m in (0, 1)}
+    symmetries = {np.rot90(image[0], k, axes=(0, 1))[:, :: -1 if m else 1].tobytes() for k in range(4) for m in (0, 1)}
     seen = {dihedral(image, np.random.default_rng(s))[0].tobytes() for s in range(64)}
     assert seen == symmetries
 
@@ -35,11 +35,13 @@ def test_dihedral_gives_the_eight_symmetries():
 def test_epoch_batches_scale_and_pair_targets():
     images = np.stack([np.full((4, 4, 3), 10 * i, np.uint8) for i in range(5)])
     labels = np.array([0, 0, 1, 1, 1])
-    batches = list(epoch_batches(images, labels.reshape(-1, 1), labels, 2, np.random.default_rng(0), balance=True, augment=True))
+    batches = list(
+        epoch_batches(images, labels.reshape(-1, 1), labels, 2, np.random.default_rng(0), balance=True, augment=True)
+    )
     x = np.concatenate([b[0] for b in batches])
     y = np.concatenate([b[1] for b in batches])
     assert len(x) == 6 and x.dtype == np.float32 and x.max() <= 0.2
-    np.testing.assert_array_equal(np.rint(x[:, 0, 0, 0] * 255 / 10) >= 2, y[:, 0] == 1)   # labels follow their images
+    np.testing.assert_array_equal(np.rint(x[:, 0, 0, 0] * 255 / 10) >= 2, y[:, 0] == 1)  # labels follow their images
     auto = next(epoch_batches(images, None, labels, 5, np.random.default_rng(0), balance=False, augment=False))
     assert auto[0] is auto[1]
 
@@ -47,7 +49,7 @@ def test_epoch_batches_scale_and_pair_targets():
 def _tiny_classifier():
     images = keras.Input((8, 8, 3))
     x = keras.layers.Conv2D(4, 3, padding="same", name="conv")(images)
-    x = keras.layers.BatchNormalization(momentum=0.0, name="norm")(x)   # inference uses the last batch's statistics
+    x = keras.layers.BatchNormalization(momentum=0.0, name="norm")(x)  # inference uses the last batch's statistics
     logit = keras.layers.Dense(1, name="logit")(keras.layers.GlobalAveragePooling2D(name="pool")(x))
     return keras.Model(images, logit)
 
@@ -58,11 +60,20 @@ def test_trainable_learns_restarts_and_restores():
     x = rng.random((32, 8, 8, 3)).astype("float32")
     y = (x.mean(axis=(1, 2, 3)) > 0.5).astype("float32").reshape(-1, 1)
     model = _tiny_classifier()
-    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.05),
-                             lambda epoch: [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)], x, y, 8)
+    trainer = KerasTrainable(
+        model,
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        FusedOptimizer("adam", 0.05),
+        lambda epoch: [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)],
+        x,
+        y,
+        8,
+    )
     start = trainer.evaluate()["loss"]
     result = fit(trainer, FitConfig(epochs=5, learning_rate=0.05))
-    assert result.best["val_loss"] < start and trainer.evaluate()["loss"] == pytest.approx(result.best["val_loss"], rel=1e-5)
+    assert result.best["val_loss"] < start and trainer.evaluate()["loss"] == pytest.approx(
+        result.best["val_loss"], rel=1e-5
+    )
     assert int(trainer.optimizer.iterations.numpy()) > 0
     state = trainer.get_state()
     trainer.restart()
@@ -105,7 +116,7 @@ def test_fused_optimizer_steps_as_keras_does(name):
 
 def test_autoencoder_reconstructs_the_input_shape():
     images = keras.Input((32, 32, 3))
-    features = keras.layers.Conv2D(8, 3, strides=8, name="enc")(images)   # 4x4: three upsamplings back
+    features = keras.layers.Conv2D(8, 3, strides=8, name="enc")(images)  # 4x4: three upsamplings back
     model = build_autoencoder(keras.Model(images, features), filters=64)
     assert model.output_shape == (None, 32, 32, 3)
     assert [layer.filters for layer in model.layers if layer.name.startswith("decoder_up")] == [64, 32, 16]
@@ -116,9 +127,22 @@ def test_autoencoder_reconstructs_the_input_shape():
 def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
     model = _tiny_classifier()
     x = np.random.default_rng(1).random((5, 8, 8, 3)).astype("float32")
-    meta = metadata.make(name="tiny", architecture="tiny", family="keras", task="binary", dataset="breakhis", split="none",
-                  class_names=["benign", "malignant"], input=metadata.input_spec(8, "NHWC"), output=metadata.output_spec("logits", "sigmoid", "logit"),
-                  metrics={}, init_used="random", provenance={"medinterp": "test"}, params={}, framework=framework())
+    meta = metadata.make(
+        name="tiny",
+        architecture="tiny",
+        family="keras",
+        task="binary",
+        dataset="breakhis",
+        split="none",
+        class_names=["benign", "malignant"],
+        input=metadata.input_spec(8, "NHWC"),
+        output=metadata.output_spec("logits", "sigmoid", "logit"),
+        metrics={},
+        init_used="random",
+        provenance={"medinterp": "test"},
+        params={},
+        framework=framework(),
+    )
     exporter = OnnxExporter(model, "logit")
     record, measured = exporter.export(tmp_path / "tiny.onnx", meta, x, tolerance=1e-5)
     assert measured["max_abs_diff"] < 1e-5 and measured["samples"] == 5
@@ -130,11 +154,11 @@ def test_onnx_export_carries_metadata_and_matches_keras(tmp_path):
     session = ort.InferenceSession(str(tmp_path / "tiny.onnx"), providers=["CPUExecutionProvider"])
     assert [i.name for i in session.get_inputs()] == ["input"] and [o.name for o in session.get_outputs()] == ["logit"]
     np.testing.assert_allclose(session.run(None, {"input": x})[0], model.predict(x, verbose=0), atol=1e-5)
-    exporter.export(tmp_path / "again.onnx", meta, x, tolerance=1e-5)   # the same weights: the same bytes
+    exporter.export(tmp_path / "again.onnx", meta, x, tolerance=1e-5)  # the same weights: the same bytes
     assert (tmp_path / "again.onnx").read_bytes() == (tmp_path / "tiny.onnx").read_bytes()
-    model.set_weights([w * 2 for w in model.get_weights()])   # the same exporter freezes the new weights
+    model.set_weights([w * 2 for w in model.get_weights()])  # the same exporter freezes the new weights
     assert exporter.export(tmp_path / "twice.onnx", meta, x, tolerance=1e-5)[1]["max_abs_diff"] < 1e-5
-    with pytest.raises(RuntimeError, match="differ by up to"):   # no difference passes a negative tolerance
+    with pytest.raises(RuntimeError, match="differ by up to"):  # no difference passes a negative tolerance
         exporter.export(tmp_path / "refused.onnx", meta, x, tolerance=-1.0)
 
 
@@ -166,8 +190,15 @@ def _task():
 
 def _trainer(x, y, seed):
     configure_tensorflow(seed)
-    return KerasTrainable(_dropout_classifier(), keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.01),
-                          _shuffled_batches(x, y), x, y, 8)
+    return KerasTrainable(
+        _dropout_classifier(),
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        FusedOptimizer("adam", 0.01),
+        _shuffled_batches(x, y),
+        x,
+        y,
+        8,
+    )
 
 
 def test_training_state_continues_bit_identically_in_another_model():
@@ -176,13 +207,13 @@ def test_training_state_continues_bit_identically_in_another_model():
     first.train_epoch(1)
     state = first.training_state()
     expected_loss = first.train_epoch(2)["loss"]
-    other = _trainer(x, y, seed=3)                      # other initial weights, dropout seeds and batches
+    other = _trainer(x, y, seed=3)  # other initial weights, dropout seeds and batches
     other.set_training_state(state)
     assert other.train_epoch(2)["loss"] == expected_loss
     for a, b in zip(first._state_variables(), other._state_variables()):
         assert np.array_equal(a.numpy(), b.numpy()), a.path if hasattr(a, "path") else a.name
     assert first.batches.rng.bit_generator.state == other.batches.rng.bit_generator.state
-    assert any("seed_generator" in v.path for v in first.model.variables)   # dropout's stream is part of the state
+    assert any("seed_generator" in v.path for v in first.model.variables)  # dropout's stream is part of the state
 
 
 def test_a_training_state_of_another_model_is_refused():
@@ -204,9 +235,16 @@ def check_mixed_precision(name, compute):
         model = _dropout_classifier()
     assert keras.mixed_precision.dtype_policy().name == "float32"
     assert model.get_layer("conv").compute_dtype == compute and model.get_layer("conv").kernel.dtype == "float32"
-    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.01),
-                             lambda epoch: [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)], x, y, 8)
-    assert (trainer.loss_scale is not None) == (name == "fp16")   # loss scaling for float16 only, as Keras does
+    trainer = KerasTrainable(
+        model,
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        FusedOptimizer("adam", 0.01),
+        lambda epoch: [(x[i : i + 8], y[i : i + 8]) for i in range(0, 32, 8)],
+        x,
+        y,
+        8,
+    )
+    assert (trainer.loss_scale is not None) == (name == "fp16")  # loss scaling for float16 only, as Keras does
     result = fit(trainer, FitConfig(epochs=2, learning_rate=0.01))
     assert all(np.isfinite(row["train_loss"]) and np.isfinite(row["val_loss"]) for row in result.history)
     assert int(trainer.optimizer.iterations.numpy()) == 8
@@ -221,12 +259,21 @@ def check_loss_scaling_skips_an_overflowing_step():
     configure_tensorflow(0)
     with precision("fp16"):
         model = _dropout_classifier()
-    trainer = KerasTrainable(model, keras.losses.BinaryCrossentropy(from_logits=True), FusedOptimizer("adam", 0.01),
-                             lambda epoch: [(x[:8], y[:8])], x, y, 8)
-    trainer.loss_scale.scale.assign(3e38)   # the scaled loss's gradients overflow float16
+    trainer = KerasTrainable(
+        model,
+        keras.losses.BinaryCrossentropy(from_logits=True),
+        FusedOptimizer("adam", 0.01),
+        lambda epoch: [(x[:8], y[:8])],
+        x,
+        y,
+        8,
+    )
+    trainer.loss_scale.scale.assign(3e38)  # the scaled loss's gradients overflow float16
     weights = [w.numpy().copy() for w in model.trainable_weights]
     trainer.train_epoch(1)
-    assert int(trainer.optimizer.iterations.numpy()) == 0 and float(trainer.loss_scale.scale.numpy()) == pytest.approx(1.5e38)
+    assert int(trainer.optimizer.iterations.numpy()) == 0 and float(trainer.loss_scale.scale.numpy()) == pytest.approx(
+        1.5e38
+    )
     assert all(np.array_equal(a, b.numpy()) for a, b in zip(weights, model.trainable_weights))
     trainer.restart()
     assert float(trainer.loss_scale.scale.numpy()) == 2.0**15
@@ -242,11 +289,18 @@ def test_mixed_precision_trains_in_fast_numerics():
 
     from medinterp import numerics
 
-    env = {k: v for k, v in os.environ.items() if k not in numerics.ISA_PINS} | {numerics.MODE_VARIABLE: "fast", "CUDA_VISIBLE_DEVICES": ""}
-    script = ("import test_keras_training as t\n"
-              "t.check_mixed_precision('bf16', 'bfloat16'); t.check_mixed_precision('fp16', 'float16')\n"
-              "t.check_loss_scaling_skips_an_overflowing_step(); print('mixed precision ok')\n")
-    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).parent, env=env, capture_output=True, text=True)
+    env = {k: v for k, v in os.environ.items() if k not in numerics.ISA_PINS} | {
+        numerics.MODE_VARIABLE: "fast",
+        "CUDA_VISIBLE_DEVICES": "",
+    }
+    script = (
+        "import test_keras_training as t\n"
+        "t.check_mixed_precision('bf16', 'bfloat16'); t.check_mixed_precision('fp16', 'float16')\n"
+        "t.check_loss_scaling_skips_an_overflowing_step(); print('mixed precision ok')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=Path(__file__).parent, env=env, capture_output=True, text=True
+    )
     assert result.returncode == 0 and "mixed precision ok" in result.stdout, result.stderr[-3000:]
 
 
@@ -262,5 +316,5 @@ def test_precision_refuses_unknown_names_and_portable_numerics(monkeypatch):
         with precision("bf16"):
             pass
     assert keras.mixed_precision.dtype_policy().name == "float32"
-    with precision("fp32"):   # the default: no policy set, whatever the numerics
+    with precision("fp32"):  # the default: no policy set, whatever the numerics
         assert keras.mixed_precision.dtype_policy().name == "float32"

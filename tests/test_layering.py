@@ -24,9 +24,9 @@ OTHER_FRAMEWORK = {
     "torch": ("tensorflow", "keras", "tf2onnx", "medinterp.models.keras"),
 }
 SHARED_JOBS = ("adapter", "build", "checkpoint", "train", "isic_classifier", "export", "transforms", "paper_networks")
-FAMILY_ONLY = {"keras": {"optimizers"}, "torch": {"data"}}   # a file with no counterpart, on purpose
+FAMILY_ONLY = {"keras": {"optimizers"}, "torch": {"data"}}  # a file with no counterpart, on purpose
 
-Sources = dict[str, tuple[str, bool]]   # module name -> (source text, is a package)
+Sources = dict[str, tuple[str, bool]]  # module name -> (source text, is a package)
 
 
 def project_sources(root: Path = SRC) -> Sources:
@@ -147,7 +147,10 @@ def test_the_check_reports_forbidden_imports(sources):
     fake["medinterp.models.keras.fake_lazy"] = ("def f():\n    from medinterp import paper\n    return paper\n", False)
     fake["medinterp.fake_shared"] = ("import numpy\nfrom .stages import run\n", False)
     fake["medinterp.models.torch.fake_transitive"] = ("from medinterp import fake_shared\n", False)
-    fake["medinterp.models.keras.fake_by_name"] = ("import importlib\nM = importlib.import_module('medinterp.stages.split')\n", False)
+    fake["medinterp.models.keras.fake_by_name"] = (
+        "import importlib\nM = importlib.import_module('medinterp.stages.split')\n",
+        False,
+    )
     fake["medinterp.models.torch.fake_framework"] = ("def f():\n    import tensorflow as tf\n    return tf\n", False)
     fake["medinterp.models.keras.fake_other_family"] = ("from medinterp.models.torch.build import build\n", False)
     fake["medinterp.models.torch.fake_clean"] = ("import torch\nfrom medinterp.training.loop import fit\n", False)
@@ -167,24 +170,37 @@ def test_the_check_reports_forbidden_imports(sources):
 
 
 def test_imports_of_reads_every_kind_of_import():
-    source = ("import os\nfrom . import sibling\nfrom ..up import thing\nimport a.b as ab\n"
-              "class K:\n    from x import y\n"
-              "def f():\n    import late\n    return 'medinterp.by.name', 'medinterp.not a module'\n")
+    source = (
+        "import os\nfrom . import sibling\nfrom ..up import thing\nimport a.b as ab\n"
+        "class K:\n    from x import y\n"
+        "def f():\n    import late\n    return 'medinterp.by.name', 'medinterp.not a module'\n"
+    )
     found = imports_of("medinterp.pkg.mod", {"medinterp.pkg.mod": (source, False)})
-    assert found == {"os": True, "medinterp.pkg": True, "medinterp.pkg.sibling": True, "medinterp.up": True,
-                     "medinterp.up.thing": True, "a.b": True, "x": True, "x.y": True, "late": False,
-                     "medinterp.by.name": False}
+    assert found == {
+        "os": True,
+        "medinterp.pkg": True,
+        "medinterp.pkg.sibling": True,
+        "medinterp.up": True,
+        "medinterp.up.thing": True,
+        "a.b": True,
+        "x": True,
+        "x.y": True,
+        "late": False,
+        "medinterp.by.name": False,
+    }
 
 
 def test_both_families_keep_each_shared_job_in_a_file_of_the_same_name():
-    files = {family: {p.stem for p in (SRC / "medinterp" / "models" / family).glob("*.py")} - {"__init__"}
-             for family in FAMILIES}
+    files = {
+        family: {p.stem for p in (SRC / "medinterp" / "models" / family).glob("*.py")} - {"__init__"}
+        for family in FAMILIES
+    }
     for family in FAMILIES:
         assert files[family] == set(SHARED_JOBS) | FAMILY_ONLY[family], family
 
 
 def test_the_families_table_names_the_same_module_in_both_families():
-    from medinterp.models.families import JOBS   # numpy-free: no framework is imported
+    from medinterp.models.families import JOBS  # numpy-free: no framework is imported
 
     for job, by_family in JOBS.items():
         assert set(by_family) == set(FAMILIES), job

@@ -11,7 +11,13 @@ import quantus
 from medinterp.errors import ConfigError
 from medinterp.interpret import localisation
 from medinterp.interpret.localisation import (
-    ImageLocalisation, ira_lift, localise, point_discs, pointing_game, relevance_mass_accuracy, summarise,
+    ImageLocalisation,
+    ira_lift,
+    localise,
+    point_discs,
+    pointing_game,
+    relevance_mass_accuracy,
+    summarise,
     top_k_intersection,
 )
 
@@ -29,18 +35,19 @@ def _batch(seed=0, n=6, height=12, width=15):
 
 # --- against Quantus ---------------------------------------------------------------------------------------------
 
+
 def test_pointing_game_matches_quantus_including_plateau_maxima():
     heatmaps, masks = _batch(seed=1, n=8)
     top = heatmaps.reshape(8, -1).argmax(axis=1)
-    masks[0].flat[top[0]] = True          # a sure hit
-    masks[1].flat[top[1]] = False         # a sure miss
+    masks[0].flat[top[0]] = True  # a sure hit
+    masks[1].flat[top[1]] = False  # a sure miss
     # Plateau maxima: three pixels hold the maximum; the mask holds only the last of them (a hit via any
     # maximum) or none of them (a miss).
     for i, last_in in ((2, True), (3, False)):
         heatmaps[i, 0, 1, 2] = heatmaps[i, 0, 5, 7] = heatmaps[i, 0, 11, 14] = 2.0
         masks[i, 0, 1, 2] = masks[i, 0, 5, 7] = False
         masks[i, 0, 11, 14] = last_in
-    masks[3, 0, 0, 0] = True              # keep it non-empty
+    masks[3, 0, 0, 0] = True  # keep it non-empty
     metric = quantus.PointingGame(weighted=False, **QUANTUS_OPTIONS)
     expected = metric.evaluate_batch(a_batch=heatmaps, s_batch=masks)
     ours = [pointing_game(h[0], m[0]) for h, m in zip(heatmaps, masks)]
@@ -50,7 +57,7 @@ def test_pointing_game_matches_quantus_including_plateau_maxima():
 
 def test_relevance_mass_accuracy_matches_quantus():
     heatmaps, masks = _batch(seed=2)
-    heatmaps[2] = np.maximum(heatmaps[2] - 0.5, 0)   # a ReLU'd map with many zeros
+    heatmaps[2] = np.maximum(heatmaps[2] - 0.5, 0)  # a ReLU'd map with many zeros
     metric = quantus.RelevanceMassAccuracy(**QUANTUS_OPTIONS)
     expected = metric.evaluate_batch(a_batch=heatmaps, s_batch=masks)
     ours = np.array([relevance_mass_accuracy(h[0], m[0]) for h, m in zip(heatmaps, masks)])
@@ -80,8 +87,8 @@ def test_top_k_ties_follow_row_major_order_and_zero_mass_gives_zero():
     heatmap = np.zeros((3, 3))
     heatmap[2, 2] = 1.0
     first, second = np.zeros((3, 3), dtype=bool), np.zeros((3, 3), dtype=bool)
-    first[[0, 2], [0, 2]] = True    # (0, 0): the first of the tied zeros
-    second[[0, 2], [1, 2]] = True   # (0, 1): the second
+    first[[0, 2], [0, 2]] = True  # (0, 0): the first of the tied zeros
+    second[[0, 2], [1, 2]] = True  # (0, 1): the second
     assert top_k_intersection(heatmap, first, 2) == 1.0
     assert top_k_intersection(heatmap, second, 2) == 0.5
     assert top_k_intersection(heatmap, second, 3) == pytest.approx(2 / 3)  # (2, 2), (0, 0), (0, 1)
@@ -92,12 +99,13 @@ def test_top_k_ties_follow_row_major_order_and_zero_mass_gives_zero():
 
 # --- point discs -------------------------------------------------------------------------------------------------
 
+
 def _brute_discs(points, height, width, radius):
     out = np.zeros((height, width), dtype=bool)
     rr, cc = np.mgrid[:height, :width]
     for x, y in np.asarray(points, dtype=np.float64).reshape(-1, 2):
         r0, c0 = min(math.floor(y * height), height - 1), min(math.floor(x * width), width - 1)
-        out |= (rr - r0) ** 2 + (cc - c0) ** 2 <= radius ** 2
+        out |= (rr - r0) ** 2 + (cc - c0) ** 2 <= radius**2
     return out
 
 
@@ -131,6 +139,7 @@ def test_point_discs_default_switch_matches_brute_force():
 
 # --- one image and the summary, by hand --------------------------------------------------------------------------
 
+
 def _image_a():
     """10x10: zeros, a 2x3 block of 9 at rows 2-3, cols 2-4, its peak 10 at (2, 3); points at (2, 3) and (8, 8)."""
     heatmap = np.zeros((10, 10))
@@ -152,9 +161,16 @@ def test_localise_by_hand():
     # Mass in the discs: (2, 2) 9 + (2, 3) 10 + (2, 4) 9 + (3, 3) 9 + (1, 3) 0 = 37 of 55. Top 6 = the block,
     # 4 of its pixels in the plus.
     result = localise(heatmap, points, radius=1, k=6)
-    assert result == ImageLocalisation(ira=0.5, mask_area=0.06, ira_lift=pytest.approx(0.5 / 0.06),
-                                       pointing_game=1.0, relevance_mass_accuracy=pytest.approx(37 / 55),
-                                       top_k_intersection=pytest.approx(4 / 6), points=2, constant=False)
+    assert result == ImageLocalisation(
+        ira=0.5,
+        mask_area=0.06,
+        ira_lift=pytest.approx(0.5 / 0.06),
+        pointing_game=1.0,
+        relevance_mass_accuracy=pytest.approx(37 / 55),
+        top_k_intersection=pytest.approx(4 / 6),
+        points=2,
+        constant=False,
+    )
     # Radius 0: only the two point pixels; top 8 = the block then the zeros (0, 0), (0, 1).
     result = localise(heatmap, points, radius=0, k=8)
     assert (result.pointing_game, result.relevance_mass_accuracy, result.top_k_intersection) == (1.0, 10 / 55, 1 / 8)
@@ -174,7 +190,8 @@ def test_localise_constant_heatmap_and_no_points():
     flat, points = np.zeros((10, 10)), _image_a()[1]
     assert localise(flat, points, 2, 5, "zero") == ImageLocalisation(0.0, 0.0, None, 0.0, 0.0, 0.0, 2, True)
     assert localise(np.full((10, 10), 3.0), points, 2, 5, "skip") == ImageLocalisation(
-        None, None, None, None, None, None, 2, True)
+        None, None, None, None, None, None, 2, True
+    )
     heatmap = _image_a()[0]
     result = localise(heatmap, np.zeros((0, 2)), 2, 5)
     assert result == ImageLocalisation(None, 0.06, None, None, None, None, 0, False)
@@ -188,17 +205,26 @@ def test_summarise_by_hand():
     flat = np.zeros((10, 10))
 
     def results(policy):
-        return [localise(heat_a, points_a, 1, 6, policy), localise(heat_b, points_b, 1, 6, policy),
-                localise(flat, points_b, 1, 6, policy), localise(heat_a, [], 1, 6, policy)]
+        return [
+            localise(heat_a, points_a, 1, 6, policy),
+            localise(heat_b, points_b, 1, 6, policy),
+            localise(flat, points_b, 1, 6, policy),
+            localise(heat_a, [], 1, 6, policy),
+        ]
 
     summary = summarise(results("zero"))
     assert summary == {
-        "ira": pytest.approx(0.5), "sd_ira": pytest.approx(math.sqrt(1 / 6)), "irm": pytest.approx(0.5),
+        "ira": pytest.approx(0.5),
+        "sd_ira": pytest.approx(math.sqrt(1 / 6)),
+        "irm": pytest.approx(0.5),
         "mask_area": pytest.approx(0.56 / 3),
-        "ira_lift": pytest.approx(0.5 / (0.56 / 3)),   # ratio of the means
-        "pointing_game": pytest.approx(2 / 3), "relevance_mass_accuracy": pytest.approx((37 / 55 + 0.06) / 3),
+        "ira_lift": pytest.approx(0.5 / (0.56 / 3)),  # ratio of the means
+        "pointing_game": pytest.approx(2 / 3),
+        "relevance_mass_accuracy": pytest.approx((37 / 55 + 0.06) / 3),
         "top_k_intersection": pytest.approx((4 / 6 + 0.5) / 3),
-        "images_evaluated": 3, "images_constant_heatmap": 1, "images_without_points": 1,
+        "images_evaluated": 3,
+        "images_constant_heatmap": 1,
+        "images_without_points": 1,
     }
     per_image = [r.ira_lift for r in results("zero") if r.ira_lift is not None]
     assert summary["ira_lift"] != pytest.approx(np.mean(per_image))  # not the mean of per-image lifts
@@ -207,8 +233,11 @@ def test_summarise_by_hand():
     assert summary["ira"] == pytest.approx(0.75) and summary["sd_ira"] == pytest.approx(0.25)
     assert summary["ira_lift"] == pytest.approx(0.75 / 0.28)
     assert summary["pointing_game"] == 1.0
-    assert (summary["images_evaluated"], summary["images_constant_heatmap"], summary["images_without_points"]) \
-        == (2, 1, 1)
+    assert (summary["images_evaluated"], summary["images_constant_heatmap"], summary["images_without_points"]) == (
+        2,
+        1,
+        1,
+    )
 
     empty = summarise([localise(heat_a, [], 1, 6)])
     assert all(empty[key] is None for key in empty if not key.startswith("images_"))
@@ -222,6 +251,7 @@ def test_ira_lift():
 
 
 # --- bad inputs --------------------------------------------------------------------------------------------------
+
 
 def test_bad_inputs_raise_value_errors():
     heatmap, mask = np.random.default_rng(7).random((4, 5)), np.ones((4, 5), dtype=bool)

@@ -16,8 +16,14 @@ from medinterp.export import metadata
 from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 CARD_TYPES = {
-    "version": str, "description": str, "intended_use": str, "license": dict, "data_source": dict, "data_type": str,
-    "references": list, "network_data_format": dict,
+    "version": str,
+    "description": str,
+    "intended_use": str,
+    "license": dict,
+    "data_source": dict,
+    "data_type": str,
+    "references": list,
+    "network_data_format": dict,
 }
 
 
@@ -29,7 +35,9 @@ def paper_cards() -> tuple[dict, dict]:
     spec = registry.get("mobilenet_v2", "keras")
     framework = metadata.framework_info("keras", "3.0 (tensorflow 2.21)")
     params = {"seed": 0, "paper": {"classifier": {"head_units": 8, "dropout": 0.5}}}
-    classifier = onnx_metadata(spec, "classifier", "vanilla", 32, "random", {"val_auc": 0.5}, params, framework, {"medinterp": "test"})
+    classifier = onnx_metadata(
+        spec, "classifier", "vanilla", 32, "random", {"val_auc": 0.5}, params, framework, {"medinterp": "test"}
+    )
     encoder = onnx_metadata(spec, "encoder", "random", 32, "random", {}, params, framework, {"medinterp": "test"})
     return classifier, encoder
 
@@ -37,12 +45,27 @@ def paper_cards() -> tuple[dict, dict]:
 def isic_card(task: str = "binary", profile: str = "sample", **info_changes) -> dict:
     """An ISIC classifier's metadata, as ``isic_export`` makes it through ``for_checkpoint``."""
     multiclass = task == "multiclass"
-    info = {"architecture": "alexnet", "family": "torch", "task": task, "image_size": 32, "init_used": "random",
-            "class_names": ["MEL", "NV", "BCC"] if multiclass else ["benign", "malignant"], "num_outputs": 3 if multiclass else 1,
-            "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}, **info_changes}
-    return metadata.for_checkpoint(info, name=f"isic-{task}-alexnet", dataset=f"isic_{task}", split="splits/isic_binary.csv folds 0-3",
-                            metrics={"test_auc": 0.5}, params={"model": "alexnet", "seed": 0, "data.profile": profile},
-                            framework=metadata.framework_info("torch", "2.13.0"), provenance={"medinterp": "test"})
+    info = {
+        "architecture": "alexnet",
+        "family": "torch",
+        "task": task,
+        "image_size": 32,
+        "init_used": "random",
+        "class_names": ["MEL", "NV", "BCC"] if multiclass else ["benign", "malignant"],
+        "num_outputs": 3 if multiclass else 1,
+        "normalisation": {"layout": "NCHW", "mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)},
+        **info_changes,
+    }
+    return metadata.for_checkpoint(
+        info,
+        name=f"isic-{task}-alexnet",
+        dataset=f"isic_{task}",
+        split="splits/isic_binary.csv folds 0-3",
+        metrics={"test_auc": 0.5},
+        params={"model": "alexnet", "seed": 0, "data.profile": profile},
+        framework=metadata.framework_info("torch", "2.13.0"),
+        provenance={"medinterp": "test"},
+    )
 
 
 def _tiny_onnx(path, input_shape, output_name, output_shape):
@@ -64,7 +87,7 @@ def _check_types(card: dict) -> None:
     assert isinstance(card["license"]["model"], str) and card["license"]["data"]
     for source in card["data_source"]["datasets"]:
         assert {"name", "url", "citation", "license"} <= set(source) and source["url"].startswith("https://")
-        assert source["license"] == f"see {source['url']}"   # no source states a licence; the card says where to look
+        assert source["license"] == f"see {source['url']}"  # no source states a licence; the card says where to look
     assert card["references"] == [s["citation"] for s in card["data_source"]["datasets"]]
     image = card["network_data_format"]["inputs"][card["input"]["name"]]
     assert image["num_channels"] == 3 and image["channel_def"] == {"0": "red", "1": "green", "2": "blue"}
@@ -84,10 +107,14 @@ def test_paper_cards_say_what_the_model_is_and_how_to_run_it():
     assert image["layout"] == "NHWC" and image["spatial_shape"] == [32, 32] and image["value_range"] == [0.0, 1.0]
     assert image["normalisation"] is None and image["modality"] == "histopathology"
     logit = classifier["network_data_format"]["outputs"]["logit"]
-    assert logit["shape"] == [None, 1] and logit["activation"] == "sigmoid" and logit["channel_def"] == {"0": "malignant"}
+    assert (
+        logit["shape"] == [None, 1] and logit["activation"] == "sigmoid" and logit["channel_def"] == {"0": "malignant"}
+    )
     assert "P(malignant)" in logit["meaning"] and "1 - P(malignant)" in logit["meaning"]
     features = encoder["network_data_format"]["outputs"]["features"]
-    assert features["type"] == "features" and features["channel_def"] is None and features["shape"] is None  # until attach
+    assert (
+        features["type"] == "features" and features["channel_def"] is None and features["shape"] is None
+    )  # until attach
     assert classifier["version"] != encoder["version"]
 
 
@@ -101,8 +128,11 @@ def test_isic_cards_carry_the_sources_the_profile_and_normalisation():
     assert multiclass["data_source"] == {**multiclass["data_source"], "profile": "full", "synthetic": False}
     assert list(multiclass["license"]["data"]) == ["isic2019"]
     image = binary["network_data_format"]["inputs"]["input"]
-    assert image["layout"] == "NCHW" and image["normalisation"] == {"mean": list(IMAGENET_MEAN), "std": list(IMAGENET_STD)}
-    low, high = image["value_range"]    # the normalised tensor's range, over the three channels
+    assert image["layout"] == "NCHW" and image["normalisation"] == {
+        "mean": list(IMAGENET_MEAN),
+        "std": list(IMAGENET_STD),
+    }
+    low, high = image["value_range"]  # the normalised tensor's range, over the three channels
     assert low == pytest.approx(-0.485 / 0.229, abs=1e-5) and high == pytest.approx((1 - 0.406) / 0.225, abs=1e-5)
     logits = multiclass["network_data_format"]["outputs"]["logits"]
     assert logits["shape"] == [None, 3] and logits["activation"] == "softmax"
@@ -124,26 +154,50 @@ def test_a_card_missing_a_field_is_refused(key):
         metadata.validate(card, "model.json")
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"version": "0.1.0"}, "version '0.1.0' should be"),
-    ({"license": {"model": "MIT"}}, "license should give"),
-    ({"data_source": {"profile": "tiny", "synthetic": None, "datasets": []}}, "data_source should give 'profile'"),
-    ({"data_source": {"profile": None, "synthetic": None, "datasets": [{"name": "x"}]}}, "data_source.datasets"),
-    ({"network_data_format": {"inputs": {}, "outputs": {}}}, "network_data_format.inputs does not describe 'input'"),
-    ({"intended_use": " "}, "'intended_use' is empty"),
-    ({"references": "Spanhol 2016"}, "'references' should be list"),
-    ({"schema": 2}, "schema 2 is not supported"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"version": "0.1.0"}, "version '0.1.0' should be"),
+        ({"license": {"model": "MIT"}}, "license should give"),
+        ({"data_source": {"profile": "tiny", "synthetic": None, "datasets": []}}, "data_source should give 'profile'"),
+        ({"data_source": {"profile": None, "synthetic": None, "datasets": [{"name": "x"}]}}, "data_source.datasets"),
+        (
+            {"network_data_format": {"inputs": {}, "outputs": {}}},
+            "network_data_format.inputs does not describe 'input'",
+        ),
+        ({"intended_use": " "}, "'intended_use' is empty"),
+        ({"references": "Spanhol 2016"}, "'references' should be list"),
+        ({"schema": 2}, "schema 2 is not supported"),
+    ],
+)
 def test_a_hand_edited_or_old_card_is_refused(change, message):
     with pytest.raises(metadata.MetadataError, match=message):
         metadata.validate({**isic_card(), **change}, "model.json")
 
 
 def test_unknown_dataset_and_derived_fields_are_refused():
-    info = {"architecture": "alexnet", "family": "torch", "task": "binary", "image_size": 32, "init_used": "random",
-            "class_names": ["benign", "malignant"], "num_outputs": 1, "normalisation": {"layout": "NCHW", "mean": None, "std": None}}
-    fields = dict(name="x", split="all", metrics={}, params={}, framework=metadata.framework_info("torch", "2.13.0"), provenance={})
-    with pytest.raises(metadata.MetadataError, match=r"dataset 'isic2018' is not one of \('breakhis', 'isic_binary', 'isic_multiclass'\)"):
+    info = {
+        "architecture": "alexnet",
+        "family": "torch",
+        "task": "binary",
+        "image_size": 32,
+        "init_used": "random",
+        "class_names": ["benign", "malignant"],
+        "num_outputs": 1,
+        "normalisation": {"layout": "NCHW", "mean": None, "std": None},
+    }
+    fields = dict(
+        name="x",
+        split="all",
+        metrics={},
+        params={},
+        framework=metadata.framework_info("torch", "2.13.0"),
+        provenance={},
+    )
+    with pytest.raises(
+        metadata.MetadataError,
+        match=r"dataset 'isic2018' is not one of \('breakhis', 'isic_binary', 'isic_multiclass'\)",
+    ):
         metadata.for_checkpoint(info, dataset="isic2018", **fields)
     card = isic_card()
     with pytest.raises(metadata.MetadataError, match=r"\['version'\] are derived by make\(\)"):
@@ -156,7 +210,12 @@ def test_the_card_inside_the_onnx_file_equals_the_sidecar(tmp_path):
     card = isic_card()
     metadata.attach(path, card)
     inside = {p.key: p.value for p in onnx.load(str(path)).metadata_props}
-    assert json.loads(inside[metadata.METADATA_KEY]) == json.loads(metadata.sidecar_path(path).read_text()) == card == metadata.read(path)
+    assert (
+        json.loads(inside[metadata.METADATA_KEY])
+        == json.loads(metadata.sidecar_path(path).read_text())
+        == card
+        == metadata.read(path)
+    )
 
 
 def test_attach_records_the_feature_map_shape_the_graph_has(tmp_path):
@@ -176,7 +235,7 @@ def test_card_command_prints_markdown_and_json(tmp_path, capsys):
     assert main(["card", str(path)]) == 0
     text = capsys.readouterr().out
     assert text.startswith("# isic-binary-alexnet\n") and "## Intended use" in text and "not for diagnosis" in text
-    assert "| `logits` | `[null, 1]` | `\"float32\"` | `\"sigmoid\"` | `{\"0\": \"malignant\"}` |" in text
+    assert '| `logits` | `[null, 1]` | `"float32"` | `"sigmoid"` | `{"0": "malignant"}` |' in text
     assert "Rotemberg" in text and "synthetic: true" in text
     assert main(["card", str(path), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == metadata.read(path)

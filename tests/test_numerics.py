@@ -30,7 +30,7 @@ def _has_avx512() -> bool:
 def test_portable_mode_pins_every_library_and_overrides_the_users_values():
     env = {"OMP_NUM_THREADS": "16", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX", "CUDA_VISIBLE_DEVICES": "0"}
     pins = numerics.configure(env)
-    assert env["CUDA_VISIBLE_DEVICES"] == ""   # a GPU's kernels would give other numbers
+    assert env["CUDA_VISIBLE_DEVICES"] == ""  # a GPU's kernels would give other numbers
     assert env["OMP_NUM_THREADS"] == env["TF_NUM_INTRAOP_THREADS"] == env["MKL_NUM_THREADS"] == "2"
     assert env["ONEDNN_MAX_CPU_ISA"] == "AVX2" and env["MKL_CBWR"] == "AVX2" and env["ATEN_CPU_CAPABILITY"] == "avx2"
     assert pins == {k: env[k] for k in pins}
@@ -43,25 +43,35 @@ def test_fast_mode_sets_nothing():
     assert numerics.describe(env)["mode"] == "fast" and "fast" in numerics.summary(env)
 
 
-@pytest.mark.parametrize("env, message", [
-    ({"MEDINTERP_NUMERICS": "quick"}, "MEDINTERP_NUMERICS='quick': expected one of portable, fast"),
-    ({"MEDINTERP_THREADS": "0"}, "MEDINTERP_THREADS='0': expected a whole number"),
-    ({"MEDINTERP_THREADS": "two"}, "MEDINTERP_THREADS='two': expected a whole number"),
-])
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"MEDINTERP_NUMERICS": "quick"}, "MEDINTERP_NUMERICS='quick': expected one of portable, fast"),
+        ({"MEDINTERP_THREADS": "0"}, "MEDINTERP_THREADS='0': expected a whole number"),
+        ({"MEDINTERP_THREADS": "two"}, "MEDINTERP_THREADS='two': expected a whole number"),
+    ],
+)
 def test_bad_settings_are_refused(env, message):
     with pytest.raises(numerics.NumericsError, match=message):
         numerics.configure(env)
 
 
 def _run(args: list[str], extra_env: dict[str, str]) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k not in (*numerics.ISA_PINS, *numerics.THREAD_VARIABLES,
-                                                             numerics.MODE_VARIABLE, numerics.THREADS_VARIABLE)}
-    return subprocess.run([sys.executable, *args], cwd=REPO, env={**env, **extra_env}, capture_output=True, text=True, timeout=600)
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in (*numerics.ISA_PINS, *numerics.THREAD_VARIABLES, numerics.MODE_VARIABLE, numerics.THREADS_VARIABLE)
+    }
+    return subprocess.run(
+        [sys.executable, *args], cwd=REPO, env={**env, **extra_env}, capture_output=True, text=True, timeout=600
+    )
 
 
 def test_a_stage_process_has_the_pins_before_any_framework_loads():
-    code = ("import medinterp.stages, torch, numpy, os; "
-            "print(torch.get_num_threads(), torch.backends.cpu.get_cpu_capability(), os.environ['ONEDNN_MAX_CPU_ISA'])")
+    code = (
+        "import medinterp.stages, torch, numpy, os; "
+        "print(torch.get_num_threads(), torch.backends.cpu.get_cpu_capability(), os.environ['ONEDNN_MAX_CPU_ISA'])"
+    )
     pinned = _run(["-c", code], {"OMP_NUM_THREADS": "7", "ATEN_CPU_CAPABILITY": "default"})
     assert pinned.returncode == 0, pinned.stderr
     assert pinned.stdout.split() == ["2", "AVX2", "AVX2"]

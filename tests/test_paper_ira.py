@@ -31,9 +31,9 @@ def _bilinear_half_pixel(small: np.ndarray, height: int, width: int) -> np.ndarr
 
 
 def test_class_map_is_relu_of_gradient_weighted_activations():
-    acts = np.array([[[[1.0, 2.0], [3.0, 4.0]], [[4.0, 0.0], [0.0, 1.0]]]])      # (1, 2, 2, 2)
+    acts = np.array([[[[1.0, 2.0], [3.0, 4.0]], [[4.0, 0.0], [0.0, 1.0]]]])  # (1, 2, 2, 2)
     grads = np.array([[[[0.5, 0.5], [0.5, 0.5]], [[-1.0, -2.0], [-3.0, -2.0]]]])  # channel weights 0.5 and -2
-    expected = np.maximum(0.5 * acts[0, 0] - 2.0 * acts[0, 1], 0)                 # [[0, 1], [1.5, 0]]
+    expected = np.maximum(0.5 * acts[0, 0] - 2.0 * acts[0, 1], 0)  # [[0, 1], [1.5, 0]]
     np.testing.assert_allclose(gradcam.class_maps(acts, grads)[0], expected)
     assert expected.tolist() == [[0.0, 1.0], [1.5, 0.0]]
     with pytest.raises(ValueError, match="same"):
@@ -46,7 +46,7 @@ def test_heatmap_is_bilinear_with_aligned_centres_and_peak_one():
     reference = _bilinear_half_pixel(small, 6, 10)
     np.testing.assert_allclose(heat, reference / reference.max())
     assert heat.shape == (6, 10) and heat.max() == 1.0 and heat[0, 0] == 0.0
-    assert np.all(gradcam.heatmap(np.zeros((2, 2)), 4, 4) == 0)   # no positive evidence stays all zero
+    assert np.all(gradcam.heatmap(np.zeros((2, 2)), 4, 4) == 0)  # no positive evidence stays all zero
 
 
 @pytest.mark.parametrize("shape", [(4, 4, 1024, 1360), (7, 5, 13, 3), (1, 1, 5, 7), (3, 9, 9, 3), (4, 4, 4, 4)])
@@ -85,13 +85,15 @@ def test_ira_by_hand():
     """A 10 x 20 heatmap hot in rows 2-5, columns 4-9; five points, three inside."""
     heat = np.full((10, 20), 0.1)
     heat[2:6, 4:10] = 1.0
-    points = np.array([
-        [4 / 20, 2 / 10],          # top-left hot pixel: inside
-        [9.99 / 20, 5.99 / 10],    # bottom-right hot pixel: inside
-        [0.35, 0.45],              # column 7, row 4: inside
-        [10 / 20, 3 / 10],         # column 10: just outside
-        [1.0, 1.0],                # clipped to the last pixel: outside
-    ])
+    points = np.array(
+        [
+            [4 / 20, 2 / 10],  # top-left hot pixel: inside
+            [9.99 / 20, 5.99 / 10],  # bottom-right hot pixel: inside
+            [0.35, 0.45],  # column 7, row 4: inside
+            [10 / 20, 3 / 10],  # column 10: just outside
+            [1.0, 1.0],  # clipped to the last pixel: outside
+        ]
+    )
     result = image_ira(heat, points)
     assert (result.points, result.inside) == (5, 3)
     assert result.ira == pytest.approx(0.6)
@@ -118,7 +120,7 @@ def test_constant_heatmap_is_handled_by_policy_and_counted():
 
 def test_summary_is_mean_population_sd_and_median():
     heat = np.zeros((10, 10))
-    heat[:, :5] = 1.0                                   # left half is the mask
+    heat[:, :5] = 1.0  # left half is the mask
     left, right = [0.2, 0.5], [0.8, 0.5]
     cases = [[left, right, right, right, right], [left, left, left, right, right], [left] * 5]
     results = [image_ira(heat, np.array(p)) for p in cases] + [image_ira(heat, np.zeros((0, 2)))]

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from medinterp.errors import ConfigError
 from medinterp import params
+from medinterp.errors import ConfigError
 
 PARAMS = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
 
@@ -46,7 +46,11 @@ def test_sample_profile_is_small_and_offline():
 def test_variants_that_start_alike_are_one_run():
     _, sample, _ = from_params(_params(), "nasnet_mobile")
     assert sample.encoder_tags() == ["random"]
-    assert sample.runs() == {"vanilla": "vanilla", "encoder-imagenet": "encoder-random", "encoder-random": "encoder-random"}
+    assert sample.runs() == {
+        "vanilla": "vanilla",
+        "encoder-imagenet": "encoder-random",
+        "encoder-random": "encoder-random",
+    }
     _, real, _ = from_params(_params(weights="imagenet"), "nasnet_mobile")
     assert real.encoder_tags() == ["imagenet", "random"]
     assert real.runs() == {v: v for v in ("vanilla", "encoder-imagenet", "encoder-random")}
@@ -56,13 +60,16 @@ def test_variants_that_start_alike_are_one_run():
     assert only.runs() == {"encoder-imagenet": "encoder-imagenet"} and only.encoder_tags() == ["random"]
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"variants": ["vanilla", "pretrained"]}, "paper.variants"),
-    ({"classifier": {**PARAMS["paper"]["classifier"], "monitor": "accuracy"}}, "monitor"),
-    ({"evaluate": {**PARAMS["paper"]["evaluate"], "points": ["tumour"]}}, "paper.evaluate.points"),
-    ({"evaluate": {**PARAMS["paper"]["evaluate"], "constant_heatmap": "drop"}}, "constant_heatmap"),
-    ({"batch_size": 1}, "paper.batch_size is 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"variants": ["vanilla", "pretrained"]}, "paper.variants"),
+        ({"classifier": {**PARAMS["paper"]["classifier"], "monitor": "accuracy"}}, "monitor"),
+        ({"evaluate": {**PARAMS["paper"]["evaluate"], "points": ["tumour"]}}, "paper.evaluate.points"),
+        ({"evaluate": {**PARAMS["paper"]["evaluate"], "constant_heatmap": "drop"}}, "constant_heatmap"),
+        ({"batch_size": 1}, "paper.batch_size is 1"),
+    ],
+)
 def test_bad_settings_are_refused(change, message):
     with pytest.raises(ConfigError, match=message):
         from_params(_params(**change), "densenet201")

@@ -14,13 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from conftest import split_params
 
 from medinterp import registry
 from medinterp.export import metadata
 from medinterp.models.keras.build import build_backbone
 from medinterp.stages import paper_autoencoder, paper_classifier, paper_evaluate, prepare, split
-
-from conftest import split_params
 
 BACKBONE = "mobilenet_v2"
 VARIANTS = ("vanilla", "encoder-imagenet", "encoder-random")
@@ -35,9 +34,18 @@ def pipeline(tiny_data, tmp_path_factory):
     weights = work / "pretrained.weights.h5"
     source.save_weights(str(weights))
 
-    params = split_params(tiny_data, **{"paper.backbones": [BACKBONE], "paper.weights": str(weights), "paper.image_size": 32,
-                                         "paper.evaluate.image_size": 64, "paper.evaluate.overlays": 2,
-                                         "paper.autoencoder.epochs": 1, "paper.classifier.epochs": 1})
+    params = split_params(
+        tiny_data,
+        **{
+            "paper.backbones": [BACKBONE],
+            "paper.weights": str(weights),
+            "paper.image_size": 32,
+            "paper.evaluate.image_size": 64,
+            "paper.evaluate.overlays": 2,
+            "paper.autoencoder.epochs": 1,
+            "paper.classifier.epochs": 1,
+        },
+    )
     (work / "params.yaml").write_text(yaml.safe_dump(params))
 
     patch = pytest.MonkeyPatch()
@@ -61,24 +69,44 @@ def test_encoders_for_each_starting_point(pipeline):
     assert summary["settings"]["autoencoder"]["epochs"] == 1 and "classifier" not in summary["settings"]
     for tag in ("imagenet", "random"):
         assert summary[tag]["onnx_parity"]["within_tolerance"]
-        assert json.loads((work / f"logs/paper_autoencoder@{BACKBONE}.json").read_text())["onnx_parity"][tag]["max_abs_diff"] < 1e-4
+        assert (
+            json.loads((work / f"logs/paper_autoencoder@{BACKBONE}.json").read_text())["onnx_parity"][tag][
+                "max_abs_diff"
+            ]
+            < 1e-4
+        )
         meta = metadata.read(work / "models/paper" / BACKBONE / "autoencoder" / f"encoder-{tag}.onnx")
         assert meta["output"]["kind"] == "features" and meta["init_used"] == summary[tag]["weights_used"]
         live = work / "plots/paper" / BACKBONE / "autoencoder/plots"
-        assert (live / "metrics" / tag / "val_loss.tsv").is_file() and (live / "images" / tag / "reconstructions.png").is_file()
+        assert (live / "metrics" / tag / "val_loss.tsv").is_file() and (
+            live / "images" / tag / "reconstructions.png"
+        ).is_file()
 
 
 def test_classifier_variants_are_exported_with_parity(pipeline):
     work, weights = pipeline
     summary = json.loads((work / "metrics/paper" / BACKBONE / "classifier.json").read_text())
-    expected = {"vanilla": ("vanilla", "imagenet", weights), "encoder-imagenet": ("encoder", "imagenet", weights),
-                "encoder-random": ("encoder", "random", "random")}
+    expected = {
+        "vanilla": ("vanilla", "imagenet", weights),
+        "encoder-imagenet": ("encoder", "imagenet", weights),
+        "encoder-random": ("encoder", "random", "random"),
+    }
     for variant, (training, requested, used) in expected.items():
         row = summary[variant]
-        assert (row["training"], row["weights_requested"], row["weights_used"], row["same_run_as"]) == (training, requested, used, None)
+        assert (row["training"], row["weights_requested"], row["weights_used"], row["same_run_as"]) == (
+            training,
+            requested,
+            used,
+            None,
+        )
         assert row["onnx_parity"]["within_tolerance"] and 0.0 <= row["val_accuracy"] <= 1.0
         run = row["same_run_as"] or variant
-        assert json.loads((work / f"logs/paper_classifier@{BACKBONE}.json").read_text())["onnx_parity"][run]["max_abs_diff"] < 1e-4
+        assert (
+            json.loads((work / f"logs/paper_classifier@{BACKBONE}.json").read_text())["onnx_parity"][run][
+                "max_abs_diff"
+            ]
+            < 1e-4
+        )
         meta = metadata.read(work / "models/paper" / BACKBONE / "classifier" / f"{variant}.onnx")
         assert meta["class_names"] == ["benign", "malignant"] and meta["output"]["activation"] == "sigmoid"
         assert meta["metrics"]["onnx_parity"] == row["onnx_parity"]
@@ -95,7 +123,7 @@ def test_table2_rows_agree_with_their_per_image_csv(pipeline):
         assert len(per_image) == row["images"] == test_images
         assert row["images_correct"] == int(per_image["correct"].sum())
         assert row["accuracy"] == pytest.approx(per_image["correct"].mean())
-        assert ((per_image["probability"] >= 0.5) == per_image["correct"]).all()   # every BreCaHAD image is malignant
+        assert ((per_image["probability"] >= 0.5) == per_image["correct"]).all()  # every BreCaHAD image is malignant
         scored = per_image.dropna(subset=["ira"])
         assert row["images_evaluated"] == len(scored)
         np.testing.assert_allclose(scored["ira"], scored["points_inside"] / scored["points"], rtol=1e-5)
@@ -105,8 +133,12 @@ def test_table2_rows_agree_with_their_per_image_csv(pipeline):
             assert row["sd_ira"] == pytest.approx(scored["ira"].std(ddof=0), rel=1e-4, abs=1e-6)
             assert row["mask_area"] == pytest.approx(scored["mask_area"].mean(), rel=1e-5)
         assert row["weights_used"] == ("random" if variant == "encoder-random" else weights)
-        assert table["evaluation"][BACKBONE] == {"image_size": 64, "gradcam_layer": "out_relu", "points": ["tumor"],
-                                                 "constant_heatmap": "zero"}
+        assert table["evaluation"][BACKBONE] == {
+            "image_size": 64,
+            "gradcam_layer": "out_relu",
+            "points": ["tumor"],
+            "constant_heatmap": "zero",
+        }
         assert (work / "plots/paper/overlays" / BACKBONE / f"{variant}.png").is_file()
 
 
@@ -145,11 +177,13 @@ def test_interpret_paper_applies_the_thesis_methods_to_a_paper_classifier(pipeli
     raw["interpret"].update(batch_size=8, paper={"backbones": [BACKBONE], "variants": ["encoder-random"]})
     raw["interpret"]["outliers"].update(min_share=0.1, examples=2)
     raw["interpret"]["filters"].update(quantile=0.5, top_k=2, heatmap_top=2)
-    raw["profiles"]["sample"]["interpret"] = {"featurevis": {"steps": 2, "top_n": 1},
-                                              "sanity": {"layers": 2, "natural_images": 2, "top_n": 1}}
+    raw["profiles"]["sample"]["interpret"] = {
+        "featurevis": {"steps": 2, "top_n": 1},
+        "sanity": {"layers": 2, "natural_images": 2, "top_n": 1},
+    }
     Path("params.yaml").write_text(yaml.safe_dump(raw))
     monkeypatch.setattr(sys, "argv", ["interpret_paper", BACKBONE, "encoder-random"])
-    run(interpret_paper.main)   # in the stage's transaction, as DVC runs it: its own outputs are pending until it ends
+    run(interpret_paper.main)  # in the stage's transaction, as DVC runs it: its own outputs are pending until it ends
 
     val = pd.read_csv("splits/breakhis.csv").query("split == 'val'")
     variant = "encoder-random"
@@ -170,12 +204,26 @@ def test_interpret_paper_applies_the_thesis_methods_to_a_paper_classifier(pipeli
     images = np.asarray(subject.validation.images[:4], dtype=np.float32) / 255.0
     expected = KerasAdapter(encoder).activations(images, "out_relu")
     np.testing.assert_allclose(initial.activations(images, "out_relu"), expected, rtol=1e-5, atol=1e-5)
-    assert not np.allclose(subject.finetuned.activations(images, "out_relu"), expected, atol=1e-3)   # it trained on
+    assert not np.allclose(subject.finetuned.activations(images, "out_relu"), expected, atol=1e-3)  # it trained on
 
 
-EXPLANATION_METRICS = ("ira", "sd_ira", "irm", "mask_area", "ira_lift", "pointing_game", "relevance_mass_accuracy",
-                       "top_k_intersection", "images_evaluated", "images_constant_heatmap", "images_without_points",
-                       "images", "images_correct", "images_explained", "images_correct_explained")
+EXPLANATION_METRICS = (
+    "ira",
+    "sd_ira",
+    "irm",
+    "mask_area",
+    "ira_lift",
+    "pointing_game",
+    "relevance_mass_accuracy",
+    "top_k_intersection",
+    "images_evaluated",
+    "images_constant_heatmap",
+    "images_without_points",
+    "images",
+    "images_correct",
+    "images_explained",
+    "images_correct_explained",
+)
 
 
 def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, monkeypatch):
@@ -197,10 +245,15 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
     Path("params.yaml").write_text(yaml.safe_dump(raw))
     settings = params.load().explanation_settings()
     methods = list(settings.methods)
-    assert (settings.images_from, settings.images, settings.scorecam.channels, settings.randomization.steps,
-            settings.randomization.images) == ("all", 2, 4, 2, 1)
+    assert (
+        settings.images_from,
+        settings.images,
+        settings.scorecam.channels,
+        settings.randomization.steps,
+        settings.randomization.images,
+    ) == ("all", 2, 4, 2, 1)
     assert len(methods) == 9
-    run(paper_explanations.main)   # in the stage's transaction, as DVC runs it
+    run(paper_explanations.main)  # in the stage's transaction, as DVC runs it
 
     frame = pd.read_csv("splits/brecahad.csv")
     names = [Path(image).name for image in frame["image"]]
@@ -208,21 +261,40 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
     found = json.loads(Path("metrics/explanations.json").read_text())
     randomization = json.loads(Path("metrics/randomization.json").read_text())
     assert list(found) == [BACKBONE, "conventions", "seed"] == list(randomization) and found["seed"] == 0
-    assert found["conventions"] == randomization["conventions"] == {BACKBONE: {
-        "layer": "out_relu", "image_size": 64, "points": ["tumor"], "constant_heatmap": "zero", "radius": 15,
-        "top_k": 1000, "images_from": "all", "images": 2, "scorecam_channels": 4, "randomization_steps": 2,
-        "randomization_images": 1, "max_spearman": 0.5}}
+    assert (
+        found["conventions"]
+        == randomization["conventions"]
+        == {
+            BACKBONE: {
+                "layer": "out_relu",
+                "image_size": 64,
+                "points": ["tumor"],
+                "constant_heatmap": "zero",
+                "radius": 15,
+                "top_k": 1000,
+                "images_from": "all",
+                "images": 2,
+                "scorecam_channels": 4,
+                "randomization_steps": 2,
+                "randomization_images": 1,
+                "max_spearman": 0.5,
+            }
+        }
+    )
     assert list(found[BACKBONE]) == list(VARIANTS) == list(randomization[BACKBONE])
     seconds = json.loads(Path("logs/paper_explanations.json").read_text())["seconds_per_image"][BACKBONE]
-    assert set(seconds) == set(VARIANTS)   # three distinct runs here
+    assert set(seconds) == set(VARIANTS)  # three distinct runs here
     for variant in VARIANTS:
         row = table[BACKBONE][variant]
         results = found[BACKBONE][variant]
         assert list(results) == methods
         for method, metrics in results.items():
             assert set(EXPLANATION_METRICS) <= set(metrics), method
-            assert (metrics["images"], metrics["images_correct"], metrics["images_explained"]) == \
-                (len(frame), row["images_correct"], 2)
+            assert (metrics["images"], metrics["images_correct"], metrics["images_explained"]) == (
+                len(frame),
+                row["images_correct"],
+                2,
+            )
             assert metrics["images_evaluated"] + metrics["images_without_points"] <= 2
         assert set(seconds[variant]) == {*methods, "forward_backward_pass"}
 

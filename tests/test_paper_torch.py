@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from conftest import split_params
 from skimage.filters import threshold_otsu
 from torch import nn
 
@@ -27,8 +28,6 @@ from medinterp.paper.evaluate import evaluate
 from medinterp.paper.networks import networks_for
 from medinterp.training.resume import SeededBatches
 
-from conftest import split_params
-
 NETS = PaperNetworks()
 MOBILENET = registry.get("mobilenet_v2", "torch")
 
@@ -40,11 +39,11 @@ def _encoder(size: int = 32) -> PaperEncoder:
 
 def test_decoder_rule():
     assert decoder_widths("x", 128, 4, 256) == [256, 128, 64, 32, 16]
-    assert decoder_widths("x", 64, 1, 64) == [64, 32, 16, 16, 16, 16]   # never below 16
+    assert decoder_widths("x", 64, 1, 64) == [64, 32, 16, 16, 16, 16]  # never below 16
     with pytest.raises(ConfigError, match=r"^alexnet maps 128px to a 3px feature map, not a power-of-two") as error:
         decoder_widths("alexnet", 128, 3, 256)
     assert "\n" not in str(error.value)
-    with pytest.raises(ConfigError, match="maps 32px to a 32px"):   # no reduction at all
+    with pytest.raises(ConfigError, match="maps 32px to a 32px"):  # no reduction at all
         decoder_widths("x", 32, 32, 256)
 
 
@@ -55,7 +54,9 @@ def test_both_families_build_the_same_decoder():
     from medinterp.models.keras.paper_networks import build_autoencoder
 
     images = keras.Input((32, 32, 3))
-    keras_model = build_autoencoder(keras.Model(images, keras.layers.Conv2D(8, 3, strides=8, name="enc")(images)), filters=64)
+    keras_model = build_autoencoder(
+        keras.Model(images, keras.layers.Conv2D(8, 3, strides=8, name="enc")(images)), filters=64
+    )
     keras_widths = [layer.filters for layer in keras_model.layers if layer.name.startswith("decoder_up")]
     torch_model = NETS.build_autoencoder(PaperEncoder({"enc": nn.Conv2d(3, 8, 3, stride=8, padding=1)}, "tiny", 32), 64)
     torch_widths = [m.out_channels for n, m in torch_model.named_children() if n.startswith("decoder_up")]
@@ -64,7 +65,7 @@ def test_both_families_build_the_same_decoder():
 
 
 def test_a_reduction_that_is_not_a_power_of_two_is_refused():
-    encoder = PaperEncoder({"features": nn.Conv2d(3, 4, 3, stride=3)}, "odd_net", 30)   # 30 px -> 10 px
+    encoder = PaperEncoder({"features": nn.Conv2d(3, 4, 3, stride=3)}, "odd_net", 30)  # 30 px -> 10 px
     with pytest.raises(ConfigError, match=r"^odd_net maps 30px to a 10px feature map"):
         NETS.build_autoencoder(encoder, 64)
 
@@ -79,20 +80,22 @@ def test_every_torch_backbone_keeps_torchvision_names():
             classifier = NETS.build_classifier(encoder, 8, 0.5)
             modules = dict(classifier.named_modules())
             assert {spec.gradcam_layer, spec.first_conv_layer, spec.last_conv_layer} <= set(modules), name
-            assert modules[spec.gradcam_layer] is dict(encoder.named_modules())[spec.gradcam_layer]   # shared, not copied
+            assert (
+                modules[spec.gradcam_layer] is dict(encoder.named_modules())[spec.gradcam_layer]
+            )  # shared, not copied
             assert NETS.build_autoencoder(encoder, 256)(torch.zeros(1, 64, 64, 3)).shape == (1, 64, 64, 3)
-            assert classifier(torch.zeros(2, 96, 96, 3)).shape == (2, 1)   # any input size
+            assert classifier(torch.zeros(2, 96, 96, 3)).shape == (2, 1)  # any input size
 
 
 def test_autoencoder_and_classifier_train_on_tiny_images():
     encoder = _encoder()
     NETS.set_batchnorm_momentum(encoder, 0.9)
     momenta = [m.momentum for m in encoder.modules() if isinstance(m, nn.BatchNorm2d)]
-    assert momenta and all(m == pytest.approx(0.1) for m in momenta)   # Keras's 0.9: keep 90% of the old statistics
+    assert momenta and all(m == pytest.approx(0.1) for m in momenta)  # Keras's 0.9: keep 90% of the old statistics
     rng = np.random.default_rng(0)
     x = rng.random((10, 32, 32, 3)).astype(np.float32)
     y = (np.arange(10) % 2).reshape(-1, 1).astype(np.float32)
-    batches = lambda epoch: [(x[:4], x[:4]), (x[4:8], x[4:8]), (x[8:9], x[8:9])]   # a lone last image is skipped
+    batches = lambda epoch: [(x[:4], x[:4]), (x[4:8], x[4:8]), (x[8:9], x[8:9])]  # a lone last image is skipped
 
     autoencoder = NETS.build_autoencoder(encoder, 32)
     trainer = NETS.trainable(autoencoder, NETS.reconstruction_loss(), "adam", 1e-3, x[:4], x[:4], 4)
@@ -101,7 +104,7 @@ def test_autoencoder_and_classifier_train_on_tiny_images():
     loss = trainer.train_epoch(1)["loss"]
     assert 0 < loss < 1 and trainer.evaluate()["loss"] > 0
     after = NETS.get_weights(encoder)
-    assert any(not torch.equal(before[k], after[k]) for k in before)   # the encoder trained with its autoencoder
+    assert any(not torch.equal(before[k], after[k]) for k in before)  # the encoder trained with its autoencoder
     reconstruction = trainer.predict(x[:3])
     assert reconstruction.shape == (3, 32, 32, 3) and 0 <= reconstruction.min() and reconstruction.max() <= 1
 
@@ -139,7 +142,7 @@ def test_training_state_continues_bit_identically_in_a_fresh_trainer():
     second.set_training_state(pickle.loads(saved))
     second.train_epoch(2)
     assert all(torch.equal(v, second.get_state()[k]) for k, v in straight.get_state().items())
-    with pytest.raises(RuntimeError, match="Missing key"):   # a state of another network is refused
+    with pytest.raises(RuntimeError, match="Missing key"):  # a state of another network is refused
         second.set_training_state({"model": {}})
 
 
@@ -147,7 +150,7 @@ def test_weights_files_round_trip_and_refuse_what_does_not_fit(tmp_path):
     encoder = _encoder()
     NETS.save_weights(encoder, tmp_path / "encoder.npz")
     NETS.save_weights(encoder, tmp_path / "again.npz")
-    assert (tmp_path / "encoder.npz").read_bytes() == (tmp_path / "again.npz").read_bytes()   # one DVC hash per weights
+    assert (tmp_path / "encoder.npz").read_bytes() == (tmp_path / "again.npz").read_bytes()  # one DVC hash per weights
     other = _encoder()
     with torch.no_grad():
         for p in other.parameters():
@@ -172,13 +175,16 @@ def test_weights_files_round_trip_and_refuse_what_does_not_fit(tmp_path):
 
 def test_imagenet_weights_fail_offline_with_the_file_to_fetch(monkeypatch, tmp_path):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    with pytest.raises(ConfigError, match=r"ImageNet weights for torch resnet50 .* need the file .*resnet50-.*\.pth.*paper\.weights"):
+    with pytest.raises(
+        ConfigError, match=r"ImageNet weights for torch resnet50 .* need the file .*resnet50-.*\.pth.*paper\.weights"
+    ):
         NETS.build_encoder(registry.get("resnet50", "torch"), 64, "imagenet")
 
 
 def _meta(kind: str, size: int, params: dict) -> dict:
-    return artifacts.onnx_metadata(MOBILENET, kind, "test", size, "random", {"val_loss": 0.5}, params, NETS.framework(),
-                           {"medinterp": "test"})
+    return artifacts.onnx_metadata(
+        MOBILENET, kind, "test", size, "random", {"val_loss": 0.5}, params, NETS.framework(), {"medinterp": "test"}
+    )
 
 
 def test_onnx_export_has_the_keras_files_interface_and_parity(tmp_path):
@@ -186,9 +192,13 @@ def test_onnx_export_has_the_keras_files_interface_and_parity(tmp_path):
 
     encoder = _encoder()
     classifier = NETS.build_classifier(encoder, 16, 0.5)
-    x = NETS.resize(np.random.default_rng(1).random((5, 32, 32, 3)).astype(np.float32), 48)   # exported at Table 2's size
+    x = NETS.resize(
+        np.random.default_rng(1).random((5, 32, 32, 3)).astype(np.float32), 48
+    )  # exported at Table 2's size
     params = {"paper": {"classifier": {"head_units": 16, "dropout": 0.5}}}
-    record, measured = NETS.exporter(classifier, "logit").export(tmp_path / "vanilla.onnx", _meta("classifier", 48, params), x, 1e-4)
+    record, measured = NETS.exporter(classifier, "logit").export(
+        tmp_path / "vanilla.onnx", _meta("classifier", 48, params), x, 1e-4
+    )
     assert record == {"samples": 5, "tolerance": 1e-4, "within_tolerance": True} and measured["max_abs_diff"] < 1e-4
     meta = metadata.read(tmp_path / "vanilla.onnx")
     assert meta["family"] == "torch" and meta["framework"]["name"] == "torch" and meta["input"]["layout"] == "NHWC"
@@ -202,11 +212,17 @@ def test_onnx_export_has_the_keras_files_interface_and_parity(tmp_path):
     np.testing.assert_allclose(run(x), session.run(None, {"input": x})[0], atol=1e-4)
     assert framework["name"] == "torch"
 
-    record, _ = NETS.exporter(encoder, "features").export(tmp_path / "encoder.onnx", _meta("encoder", 32, {}), x[:, :32, :32], 1e-4)
-    features = ort.InferenceSession(str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"]).run(None, {"input": x[:2, :32, :32]})[0]
-    assert features.shape == (2, 1, 1, 1280)   # NHWC, as the Keras encoders' files
+    record, _ = NETS.exporter(encoder, "features").export(
+        tmp_path / "encoder.onnx", _meta("encoder", 32, {}), x[:, :32, :32], 1e-4
+    )
+    features = ort.InferenceSession(str(tmp_path / "encoder.onnx"), providers=["CPUExecutionProvider"]).run(
+        None, {"input": x[:2, :32, :32]}
+    )[0]
+    assert features.shape == (2, 1, 1, 1280)  # NHWC, as the Keras encoders' files
     with pytest.raises(RuntimeError, match="differ by up to"):
-        NETS.exporter(encoder, "features").export(tmp_path / "refused.onnx", _meta("encoder", 32, {}), x[:, :32, :32], -1.0)
+        NETS.exporter(encoder, "features").export(
+            tmp_path / "refused.onnx", _meta("encoder", 32, {}), x[:, :32, :32], -1.0
+        )
 
 
 class _RedChannel(nn.Module):
@@ -217,8 +233,8 @@ class _RedChannel(nn.Module):
         self.conv = nn.Conv2d(3, 1, 1)
         with torch.no_grad():
             self.conv.weight.zero_()
-            self.conv.weight[0, 0] = 0.229                 # ImageNet's red std
-            self.conv.bias.fill_(0.485)                    # and mean
+            self.conv.weight[0, 0] = 0.229  # ImageNet's red std
+            self.conv.bias.fill_(0.485)  # and mean
 
     def forward(self, x):
         return self.conv(x)
@@ -239,10 +255,16 @@ def test_gradcam_of_a_hand_built_torch_network_gives_the_ira_by_hand():
         classifier.head_logit.weight.fill_(1.0)
         classifier.head_logit.bias.fill_(-0.1)
     images = np.zeros((3, 8, 8, 3), np.float32)
-    images[0, :, :4, 0] = 1.0      # red left half
-    images[1, :, 4:, 0] = 1.0      # red right half
-    table = pd.DataFrame({"image": ["left.tif", "right.tif", "black.tif"], "label": [1, 1, 1],
-                          "width": [40, 40, 40], "height": [20, 20, 20]})
+    images[0, :, :4, 0] = 1.0  # red left half
+    images[1, :, 4:, 0] = 1.0  # red right half
+    table = pd.DataFrame(
+        {
+            "image": ["left.tif", "right.tif", "black.tif"],
+            "label": [1, 1, 1],
+            "width": [40, 40, 40],
+            "height": [20, 20, 20],
+        }
+    )
     left, right = [0.1, 0.5], [0.9, 0.5]
     points = [np.array([left, left, right]), np.array([left, right]), np.array([left])]
     adapter = NETS.adapter(classifier, 8)
@@ -262,9 +284,15 @@ def test_gradcam_of_a_hand_built_torch_network_gives_the_ira_by_hand():
     assert pd.isna(frame.loc[2, "ira"])
     assert result.summary["accuracy"] == pytest.approx(2 / 3)
     assert result.summary["ira"] == pytest.approx((2 / 3 + 1 / 2) / 2)
-    assert result.summary["irm"] == pytest.approx((2 / 3 + 1 / 2) / 2) and result.summary["sd_ira"] == pytest.approx(1 / 12)
+    assert result.summary["irm"] == pytest.approx((2 / 3 + 1 / 2) / 2) and result.summary["sd_ira"] == pytest.approx(
+        1 / 12
+    )
     # Otsu's 256 bins put the threshold just below the middle column's 0.475: 21 of 40 columns
-    assert result.summary["mask_area"] == pytest.approx((by_hand > threshold_otsu(by_hand)).mean()) == pytest.approx(21 / 40)
+    assert (
+        result.summary["mask_area"]
+        == pytest.approx((by_hand > threshold_otsu(by_hand)).mean())
+        == pytest.approx(21 / 40)
+    )
 
 
 BACKBONE = "torch-mobilenet_v2"
@@ -282,9 +310,18 @@ def torch_pipeline(tiny_data, tmp_path_factory):
     torch.manual_seed(5)
     weights = work / "pretrained.pt"
     torch.save(NETS.build_encoder(MOBILENET, 32)[0].state_dict(), weights)
-    params = split_params(tiny_data, **{"paper.backbones": [BACKBONE], "paper.weights": str(weights), "paper.image_size": 32,
-                                         "paper.evaluate.image_size": 64, "paper.evaluate.overlays": 1,
-                                         "paper.autoencoder.epochs": 1, "paper.classifier.epochs": 1})
+    params = split_params(
+        tiny_data,
+        **{
+            "paper.backbones": [BACKBONE],
+            "paper.weights": str(weights),
+            "paper.image_size": 32,
+            "paper.evaluate.image_size": 64,
+            "paper.evaluate.overlays": 1,
+            "paper.autoencoder.epochs": 1,
+            "paper.classifier.epochs": 1,
+        },
+    )
     (work / "params.yaml").write_text(yaml.safe_dump(params))
     patch = pytest.MonkeyPatch()
     patch.chdir(work)
@@ -296,8 +333,10 @@ def torch_pipeline(tiny_data, tmp_path_factory):
             stage.main()
     finally:
         patch.undo()
-    evaluate_stage = ("import runpy, sys; runpy.run_module('medinterp.stages.paper_evaluate', run_name='__main__'); "
-                      "print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))")
+    evaluate_stage = (
+        "import runpy, sys; runpy.run_module('medinterp.stages.paper_evaluate', run_name='__main__'); "
+        "print(sorted(m for m in ('tensorflow', 'keras', 'torch') if m in sys.modules))"
+    )
     done = subprocess.run([sys.executable, "-c", evaluate_stage], capture_output=True, text=True, cwd=work)
     assert done.returncode == 0, done.stderr
     return work, str(weights), done.stdout.strip().splitlines()[-1]
@@ -313,8 +352,12 @@ def test_torch_stages_end_to_end(torch_pipeline, tiny_data):
     work, weights, _ = torch_pipeline
     folder = work / "models/paper" / BACKBONE
     autoencoder = json.loads((work / "metrics/paper" / BACKBONE / "autoencoder.json").read_text())
-    assert autoencoder["random"]["weights_used"] == "random" and autoencoder["imagenet"]["weights_used"].startswith(f"file {weights}")
-    assert (folder / "autoencoder/encoder-random.npz").is_file() and (folder / "autoencoder/encoder-imagenet.npz").is_file()
+    assert autoencoder["random"]["weights_used"] == "random" and autoencoder["imagenet"]["weights_used"].startswith(
+        f"file {weights}"
+    )
+    assert (folder / "autoencoder/encoder-random.npz").is_file() and (
+        folder / "autoencoder/encoder-imagenet.npz"
+    ).is_file()
     assert metadata.read(folder / "autoencoder/encoder-random.onnx")["output"]["kind"] == "features"
 
     classifier = json.loads((work / "metrics/paper" / BACKBONE / "classifier.json").read_text())
@@ -327,10 +370,15 @@ def test_torch_stages_end_to_end(torch_pipeline, tiny_data):
         meta = metadata.read(folder / "classifier" / f"{variant}.onnx")
         assert meta["family"] == "torch" and meta["input"]["shape"] == [None, 64, 64, 3]
         # the artifact gives Table 2's probabilities, as the Keras ones do
-        run = predict(folder / "classifier" / f"{variant}.onnx", [tiny_data / name for name in frame["image"]], batch_size=4)
+        run = predict(
+            folder / "classifier" / f"{variant}.onnx", [tiny_data / name for name in frame["image"]], batch_size=4
+        )
         evaluated = pd.read_csv(work / "metrics/paper/ira" / BACKBONE / f"{variant}.csv").set_index("image")
-        np.testing.assert_allclose([p.probabilities[1] for p in run.predictions],
-                                   evaluated.loc[frame["image"], "probability"].to_numpy(), atol=1e-4)
+        np.testing.assert_allclose(
+            [p.probabilities[1] for p in run.predictions],
+            evaluated.loc[frame["image"], "probability"].to_numpy(),
+            atol=1e-4,
+        )
     assert table["evaluation"][BACKBONE]["gradcam_layer"] == "features.18"
     assert (work / "plots/paper/overlays" / BACKBONE / "vanilla.png").is_file()
 
@@ -359,8 +407,9 @@ def test_the_explanation_benchmark_runs_on_a_torch_backbone(torch_pipeline, monk
 
     found = json.loads((work / "metrics/explanations.json").read_text())[BACKBONE]
     randomization = json.loads((work / "metrics/randomization.json").read_text())[BACKBONE]
-    torch_layers = len(NETS.adapter(NETS.build_classifier(NETS.build_encoder(MOBILENET, 64)[0], 256, 0.5), 64)
-                       .parameter_layers())
+    torch_layers = len(
+        NETS.adapter(NETS.build_classifier(NETS.build_encoder(MOBILENET, 64)[0], 256, 0.5), 64).parameter_layers()
+    )
     for variant in ("vanilla", "encoder-imagenet", "encoder-random"):
         assert list(found[variant]) == list(EXPLANATION_METHODS) == list(randomization[variant])
         steps = randomization[variant]["random"]["steps"]

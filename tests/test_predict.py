@@ -17,7 +17,7 @@ from medinterp.export import metadata
 from medinterp.inference.predict import collect_inputs, predict, preprocess, probabilities, resolve_model
 
 SIZE = 8
-WEIGHTS = np.array([[1.5, -2.0], [0.5, 1.0], [-1.0, 0.25]], dtype=np.float32)   # (3 channels, 2 classes)
+WEIGHTS = np.array([[1.5, -2.0], [0.5, 1.0], [-1.0, 0.25]], dtype=np.float32)  # (3 channels, 2 classes)
 MEAN, STD = [0.5, 0.4, 0.3], [0.2, 0.25, 0.5]
 
 
@@ -31,8 +31,13 @@ def _pool_linear(path, layout: str, n_out: int):
         helper.make_node("ReduceMean", ["input", "axes"], ["pooled"], keepdims=0),
         helper.make_node("MatMul", ["pooled", "w"], ["output"]),
     ]
-    inits = [numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"), numpy_helper.from_array(WEIGHTS[:, :n_out].copy(), "w")]
-    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 18)])
+    inits = [
+        numpy_helper.from_array(np.array(axes, dtype=np.int64), "axes"),
+        numpy_helper.from_array(WEIGHTS[:, :n_out].copy(), "w"),
+    ]
+    model = helper.make_model(
+        helper.make_graph(nodes, "g", [x], [y], inits), opset_imports=[helper.make_opsetid("", 18)]
+    )
     model.ir_version = 9
     onnx.save(model, str(path))
 
@@ -41,12 +46,25 @@ def _export(tmp_path, layout="NCHW", n_out=2, activation="softmax", normalise=Tr
     path = tmp_path / f"model_{layout}_{n_out}.onnx"
     _pool_linear(path, layout, n_out)
     names = ["benign", "malignant"]
-    metadata.attach(path, metadata.make(
-        name="demo", architecture="demo", family="torch", task="binary", dataset="isic_binary", split="train",
-        class_names=names, input=metadata.input_spec(SIZE, layout, MEAN if normalise else None, STD if normalise else None),
-        output=metadata.output_spec("logits", activation), metrics={}, init_used="random", provenance={"medinterp": "test"},
-        params={}, framework=metadata.framework_info("torch", "0"),
-    ))
+    metadata.attach(
+        path,
+        metadata.make(
+            name="demo",
+            architecture="demo",
+            family="torch",
+            task="binary",
+            dataset="isic_binary",
+            split="train",
+            class_names=names,
+            input=metadata.input_spec(SIZE, layout, MEAN if normalise else None, STD if normalise else None),
+            output=metadata.output_spec("logits", activation),
+            metrics={},
+            init_used="random",
+            provenance={"medinterp": "test"},
+            params={},
+            framework=metadata.framework_info("torch", "0"),
+        ),
+    )
     return path
 
 
@@ -116,7 +134,9 @@ def test_csv_inputs_are_relative_to_root(tmp_path):
 
 def test_artifact_names_resolve_through_dvc_yaml(tmp_path):
     model = _export(tmp_path)
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": {"demo-classifier": {"path": model.name, "type": "model"}}}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"artifacts": {"demo-classifier": {"path": model.name, "type": "model"}}})
+    )
     assert resolve_model("demo-classifier", tmp_path / "dvc.yaml") == tmp_path / model.name
     with pytest.raises(ConfigError, match="artifacts: demo-classifier"):
         resolve_model("other", tmp_path / "dvc.yaml")
@@ -126,7 +146,9 @@ def test_an_artifact_path_with_a_param_resolves_as_dvc_does(tmp_path):
     """``models/isic/${model}/...``: the main ISIC artifacts follow the ``model`` param."""
     model = _export(tmp_path)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump({"model": model.stem}))
-    (tmp_path / "dvc.yaml").write_text(yaml.safe_dump({"artifacts": {"main": {"path": "${model}.onnx", "type": "model"}}}))
+    (tmp_path / "dvc.yaml").write_text(
+        yaml.safe_dump({"artifacts": {"main": {"path": "${model}.onnx", "type": "model"}}})
+    )
     assert resolve_model("main", tmp_path / "dvc.yaml") == tmp_path / model.name
 
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 
 import pytest
-
 from conftest import REPO
+
 from medinterp.report.published import load_published
 
 EXCERPTS = REPO / "tests" / "data" / "seed_tables.txt"
@@ -52,7 +52,7 @@ def test_excerpts_are_verbatim_seed_lines():
         pytest.skip(f"{SEEDS} is not beside this checkout; the excerpts are checked where it is")
     for name, (seed, first, lines) in BLOCKS.items():
         text = (SEEDS / seed).read_text(encoding="utf-8").split("\n")
-        assert text[first - 1:first - 1 + len(lines)] == lines, name
+        assert text[first - 1 : first - 1 + len(lines)] == lines, name
 
 
 def test_paper_table2():
@@ -69,7 +69,10 @@ def test_paper_table2():
             variant, weights, numbers = "encoder-random", "Random", cells[1:5]
         row = published[backbone][variant]
         assert row["weights"] == weights
-        assert [row[k] for k in ("accuracy", "ira", "sd_ira", "irm")] == [_number(n) for n in numbers], (backbone, variant)
+        assert [row[k] for k in ("accuracy", "ira", "sd_ira", "irm")] == [_number(n) for n in numbers], (
+            backbone,
+            variant,
+        )
         seen += 1
     assert seen == 9 == sum(len(v) for v in published.values())
 
@@ -96,13 +99,28 @@ def test_thesis_tables_6_to_9():
         assert [published["table6"][THESIS_NAMES[cells[0]]][k] for k in keys] == [_number(c) for c in cells[1:6]]
     rows7 = _rows("thesis Table 7")
     for cells in rows7:
-        row = published["table7"][THESIS_NAMES[cells[0]]] if cells[0] in THESIS_NAMES else published["table7"]["literature"][cells[0]]
-        assert (row["auc"], row["accuracy"], row["ensemble"], row["source"]) == (_number(cells[1]), _number(cells[2]), cells[3] == "✓", cells[4])
+        row = (
+            published["table7"][THESIS_NAMES[cells[0]]]
+            if cells[0] in THESIS_NAMES
+            else published["table7"]["literature"][cells[0]]
+        )
+        assert (row["auc"], row["accuracy"], row["ensemble"], row["source"]) == (
+            _number(cells[1]),
+            _number(cells[2]),
+            cells[3] == "✓",
+            cells[4],
+        )
     assert len(rows7) == 3 + len(published["table7"]["literature"])
     for cells in _rows("thesis Table 8"):
-        assert [published["table8"][THESIS_NAMES[cells[0]]][k] for k in ("train_accuracy", "val_accuracy")] == [_number(c) for c in cells[1:3]]
+        assert [published["table8"][THESIS_NAMES[cells[0]]][k] for k in ("train_accuracy", "val_accuracy")] == [
+            _number(c) for c in cells[1:3]
+        ]
     for cells in _rows("thesis Table 9"):
-        row = published["table9"][THESIS_NAMES[cells[0]]] if cells[0] in THESIS_NAMES else published["table9"]["literature"][cells[0]]
+        row = (
+            published["table9"][THESIS_NAMES[cells[0]]]
+            if cells[0] in THESIS_NAMES
+            else published["table9"]["literature"][cells[0]]
+        )
         assert (row["test_auc"], row["val_accuracy"], row["source"]) == (_number(cells[1]), _number(cells[2]), cells[3])
 
 
@@ -110,7 +128,12 @@ def test_thesis_tables_4_and_10():
     published = load_published()["thesis"]
     for cells in _rows("thesis Table 4"):
         row = published["table4"][THESIS_NAMES[cells[0]]]
-        assert (row["learning_rate"], row["batch_size"], row["optimizer"], row["epochs"]) == (float(cells[1]), int(cells[2]), cells[3], int(cells[4]))
+        assert (row["learning_rate"], row["batch_size"], row["optimizer"], row["epochs"]) == (
+            float(cells[1]),
+            int(cells[2]),
+            cells[3],
+            int(cells[4]),
+        )
     for cells in _rows("thesis Table 10"):
         row = published["table10"][THESIS_NAMES[cells[0]]]
         filters = [None if c.strip() == "no data" else [int(x) for x in c.split(",")] for c in cells[1:3]]

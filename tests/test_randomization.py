@@ -40,18 +40,28 @@ def _model() -> dict[str, list[np.ndarray]]:
 
 
 def _same_bits(a: list[np.ndarray], b: list[np.ndarray]) -> bool:
-    return len(a) == len(b) and all(x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes()
-                                    for x, y in zip(a, b))
+    return len(a) == len(b) and all(
+        x.dtype == y.dtype and x.shape == y.shape and x.tobytes() == y.tobytes() for x, y in zip(a, b)
+    )
 
 
 def _snapshot(adapter: FakeAdapter) -> dict[str, list[np.ndarray]]:
     return {name: adapter.layer_weights(name) for name in adapter.parameter_layers()}
 
 
-@pytest.mark.parametrize("layers, steps, expected", [
-    (10, 5, [2, 4, 6, 8, 10]), (3, 3, [1, 2, 3]), (7, 3, [2, 5, 7]), (1, 1, [1]), (160, 1, [160]),
-    (2, 5, [1, 2]), (1, 4, [1]), (5, 2, [2, 5]),   # round() halves to even: 2.5 -> 2
-])
+@pytest.mark.parametrize(
+    "layers, steps, expected",
+    [
+        (10, 5, [2, 4, 6, 8, 10]),
+        (3, 3, [1, 2, 3]),
+        (7, 3, [2, 5, 7]),
+        (1, 1, [1]),
+        (160, 1, [160]),
+        (2, 5, [1, 2]),
+        (1, 4, [1]),
+        (5, 2, [2, 5]),  # round() halves to even: 2.5 -> 2
+    ],
+)
 def test_cascade_counts(layers, steps, expected):
     counts = cascade_counts(layers, steps)
     assert counts == expected
@@ -127,7 +137,7 @@ def test_cascading_is_deterministic_for_a_seed():
     first, again, other = inside(11), inside(11), inside(12)
     assert all(_same_bits(first[name], again[name]) for name in first)
     original = _model()
-    for index, name in enumerate(["out", "layer3", "layer2", "layer1", "layer0"]):   # the documented draw
+    for index, name in enumerate(["out", "layer3", "layer2", "layer1", "layer0"]):  # the documented draw
         assert _same_bits(first[name], permuted(original[name], np.random.default_rng([11, index])))
     assert not any(_same_bits(first[name], other[name]) for name in ("out", "layer0", "layer3"))
 
@@ -142,7 +152,7 @@ def test_cascade_steps_share_their_permutations():
             layers = randomize(count)
             steps.append((layers, _snapshot(adapter)))
     for (layers, weights), (next_layers, next_weights) in zip(steps, steps[1:]):
-        assert next_layers[:len(layers)] == layers and len(next_layers) == len(layers) + 1
+        assert next_layers[: len(layers)] == layers and len(next_layers) == len(layers) + 1
         assert all(_same_bits(weights[name], next_weights[name]) for name in layers)
         added = next_layers[-1]
         assert _same_bits(weights[added], before[added]) and not _same_bits(next_weights[added], before[added])
@@ -199,8 +209,12 @@ def test_ssim_window_fits_small_maps(shape, window):
 def test_ssim_refuses_what_it_cannot_compare():
     ok = np.full((8, 8), 0.5)
     for a, b, message in [
-        (ok, ok[:7], "same shape"), (ok[None], ok[None], "2-D"), (ok[:2], ok[:2], "too small"),
-        (ok * 3, ok, r"\[0, 1\]"), (ok, -ok, r"\[0, 1\]"), (np.where(ok > 0, np.nan, 0), ok, r"\[0, 1\]"),
+        (ok, ok[:7], "same shape"),
+        (ok[None], ok[None], "2-D"),
+        (ok[:2], ok[:2], "too small"),
+        (ok * 3, ok, r"\[0, 1\]"),
+        (ok, -ok, r"\[0, 1\]"),
+        (np.where(ok > 0, np.nan, 0), ok, r"\[0, 1\]"),
     ]:
         with pytest.raises(ValueError, match=message):
             ssim(a, b)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import TINY
 from PIL import Image
 
 from medinterp.datasets.breakhis import read_breakhis, relabelled_slides
@@ -18,8 +19,6 @@ from medinterp.datasets.isic2019 import read_isic2019
 from medinterp.datasets.isic2020 import read_duplicates, read_isic2020
 from medinterp.errors import DatasetError
 
-from conftest import TINY
-
 
 def _set_line_endings(path: Path, newline: bytes, final: bool = True) -> None:
     lines = path.read_bytes().replace(b"\r\n", b"\n").rstrip(b"\n").split(b"\n")
@@ -27,6 +26,7 @@ def _set_line_endings(path: Path, newline: bytes, final: bool = True) -> None:
 
 
 # ---------------------------------------------------------------- BreakHis
+
 
 def test_breakhis_reads_every_image(tiny_data):
     frame, report = read_breakhis(tiny_data / "BreaKHis_v1", tiny_data)
@@ -76,11 +76,14 @@ def test_breakhis_non_png_files_are_skipped_and_reported(data_copy):
     assert not frame["image"].str.endswith("Thumbs.db").any()
 
 
-@pytest.mark.parametrize("name, problem", [
-    ("SOB_B_XX-14-1234-400-001.png", "unknown tumour type 'XX'"),
-    ("SOB_M_A-14-1234-400-001.png", "contradicts tumour type"),
-    ("slide_001.png", "file name does not follow"),
-])
+@pytest.mark.parametrize(
+    "name, problem",
+    [
+        ("SOB_B_XX-14-1234-400-001.png", "unknown tumour type 'XX'"),
+        ("SOB_M_A-14-1234-400-001.png", "contradicts tumour type"),
+        ("slide_001.png", "file name does not follow"),
+    ],
+)
 def test_breakhis_bad_file_names(data_copy, name, problem):
     folder = next((data_copy / "BreaKHis_v1").rglob("400X"))
     Image.new("RGB", (4, 4)).save(folder / name)
@@ -91,7 +94,14 @@ def test_breakhis_bad_file_names(data_copy, name, problem):
 
 def test_breakhis_file_in_the_wrong_class_folder(data_copy):
     png = next((data_copy / "BreaKHis_v1").rglob("SOB_B_A-*-400-001.png"))
-    wrong = png.parent.parent.parent.parent.parent.parent / "malignant" / "SOB" / "adenosis" / png.parent.parent.name / "400X"
+    wrong = (
+        png.parent.parent.parent.parent.parent.parent
+        / "malignant"
+        / "SOB"
+        / "adenosis"
+        / png.parent.parent.name
+        / "400X"
+    )
     wrong.mkdir(parents=True)
     shutil.move(png, wrong / png.name)
     with pytest.raises(DatasetError, match="class folder is 'malignant' but the file name says 'benign'"):
@@ -116,6 +126,7 @@ def test_breakhis_missing_folder(tmp_path):
 
 
 # ---------------------------------------------------------------- BreCaHAD
+
 
 def test_brecahad_reads_images_and_points(tiny_data):
     frame, report = read_brecahad(tiny_data / "BreCaHAD", tiny_data)
@@ -148,15 +159,18 @@ def test_brecahad_tubule_names_are_read_as_lumen(tmp_path):
     np.testing.assert_array_equal(points["lumen"], [[0.5, 0.25]])
 
 
-@pytest.mark.parametrize("text, problem", [
-    ('{"mitosis": [', "malformed JSON at line 1"),
-    ("[]", "expected a JSON object"),
-    ('{"tumor": []}', "missing annotation class"),
-    ('{"tumour": []}', "unknown annotation class 'tumour'"),
-    ('{"tumor": [{"x": 1.5, "y": 0.1}]}', r"'tumor'\[0\]\.x = 1\.5 is not a number in \[0, 1\]"),
-    ('{"tumor": [{"x": 0.5}]}', "should be an object with keys x and y"),
-    ('{"tumor": {"x": 0.5, "y": 0.5}}', "should be a list of points"),
-])
+@pytest.mark.parametrize(
+    "text, problem",
+    [
+        ('{"mitosis": [', "malformed JSON at line 1"),
+        ("[]", "expected a JSON object"),
+        ('{"tumor": []}', "missing annotation class"),
+        ('{"tumour": []}', "unknown annotation class 'tumour'"),
+        ('{"tumor": [{"x": 1.5, "y": 0.1}]}', r"'tumor'\[0\]\.x = 1\.5 is not a number in \[0, 1\]"),
+        ('{"tumor": [{"x": 0.5}]}', "should be an object with keys x and y"),
+        ('{"tumor": {"x": 0.5, "y": 0.5}}', "should be a list of points"),
+    ],
+)
 def test_brecahad_bad_annotation(tmp_path, text, problem):
     path = tmp_path / "Case_3-02.json"
     path.write_text(text)
@@ -172,7 +186,11 @@ def test_brecahad_unmatched_files_are_reported(data_copy):
     shutil.copy(sorted((root / "groundTruth").glob("*.json"))[0], root / "groundTruth" / "Case_9-01.json")
     (root / "images" / "notes.txt").write_text("x")
     frame, report = read_brecahad(root, data_copy)
-    assert report.skipped_by_reason() == {"annotation without image": 1, "image without annotation": 1, "not a .tif/.tiff file": 1}
+    assert report.skipped_by_reason() == {
+        "annotation without image": 1,
+        "image without annotation": 1,
+        "not a .tif/.tiff file": 1,
+    }
     assert len(frame) == sum(TINY.brecahad.images_per_case.values()) - 1
 
 
@@ -185,6 +203,7 @@ def test_brecahad_malformed_json_stops_the_reader(data_copy):
 
 
 # ---------------------------------------------------------------- ISIC 2020
+
 
 def test_isic2020_reads_v2_when_present_and_v1_otherwise(data_copy):
     root = data_copy / "ISIC_2020"
@@ -207,9 +226,13 @@ def test_isic2020_files_have_the_published_headers_and_line_endings(tiny_data):
     v1 = (root / "ISIC_2020_Training_GroundTruth.csv").read_bytes()
     v2 = (root / "ISIC_2020_Training_GroundTruth_v2.csv").read_bytes()
     dup = (root / "ISIC_2020_Training_Duplicates.csv").read_bytes()
-    assert v1.startswith(b"image_name,patient_id,sex,age_approx,anatom_site_general_challenge,diagnosis,benign_malignant,target\n")
+    assert v1.startswith(
+        b"image_name,patient_id,sex,age_approx,anatom_site_general_challenge,diagnosis,benign_malignant,target\n"
+    )
     assert b"\r" not in v1 and b".0," in v1
-    assert v2.startswith(b"image_name,patient_id,lesion_id,sex,age_approx,anatom_site_general_challenge,diagnosis,benign_malignant,target\r\n")
+    assert v2.startswith(
+        b"image_name,patient_id,lesion_id,sex,age_approx,anatom_site_general_challenge,diagnosis,benign_malignant,target\r\n"
+    )
     assert dup.startswith(b"image_name_1,image_name_2\r\n") and not dup.endswith(b"\n")
     pairs = read_duplicates(root)
     assert len(pairs) == TINY.isic2020.duplicate_pairs
@@ -257,7 +280,9 @@ def test_isic2020_missing_image_and_unlisted_image(data_copy):
     extra.unlink()
     victim = sorted((root / "train").glob("*.jpg"))[0]
     victim.unlink()
-    with pytest.raises(DatasetError, match=f"1 image.s. named in the ground truth are missing, e.g. \\['{victim.stem}'\\]"):
+    with pytest.raises(
+        DatasetError, match=f"1 image.s. named in the ground truth are missing, e.g. \\['{victim.stem}'\\]"
+    ):
         read_isic2020(root, data_copy)
 
 
@@ -271,6 +296,7 @@ def test_isic2020_bad_age(data_copy):
 
 
 # ---------------------------------------------------------------- ISIC 2019
+
 
 def test_isic2019_reads_one_hot_truth_downsampled_names_and_skips_licence_files(tiny_data):
     frame, report = read_isic2019(tiny_data / "ISIC_2019", tiny_data)
@@ -289,7 +315,7 @@ def test_isic2019_published_bytes(tiny_data):
     meta = (tiny_data / "ISIC_2019" / "ISIC_2019_Training_Metadata.csv").read_bytes()
     assert truth.startswith(b"image,MEL,NV,BCC,AK,BKL,DF,VASC,SCC,UNK\r\n")
     rows = truth.decode().strip().split("\r\n")[1:]
-    assert all(r.endswith(",0.0") for r in rows)   # UNK is never set
+    assert all(r.endswith(",0.0") for r in rows)  # UNK is never set
     assert all(sorted(r.split(",")[1:]).count("1.0") == 1 for r in rows)
     assert meta.startswith(b"image,age_approx,anatom_site_general,lesion_id,sex\r\n")
 
@@ -311,11 +337,14 @@ def test_isic2019_lf_endings_read_the_same(data_copy):
     pd.testing.assert_frame_equal(read_isic2019(root, data_copy)[0], before)
 
 
-@pytest.mark.parametrize("change, problem", [
-    (lambda f: f.__setitem__("NV", "1.0"), "classes marked for"),
-    (lambda f: f.__setitem__("DF", "yes"), "DF is 'yes', expected 0.0 or 1.0"),
-    (lambda f: f.__setitem__("image", "IMG_1"), "'IMG_1' is not an ISIC image id"),
-])
+@pytest.mark.parametrize(
+    "change, problem",
+    [
+        (lambda f: f.__setitem__("NV", "1.0"), "classes marked for"),
+        (lambda f: f.__setitem__("DF", "yes"), "DF is 'yes', expected 0.0 or 1.0"),
+        (lambda f: f.__setitem__("image", "IMG_1"), "'IMG_1' is not an ISIC image id"),
+    ],
+)
 def test_isic2019_bad_ground_truth(data_copy, change, problem):
     path = data_copy / "ISIC_2019" / "ISIC_2019_Training_GroundTruth.csv"
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -336,6 +365,7 @@ def test_isic2019_metadata_is_optional(data_copy):
 
 
 # ---------------------------------------------------------------- ISIC 2016
+
 
 def test_isic2016_headerless_files_lose_no_row(tiny_data):
     for part, (benign, malignant), name in (

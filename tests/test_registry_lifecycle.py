@@ -22,7 +22,7 @@ import pytest
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 
-NAME = "isic-alexnet-binary-classifier"   # the pattern of dvc.yaml's per-architecture ISIC artifacts
+NAME = "isic-alexnet-binary-classifier"  # the pattern of dvc.yaml's per-architecture ISIC artifacts
 MODEL = "models/isic/alexnet/binary/model.onnx"
 ARTIFACTS = f"""artifacts:
   {NAME}:
@@ -41,10 +41,17 @@ def identity(tmp_path, monkeypatch):
     the colorama wrapper of the ``sys.stderr`` it saw when first imported (see :func:`dvc`)."""
     empty = tmp_path / "gitconfig"
     empty.write_text("")
-    for key, value in {"GIT_AUTHOR_NAME": "Registry Test", "GIT_AUTHOR_EMAIL": "registry@example.com",
-                       "GIT_COMMITTER_NAME": "Registry Test", "GIT_COMMITTER_EMAIL": "registry@example.com",
-                       "GIT_CONFIG_GLOBAL": str(empty), "GIT_CONFIG_NOSYSTEM": "1",
-                       "DVC_TEST": "1", "DVC_NO_ANALYTICS": "1", "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site")}.items():
+    for key, value in {
+        "GIT_AUTHOR_NAME": "Registry Test",
+        "GIT_AUTHOR_EMAIL": "registry@example.com",
+        "GIT_COMMITTER_NAME": "Registry Test",
+        "GIT_COMMITTER_EMAIL": "registry@example.com",
+        "GIT_CONFIG_GLOBAL": str(empty),
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "DVC_TEST": "1",
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_SITE_CACHE_DIR": str(tmp_path / "dvc-site"),
+    }.items():
         monkeypatch.setenv(key, value)
 
 
@@ -127,7 +134,7 @@ def test_register_promote_and_fetch_by_stage_and_version(tmp_path, identity, mon
     git(clone, "pull", "-q", "--tags")
 
     assert fetch(clone, elsewhere, "--stage", "prod", monkeypatch=monkeypatch) == second
-    assert fetch(clone, elsewhere, monkeypatch=monkeypatch) == second              # no selector: the latest version
+    assert fetch(clone, elsewhere, monkeypatch=monkeypatch) == second  # no selector: the latest version
     assert fetch(clone, elsewhere, "--rev", "v1.0.0", monkeypatch=monkeypatch) == first
     assert fetch(clone, elsewhere, "--rev", "v1.1.0", monkeypatch=monkeypatch) == second
     # `dvc get` takes the Git tag itself as the revision

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from medinterp import registry
+from medinterp import params, registry
 from medinterp.errors import ConfigError
-from medinterp import params
 
 
 def test_every_name_of_both_seeds_is_registered():
@@ -38,8 +37,16 @@ def test_seed_tables_are_the_registry_defaults():
 def _params(profile="sample", epochs=None):
     return {
         "data": {"profile": profile},
-        "profiles": {"sample": {"paper": {"image_size": 64, "autoencoder": {"epochs": 3}}}, "full": {"paper": {"image_size": 128}}},
-        "paper": {"image_size": None, "weights": "random", "batch_size": 8, "autoencoder": {"epochs": epochs, "learning_rate": 0.001}},
+        "profiles": {
+            "sample": {"paper": {"image_size": 64, "autoencoder": {"epochs": 3}}},
+            "full": {"paper": {"image_size": 128}},
+        },
+        "paper": {
+            "image_size": None,
+            "weights": "random",
+            "batch_size": 8,
+            "autoencoder": {"epochs": epochs, "learning_rate": 0.001},
+        },
     }
 
 
@@ -52,7 +59,11 @@ def test_resolve_layers_registry_profile_params():
     assert full.image_size == 128 and full.autoencoder.epochs == 50 and full.classifier.epochs == 100
     sample = _paper(_params("sample"))
     assert sample.image_size == 64
-    assert (sample.autoencoder.epochs, sample.autoencoder.learning_rate, sample.autoencoder.optimizer) == (3, 0.001, "adam")
+    assert (sample.autoencoder.epochs, sample.autoencoder.learning_rate, sample.autoencoder.optimizer) == (
+        3,
+        0.001,
+        "adam",
+    )
     assert _paper(_params("sample", epochs=7)).autoencoder.epochs == 7
 
 

@@ -8,9 +8,7 @@ import sys
 
 import pytest
 import yaml
-
 from conftest import REPO, run_command
-
 
 
 @pytest.mark.skipif(shutil.which("git") is None, reason="needs git")

@@ -14,12 +14,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from test_training_loop import Recorder
 
 from medinterp.models import checkpoint as checkpoint_files
 from medinterp.training.loop import FitConfig, fit
 from medinterp.training.resume import ResumeFile, SeededBatches, array_inputs, discard_stage, resume_file
-
-from test_training_loop import Recorder
 
 CONFIG = FitConfig(epochs=8, learning_rate=0.5, plateau_factor=0.5, plateau_patience=1, early_stopping_patience=4)
 
@@ -66,10 +65,10 @@ class RandomWalk:
         self.rng.bit_generator.state = state["rng"]
 
 
-
-
 def _resume(tmp_path, settings=None, seed=0) -> ResumeFile:
-    return resume_file("stage@model", "fold0", settings or {"epochs": CONFIG.epochs}, seed, {"arrays": "digest"}, root=tmp_path)
+    return resume_file(
+        "stage@model", "fold0", settings or {"epochs": CONFIG.epochs}, seed, {"arrays": "digest"}, root=tmp_path
+    )
 
 
 def _uninterrupted():
@@ -80,7 +79,7 @@ def _uninterrupted():
 @pytest.mark.parametrize("crash_after", [1, 2, 4])
 def test_a_resumed_fit_equals_an_uninterrupted_one(tmp_path, capsys, crash_after):
     expected, reference, reference_log = _uninterrupted()
-    assert 4 < expected.epochs_run and len({row["lr"] for row in expected.history}) > 1   # the plateau acted
+    assert 4 < expected.epochs_run and len({row["lr"] for row in expected.history}) > 1  # the plateau acted
     resume = _resume(tmp_path)
     with pytest.raises(Interrupted):
         fit(RandomWalk(crash_after), CONFIG, Recorder(), prefix="fold0/", resume=resume)
@@ -90,7 +89,7 @@ def test_a_resumed_fit_equals_an_uninterrupted_one(tmp_path, capsys, crash_after
     result = fit(model, CONFIG, log, prefix="fold0/", resume=resume)
     assert result == expected
     assert np.array_equal(model.weights, reference.weights)
-    assert log.rows == reference_log.rows and log.step == reference_log.step   # the restored epochs replayed first
+    assert log.rows == reference_log.rows and log.step == reference_log.step  # the restored epochs replayed first
     assert model.trained_epochs == list(range(crash_after + 1, expected.epochs_run + 1))
     assert f"resuming train after epoch {crash_after} of 8" in capsys.readouterr().err
 
@@ -101,7 +100,11 @@ def test_a_finished_run_is_restored_without_training(tmp_path):
     fit(RandomWalk(), CONFIG, resume=resume)
     model, log = RandomWalk(), Recorder()
     assert fit(model, CONFIG, log, resume=resume) == expected
-    assert model.trained_epochs == [] and np.array_equal(model.weights, reference.weights) and log.step == expected.epochs_run
+    assert (
+        model.trained_epochs == []
+        and np.array_equal(model.weights, reference.weights)
+        and log.step == expected.epochs_run
+    )
 
 
 def test_a_stale_file_is_ignored_and_overwritten(tmp_path, capsys):
@@ -123,7 +126,7 @@ def test_an_unreadable_file_is_ignored_with_one_line(tmp_path, capsys, content):
     with pytest.raises(Interrupted):
         fit(RandomWalk(crash_after=3), CONFIG, resume=resume)
     whole = resume.path.read_bytes()
-    resume.path.write_bytes(content or whole[: len(whole) // 2])   # empty: a file truncated mid-write
+    resume.path.write_bytes(content or whole[: len(whole) // 2])  # empty: a file truncated mid-write
     model = RandomWalk()
     assert fit(model, CONFIG, resume=resume) == expected and model.trained_epochs[0] == 1
     warnings = [line for line in capsys.readouterr().err.splitlines() if "resume file" in line]
@@ -134,15 +137,20 @@ def test_the_fingerprint_covers_settings_seed_data_and_code(tmp_path, monkeypatc
     from medinterp.training import resume as R
 
     base = resume_file("s", "r", {"lr": 0.1}, 0, {"a": 1}, root=tmp_path)
-    changed = [resume_file("s", "r", {"lr": 0.2}, 0, {"a": 1}, root=tmp_path), resume_file("s", "r", {"lr": 0.1}, 1, {"a": 1}, root=tmp_path),
-               resume_file("s", "r", {"lr": 0.1}, 0, {"a": 2}, root=tmp_path)]
+    changed = [
+        resume_file("s", "r", {"lr": 0.2}, 0, {"a": 1}, root=tmp_path),
+        resume_file("s", "r", {"lr": 0.1}, 1, {"a": 1}, root=tmp_path),
+        resume_file("s", "r", {"lr": 0.1}, 0, {"a": 2}, root=tmp_path),
+    ]
     monkeypatch.setattr(R, "code_digest", lambda: "other code")
     changed.append(resume_file("s", "r", {"lr": 0.1}, 0, {"a": 1}, root=tmp_path))
     assert len({base.fingerprint, *(c.fingerprint for c in changed)}) == 5
     assert base.path == tmp_path / "s" / "r.pkl" and all(c.path == base.path for c in changed)
 
 
-@pytest.mark.parametrize("stage, run", [("", "fold0"), ("isic_binary@x", ""), ("../up", "fold0"), ("s", "a/b"), ("s", "..")])
+@pytest.mark.parametrize(
+    "stage, run", [("", "fold0"), ("isic_binary@x", ""), ("../up", "fold0"), ("s", "a/b"), ("s", "..")]
+)
 def test_names_that_are_not_one_path_component_are_refused(tmp_path, stage, run):
     with pytest.raises(ValueError, match="without path separators"):
         resume_file(stage, run, {}, 0, {}, root=tmp_path)
@@ -198,8 +206,9 @@ def _dvclive_metrics(work: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def prepared(tiny_data, tmp_path_factory):
     """A Keras ISIC project on the tiny data, split and prepared: MobileNetV2 at 32 px, 4 epochs."""
-    from medinterp.stages import prepare, split
     from test_keras_isic_stages import _params
+
+    from medinterp.stages import prepare, split
 
     work = tmp_path_factory.mktemp("resume") / "uninterrupted"
     work.mkdir()
@@ -241,17 +250,27 @@ def test_a_killed_stage_resumes_and_gives_the_uninterrupted_outputs(prepared):
     assert not (killed / ".resume").exists()
 
     checkpoint = f"models/isic/{ENTRY}/multiclass/checkpoint.npz"
-    (info, arrays), (expected_info, expected_arrays) = checkpoint_files.read(killed / checkpoint), checkpoint_files.read(prepared / checkpoint)
+    (info, arrays), (expected_info, expected_arrays) = (
+        checkpoint_files.read(killed / checkpoint),
+        checkpoint_files.read(prepared / checkpoint),
+    )
     assert info == expected_info and info["epochs_run"] == EPOCHS
-    assert arrays.keys() == expected_arrays.keys() and all(np.array_equal(arrays[k], expected_arrays[k]) for k in arrays)
-    for output in (f"metrics/isic/{ENTRY}/multiclass.json", f"plots/isic/{ENTRY}/multiclass/predictions_test.csv",
-                   f"plots/isic/{ENTRY}/multiclass/predictions_val.csv"):
+    assert arrays.keys() == expected_arrays.keys() and all(
+        np.array_equal(arrays[k], expected_arrays[k]) for k in arrays
+    )
+    for output in (
+        f"metrics/isic/{ENTRY}/multiclass.json",
+        f"plots/isic/{ENTRY}/multiclass/predictions_test.csv",
+        f"plots/isic/{ENTRY}/multiclass/predictions_val.csv",
+    ):
         assert (killed / output).read_bytes() == (prepared / output).read_bytes(), output
     curves, expected_curves = _dvclive_metrics(killed), _dvclive_metrics(prepared)
     assert curves.keys() == expected_curves.keys() and "val_loss.tsv" in curves
     for name, text in curves.items():
         assert text == expected_curves[name], name
-        assert [line.split("\t")[0] for line in text.splitlines()[1:]] == [str(step) for step in range(1, EPOCHS + 1)], name
+        assert [line.split("\t")[0] for line in text.splitlines()[1:]] == [
+            str(step) for step in range(1, EPOCHS + 1)
+        ], name
 
 
 def test_a_state_is_on_disk_at_once_inside_a_stage_transaction(tmp_path):

@@ -12,14 +12,21 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from conftest import REPO, split_workdir
 
 from medinterp.datasets.sources import file_digests, referenced_files
 from medinterp.errors import DatasetError
 
-from conftest import REPO, split_workdir
-
-OUTPUTS = ["splits/breakhis.csv", "splits/brecahad.csv", "splits/isic_binary.csv", "splits/isic2016_test.csv",
-           "splits/isic_multiclass.csv", "splits/removed.csv", "splits/sources.csv", "metrics/splits.json"]
+OUTPUTS = [
+    "splits/breakhis.csv",
+    "splits/brecahad.csv",
+    "splits/isic_binary.csv",
+    "splits/isic2016_test.csv",
+    "splits/isic_multiclass.csv",
+    "splits/removed.csv",
+    "splits/sources.csv",
+    "metrics/splits.json",
+]
 
 
 def _run_stage(work: Path) -> subprocess.CompletedProcess:
@@ -45,7 +52,8 @@ def test_stage_writes_every_output_and_is_byte_stable(tiny_data, tmp_path):
     removed = (work / "splits/removed.csv").read_text().splitlines()
     assert removed[0] == "dataset,file,reason"
     assert len(removed) - 1 == sum(s["skipped"] for s in summary["read"].values()) + sum(
-        summary[t]["removed"] for t in ("breakhis", "brecahad", "isic_binary", "isic_multiclass"))
+        summary[t]["removed"] for t in ("breakhis", "brecahad", "isic_binary", "isic_multiclass")
+    )
 
     sources = pd.read_csv(work / "splits/sources.csv")
     named = set()
@@ -64,7 +72,7 @@ def test_a_changed_image_changes_only_its_digest(data_copy, tmp_path):
     before = pd.read_csv(work / "splits/sources.csv").set_index("file")
     image = next(f for f in before.index if f.endswith(".jpg"))
     blob = bytearray((data_copy / image).read_bytes())
-    blob[-3] ^= 0xFF   # inside the entropy-coded data: same size, other pixels
+    blob[-3] ^= 0xFF  # inside the entropy-coded data: same size, other pixels
     (data_copy / image).write_bytes(bytes(blob))
     assert _run_stage(work).returncode == 0
     after = pd.read_csv(work / "splits/sources.csv").set_index("file")
@@ -75,14 +83,17 @@ def test_a_changed_image_changes_only_its_digest(data_copy, tmp_path):
 def test_file_digests_reject_an_unreadable_file(tmp_path):
     (tmp_path / "a.png").write_bytes(b"x")
     assert file_digests(tmp_path, ["a.png"]).to_dict("records") == [
-        {"file": "a.png", "bytes": 1, "md5": hashlib.md5(b"x").hexdigest()}]
+        {"file": "a.png", "bytes": 1, "md5": hashlib.md5(b"x").hexdigest()}
+    ]
     with pytest.raises(DatasetError, match="missing.png.*cannot be read"):
         file_digests(tmp_path, ["a.png", "missing.png"])
 
 
 def test_referenced_files_are_distinct_and_sorted():
-    tables = [pd.DataFrame({"image": ["b.jpg", "a.jpg"], "label": [0, 1]}),
-              pd.DataFrame({"image": ["a.jpg"], "annotation": ["a.json"]})]
+    tables = [
+        pd.DataFrame({"image": ["b.jpg", "a.jpg"], "label": [0, 1]}),
+        pd.DataFrame({"image": ["a.jpg"], "annotation": ["a.json"]}),
+    ]
     assert referenced_files(tables) == ["a.jpg", "a.json", "b.jpg"]
 
 
@@ -92,7 +103,9 @@ def test_stage_error_is_one_line_without_traceback(data_copy, tmp_path):
     result = _run_stage(split_workdir(tmp_path, data_copy))
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
-    assert result.stderr.strip().startswith("error: ") and bad.name in result.stderr and "malformed JSON" in result.stderr
+    assert (
+        result.stderr.strip().startswith("error: ") and bad.name in result.stderr and "malformed JSON" in result.stderr
+    )
     assert not (tmp_path / "work" / "metrics" / "splits.json").exists()
 
 

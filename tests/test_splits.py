@@ -22,7 +22,7 @@ from medinterp.splits.isic import isic_binary, isic_multiclass
 def _grouped_labels(n_groups: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     sizes = rng.integers(1, 8, n_groups)
-    group_label = (rng.random(n_groups) < 0.33).astype(int)   # about 1:2, like BreakHis
+    group_label = (rng.random(n_groups) < 0.33).astype(int)  # about 1:2, like BreakHis
     return np.repeat(group_label, sizes), np.repeat(np.arange(n_groups), sizes)
 
 
@@ -39,7 +39,7 @@ def test_grouped_folds_keep_groups_whole_and_stratify_within_tolerance():
     assert (pd.Series(fold).groupby(groups).nunique() == 1).all()
     overall = labels.mean()
     for k in range(5):
-        assert abs(labels[fold == k].mean() - overall) < 0.05       # stated tolerance: 5 points
+        assert abs(labels[fold == k].mean() - overall) < 0.05  # stated tolerance: 5 points
         assert abs((fold == k).mean() - 0.2) < 0.05
 
 
@@ -76,7 +76,7 @@ def test_breakhis_ungrouped_split_is_stratified_and_reports_the_grouped_one(tiny
     records, _ = read_breakhis(tiny_data / "BreaKHis_v1", tiny_data)
     table, _, summary = split_breakhis(records, 400, 0.2, False, False, seed=0)
     val = table[table.split == "val"]
-    for label in (0, 1):   # ungrouped: each class within one image of its 20 %
+    for label in (0, 1):  # ungrouped: each class within one image of its 20 %
         assert abs((val.label == label).sum() - 0.2 * (table.label == label).sum()) <= 1
     assert summary["other_choice"]["slides_on_both_sides"] == 0
 
@@ -102,14 +102,18 @@ def test_brecahad_duplicates_and_images_without_tumor_are_removed(tiny_data):
 
 def _isic_inputs(root):
     return (
-        read_isic2020(root / "ISIC_2020", root)[0], read_duplicates(root / "ISIC_2020"),
-        read_isic2019(root / "ISIC_2019", root)[0], read_isic2016(root / "ISIC_2016", "test", root)[0],
+        read_isic2020(root / "ISIC_2020", root)[0],
+        read_duplicates(root / "ISIC_2020"),
+        read_isic2019(root / "ISIC_2019", root)[0],
+        read_isic2016(root / "ISIC_2016", "test", root)[0],
     )
 
 
 def test_isic_binary_split(tiny_data):
     isic2020, duplicates, isic2019, test2016 = _isic_inputs(tiny_data)
-    train, test, removed, summary = isic_binary(isic2020, duplicates, isic2019, test2016, ["MEL"], True, 5, True, seed=0)
+    train, test, removed, summary = isic_binary(
+        isic2020, duplicates, isic2019, test2016, ["MEL"], True, 5, True, seed=0
+    )
     # duplicates gone, the kept image of each pair stays
     assert not set(duplicates.image_name_2) & set(train.image_id)
     assert set(duplicates.image_name_1) <= set(train.image_id)
@@ -125,7 +129,7 @@ def test_isic_binary_split(tiny_data):
     assert (train.groupby("group")["fold"].nunique() == 1).all() and summary["groups_in_several_folds"] == 0
     assert set(train.fold) == set(range(5))
     shares = [train[train.fold == k].label.mean() for k in range(5)]
-    assert max(shares) - min(shares) < 0.25, shares   # tiny data: about 8 images per fold
+    assert max(shares) - min(shares) < 0.25, shares  # tiny data: about 8 images per fold
     assert len(test) == len(test2016) and set(test.split) == {"test"}
 
 
@@ -156,7 +160,7 @@ def test_isic_multiclass_split(tiny_data):
 
 def test_split_tables_are_byte_identical_for_the_same_seed(tiny_data, tmp_path):
     records, _ = read_breakhis(tiny_data / "BreaKHis_v1", tiny_data)
-    shuffled = records.sample(frac=1, random_state=1)   # file-system order must not matter
+    shuffled = records.sample(frac=1, random_state=1)  # file-system order must not matter
     write_csv(tmp_path / "a.csv", split_breakhis(records, 400, 0.2, True, False, seed=0)[0])
     write_csv(tmp_path / "b.csv", split_breakhis(shuffled, 400, 0.2, True, False, seed=0)[0])
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
 from PIL import Image
 from scipy.ndimage import gaussian_filter
 from skimage.filters import threshold_otsu
@@ -26,11 +27,13 @@ from medinterp.synthetic.generate import generate
 from medinterp.synthetic.histology import render_breakhis
 from medinterp.synthetic.marker import is_synthetic
 
-from conftest import TINY
-
 
 def _tree_digest(root: Path) -> dict[str, str]:
-    return {p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_other_seed_other_pictures(tiny_data, tmp_path):
@@ -45,7 +48,9 @@ def test_same_seed_same_bytes_other_seed_other_pictures(tiny_data, tmp_path):
 def test_folder_tree_and_file_names(tiny_data):
     assert is_synthetic(tiny_data)
     breast = tiny_data / "BreaKHis_v1" / "histology_slides" / "breast"
-    folder = re.compile(r"^(benign|malignant)/SOB/[a-z_]+/SOB_[BM]_(A|F|PT|TA|DC|LC|MC|PC)_\d{2}-\d+[A-Z]*/(40|100|200|400)X$")
+    folder = re.compile(
+        r"^(benign|malignant)/SOB/[a-z_]+/SOB_[BM]_(A|F|PT|TA|DC|LC|MC|PC)_\d{2}-\d+[A-Z]*/(40|100|200|400)X$"
+    )
     pngs = list(breast.rglob("*.png"))
     assert pngs
     for png in pngs:
@@ -74,7 +79,10 @@ def test_breakhis_malignant_tissue_is_denser_and_darker(tiny_data):
     frame = frame[frame.magnification == 400]
     from medinterp.datasets.images import read_rgb
 
-    share = {label: [_nucleus_share(read_rgb(tiny_data / p)) for p in part["image"]] for label, part in frame.groupby("label")}
+    share = {
+        label: [_nucleus_share(read_rgb(tiny_data / p)) for p in part["image"]]
+        for label, part in frame.groupby("label")
+    }
     assert min(share[1]) > 2 * max(share[0])
 
 
@@ -85,7 +93,9 @@ def test_breakhis_signal_is_learnable_at_low_resolution():
     for i in range(60):
         label = i % 2
         image = render_breakhis(np.random.default_rng((1, i)), 350, 230, bool(label), 400)
-        features.append(np.asarray(Image.fromarray(image).resize((16, 16), Image.Resampling.BOX), dtype=float).ravel() / 255)
+        features.append(
+            np.asarray(Image.fromarray(image).resize((16, 16), Image.Resampling.BOX), dtype=float).ravel() / 255
+        )
         labels.append(label)
     order = rng.permutation(60)
     x, y = np.asarray(features)[order], np.asarray(labels)[order]
@@ -98,13 +108,15 @@ def test_dermoscopy_classes_are_learnable():
     for i in range(20):
         for k, style in enumerate(STYLES):
             image = render_lesion(np.random.default_rng((2, i, k)), 96, 72, style)
-            features.append(np.asarray(Image.fromarray(image).resize((8, 6), Image.Resampling.BOX), dtype=float).ravel() / 255)
+            features.append(
+                np.asarray(Image.fromarray(image).resize((8, 6), Image.Resampling.BOX), dtype=float).ravel() / 255
+            )
             labels.append(k)
             repeat.append(i)
     x, y = np.asarray(features), np.asarray(labels)
     train = np.asarray(repeat) % 4 != 0
     model = LogisticRegression(max_iter=5000).fit(x[train], y[train])
-    assert model.score(x[~train], y[~train]) >= 0.6   # chance is 1/8
+    assert model.score(x[~train], y[~train]) >= 0.6  # chance is 1/8
 
 
 def test_brecahad_tumor_points_sit_on_malignant_nuclei(tiny_data):
@@ -118,7 +130,7 @@ def test_brecahad_tumor_points_sit_on_malignant_nuclei(tiny_data):
         points = read_annotation(tiny_data / row.annotation)["tumor"]
         xs = np.clip((points[:, 0] * w).astype(int), 0, w - 1)
         ys = np.clip((points[:, 1] * h).astype(int), 0, h - 1)
-        on_dark += int((pixels[ys, xs, 0] < 120).sum())   # malignant nuclei are dark; stroma and benign nuclei are not
+        on_dark += int((pixels[ys, xs, 0] < 120).sum())  # malignant nuclei are dark; stroma and benign nuclei are not
         total += len(points)
     assert on_dark / total >= 0.95
 
@@ -157,18 +169,24 @@ def test_full_counts_are_the_real_archives():
     assert FULL.isic2020.images - FULL.isic2020.duplicate_pairs == 32701
     assert sum(FULL.isic2019.images.values()) == 25331
     assert sum(FULL.isic2016.train) == 900 and sum(FULL.isic2016.test) == 379
-    assert FULL.isic2019.images["MEL"] + FULL.isic2020.malignant == 5106   # the thesis's malignant count
+    assert FULL.isic2019.images["MEL"] + FULL.isic2020.malignant == 5106  # the thesis's malignant count
 
 
 def test_sample_is_a_small_copy_of_every_feature():
     assert SAMPLE.brecahad.duplicates == 2 and SAMPLE.brecahad.without_tumor == 1
-    assert SAMPLE.isic2020.duplicate_pairs > 0 and SAMPLE.isic2019.downsampled > 0 and SAMPLE.isic2019.shared_with_isic2016 > 0
+    assert (
+        SAMPLE.isic2020.duplicate_pairs > 0
+        and SAMPLE.isic2019.downsampled > 0
+        and SAMPLE.isic2019.shared_with_isic2016 > 0
+    )
     assert set(SAMPLE.breakhis.images) == {40, 100, 200, 400}
 
 
 def test_scaled_counts_keep_the_layout_complete():
     tiny = scaled(0.001)
-    assert all(n >= tiny.breakhis.patients[t] for per_type in tiny.breakhis.images.values() for t, n in per_type.items())
+    assert all(
+        n >= tiny.breakhis.patients[t] for per_type in tiny.breakhis.images.values() for t, n in per_type.items()
+    )
     assert min(tiny.brecahad.images_per_case.values()) >= 2
     with pytest.raises(ValueError):
         scaled(0)
@@ -177,8 +195,22 @@ def test_scaled_counts_keep_the_layout_complete():
 def test_cli_writes_a_fraction_of_the_real_counts(tmp_path):
     out = tmp_path / "scale"
     result = subprocess.run(
-        [sys.executable, "-m", "medinterp.cli", "synth", "--out", str(out), "--fraction", "0.001", "--datasets", "isic", "--jobs", "2"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "medinterp.cli",
+            "synth",
+            "--out",
+            str(out),
+            "--fraction",
+            "0.001",
+            "--datasets",
+            "isic",
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     expected = scaled(0.001)

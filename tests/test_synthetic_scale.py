@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import TINY
 from PIL import Image
 from sklearn.linear_model import LogisticRegression
 
@@ -28,8 +29,6 @@ from medinterp.synthetic.generate import generate
 from medinterp.synthetic.histology import render_breakhis, render_brecahad
 from medinterp.synthetic.isic import ORIGINAL_SIZES, isic_tasks
 
-from conftest import TINY
-
 
 def _thumbnail(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.BOX), dtype=float).ravel() / 255
@@ -38,7 +37,9 @@ def _thumbnail(pixels: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def test_fast_breakhis_signal_is_learnable_at_every_magnification():
     features, labels = [], []
     for i in range(48):
-        image = render_breakhis(np.random.default_rng((3, i)), 350, 230, bool(i % 2), (40, 100, 200, 400)[i // 2 % 4], fast=True)
+        image = render_breakhis(
+            np.random.default_rng((3, i)), 350, 230, bool(i % 2), (40, 100, 200, 400)[i // 2 % 4], fast=True
+        )
         features.append(_thumbnail(image, (16, 16)))
         labels.append(i % 2)
     x, y = np.asarray(features), np.asarray(labels)
@@ -48,8 +49,12 @@ def test_fast_breakhis_signal_is_learnable_at_every_magnification():
 
 def test_fast_nuclei_cover_what_one_by_one_nuclei_cover():
     """The vectorised nuclei have the one-by-one nuclei's sizes: the dark share matches within 20 %."""
+
     def dark_share(fast: bool, malignant: bool) -> float:
-        shares = [(render_breakhis(np.random.default_rng((4, i)), 700, 460, malignant, 400, fast=fast)[..., 0] < 150).mean() for i in range(3)]
+        shares = [
+            (render_breakhis(np.random.default_rng((4, i)), 700, 460, malignant, 400, fast=fast)[..., 0] < 150).mean()
+            for i in range(3)
+        ]
         return float(np.mean(shares))
 
     for malignant in (False, True):
@@ -70,12 +75,14 @@ def test_fast_dermoscopy_classes_are_learnable():
     features, labels, repeat = [], [], []
     for i in range(20):
         for k, style in enumerate(STYLES):
-            features.append(_thumbnail(render_lesion(np.random.default_rng((6, i, k)), 192, 144, style, fast=True), (8, 6)))
+            features.append(
+                _thumbnail(render_lesion(np.random.default_rng((6, i, k)), 192, 144, style, fast=True), (8, 6))
+            )
             labels.append(k)
             repeat.append(i)
     x, y, train = np.asarray(features), np.asarray(labels), np.asarray(repeat) % 4 != 0
     model = LogisticRegression(max_iter=5000).fit(x[train], y[train])
-    assert model.score(x[~train], y[~train]) >= 0.5   # chance is 1/8
+    assert model.score(x[~train], y[~train]) >= 0.5  # chance is 1/8
 
 
 def test_fast_generation_keeps_layouts_and_formats(tmp_path):
@@ -118,7 +125,9 @@ def test_every_fraction_passes_the_default_splits(tmp_path, fraction, seed):
     isic2020, _ = read_isic2020(tmp_path / "ISIC_2020", tmp_path, check_images=False)
     isic2019, _ = read_isic2019(tmp_path / "ISIC_2019", tmp_path, check_images=False)
     isic2016_test, _ = read_isic2016(tmp_path / "ISIC_2016", "test", tmp_path, check_images=False)
-    isic_binary(isic2020, read_duplicates(tmp_path / "ISIC_2020"), isic2019, isic2016_test, ["MEL"], True, 5, True, seed)
+    isic_binary(
+        isic2020, read_duplicates(tmp_path / "ISIC_2020"), isic2019, isic2016_test, ["MEL"], True, 5, True, seed
+    )
     _, _, summary = isic_multiclass(isic2019, list(STYLES), 0.2, 0.2, True, seed)
     assert "warnings" not in summary, summary["warnings"]
 
@@ -151,9 +160,24 @@ def test_original_resolution_picture_is_a_photograph_sized_jpeg(tmp_path):
 def test_cli_original_resolution_on_a_tiny_fraction(tmp_path):
     out = tmp_path / "real"
     result = subprocess.run(
-        [sys.executable, "-m", "medinterp.cli", "synth", "--out", str(out), "--fraction", "0.0002", "--datasets", "isic",
-         "--original-resolution", "0.004", "--jobs", "2"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "medinterp.cli",
+            "synth",
+            "--out",
+            str(out),
+            "--fraction",
+            "0.0002",
+            "--datasets",
+            "isic",
+            "--original-resolution",
+            "0.004",
+            "--jobs",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stderr
     real = {(w, h) for sizes in ORIGINAL_SIZES.values() for w, h in sizes}
@@ -164,8 +188,20 @@ def test_cli_original_resolution_on_a_tiny_fraction(tmp_path):
 @pytest.mark.parametrize("value", ["-0.1", "1.5", "nan", "inf", "lots"])
 def test_cli_rejects_an_original_resolution_outside_0_1(tmp_path, value):
     result = subprocess.run(
-        [sys.executable, "-m", "medinterp.cli", "synth", "--out", str(tmp_path / "x"), "--datasets", "isic", "--original-resolution", value],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "medinterp.cli",
+            "synth",
+            "--out",
+            str(tmp_path / "x"),
+            "--datasets",
+            "isic",
+            "--original-resolution",
+            value,
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "--original-resolution" in result.stderr
@@ -174,8 +210,20 @@ def test_cli_rejects_an_original_resolution_outside_0_1(tmp_path, value):
 
 def test_cli_rejects_original_resolution_without_isic(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "medinterp.cli", "synth", "--out", str(tmp_path / "x"), "--datasets", "brecahad", "--original-resolution", "0.5"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "medinterp.cli",
+            "synth",
+            "--out",
+            str(tmp_path / "x"),
+            "--datasets",
+            "brecahad",
+            "--original-resolution",
+            "0.5",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 2 and "add isic to --datasets" in result.stderr
 

@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from conftest import REPO
 
 from medinterp import numerics
-
-from conftest import REPO
 
 # the lines this machine's TensorFlow 2.21 (CPU) writes while it loads
 SEEN = [
@@ -63,7 +62,9 @@ def tf_logs(env_logs: str | None) -> str:
     env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", numerics.TF_LOGS_VARIABLE)}
     if env_logs is not None:
         env[numerics.TF_LOGS_VARIABLE] = env_logs
-    probe = "import medinterp.models.keras.adapter\nimport tensorflow as tf\nprint(float(tf.reduce_sum(tf.ones((2, 2)))))\n"
+    probe = (
+        "import medinterp.models.keras.adapter\nimport tensorflow as tf\nprint(float(tf.reduce_sum(tf.ones((2, 2)))))\n"
+    )
     done = subprocess.run([sys.executable, "-c", probe], cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "4.0"

@@ -7,12 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import THESIS_AUGMENT
 
 from medinterp.models.torch import data
-from medinterp.training.augment import draw
 from medinterp.models.torch.transforms import augment_batch
-
-from conftest import THESIS_AUGMENT
+from medinterp.training.augment import draw
 
 
 @pytest.fixture
@@ -39,7 +38,9 @@ def test_each_epoch_is_a_new_seeded_order_and_a_last_single_image_is_dropped():
     assert [len(b) for b in first] == [4, 4, 4] == [len(b) for b in second] and len(sampler) == 3
     assert len(set(sum(first, []))) == 12 and first != second
     assert list(data.ShuffledBatches(13, 4, seed=5)) == first
-    assert [len(b) for b in data.ShuffledBatches(14, 4, seed=0)] == [4, 4, 4, 2] and len(data.ShuffledBatches(14, 4, 0)) == 4
+    assert [len(b) for b in data.ShuffledBatches(14, 4, seed=0)] == [4, 4, 4, 2] and len(
+        data.ShuffledBatches(14, 4, 0)
+    ) == 4
     assert sorted(sum(list(data.ShuffledBatches(14, 4, seed=0)), [])) == list(range(14))
     with pytest.raises(ValueError, match="batch_size must be at least 2, got 1"):
         data.ShuffledBatches(10, 1, seed=0)
@@ -57,29 +58,36 @@ def test_a_batch_is_read_by_index_from_the_memory_map(memmapped):
 
 def test_the_batches_are_the_same_for_zero_and_two_loader_processes(memmapped):
     index, labels = np.arange(2, 23), np.arange(21) % 3
-    make = lambda workers: data.training_batches(memmapped, index, labels, 6, workers, 12, THESIS_AUGMENT, seed=4,
-                                              device=torch.device("cpu"))
+    make = lambda workers: data.training_batches(
+        memmapped, index, labels, 6, workers, 12, THESIS_AUGMENT, seed=4, device=torch.device("cpu")
+    )
     serial, parallel = epochs(make(0), 2), epochs(make(2), 2)
     assert [len(y) for _, y in serial] == [6, 6, 6, 3] * 2
     for (x0, y0), (x2, y2) in zip(serial, parallel, strict=True):
         assert torch.equal(x0, x2) and torch.equal(y0, y2)
         assert x0.shape[1:] == (3, 12, 12) and x0.is_contiguous(memory_format=torch.channels_last)
-    assert not torch.equal(serial[0][0], serial[4][0][:6])       # the second epoch is another draw
+    assert not torch.equal(serial[0][0], serial[4][0][:6])  # the second epoch is another draw
 
 
 def test_batches_are_the_hand_made_ones_from_the_seed(memmapped):
     """The batch order and the draws come from the two streams of ``SeedSequence(seed)``."""
     index, labels = np.arange(23), np.zeros(23, dtype=np.int64)
-    (x, _), *_ = data.training_batches(memmapped, index, labels, 8, 0, 16, THESIS_AUGMENT, seed=9, device=torch.device("cpu"))
+    (x, _), *_ = data.training_batches(
+        memmapped, index, labels, 8, 0, 16, THESIS_AUGMENT, seed=9, device=torch.device("cpu")
+    )
     order_seed, augment_seed = np.random.SeedSequence(9).spawn(2)
     rows = np.random.default_rng(order_seed).permutation(23)[:8]
-    expected = augment_batch(torch.from_numpy(np.asarray(memmapped)[rows]), draw(8, THESIS_AUGMENT, np.random.default_rng(augment_seed)), 16)
+    expected = augment_batch(
+        torch.from_numpy(np.asarray(memmapped)[rows]), draw(8, THESIS_AUGMENT, np.random.default_rng(augment_seed)), 16
+    )
     assert torch.equal(x, expected)
 
 
 def test_a_saved_state_continues_with_the_same_batches(memmapped):
     index, labels = np.arange(23), np.zeros(23, dtype=np.int64)
-    make = lambda seed: data.training_batches(memmapped, index, labels, 8, 0, 16, THESIS_AUGMENT, seed, torch.device("cpu"))
+    make = lambda seed: data.training_batches(
+        memmapped, index, labels, 8, 0, 16, THESIS_AUGMENT, seed, torch.device("cpu")
+    )
     run = make(1)
     epochs(run, 1)
     state = run.state()

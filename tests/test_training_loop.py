@@ -75,7 +75,7 @@ def test_plateau_schedule_matches_torch():
     for loss in losses:
         theirs.step(loss)
         assert ours.step(loss) == pytest.approx(opt.param_groups[0]["lr"])
-    assert ours.lr == pytest.approx(0.1 * 0.4**2)   # reduced after 0.96 and after 0.7
+    assert ours.lr == pytest.approx(0.1 * 0.4**2)  # reduced after 0.96 and after 0.7
 
 
 def test_fit_applies_the_schedule_to_the_model():

@@ -17,8 +17,10 @@ class UsageError(MedinterpError):
 
 # --- argument types: argparse turns their ArgumentTypeError into a usage error (exit 2) ---
 
+
 def _int_at_least(minimum: int, words: str):
     """An argparse type: an integer >= ``minimum``, else ``must be a <words> integer, got <text>``."""
+
     def parse(text: str) -> int:
         try:
             value = int(text)
@@ -27,6 +29,7 @@ def _int_at_least(minimum: int, words: str):
         if value is None or value < minimum:
             raise argparse.ArgumentTypeError(f"must be a {words} integer, got {text}")
         return value
+
     return parse
 
 
@@ -56,6 +59,7 @@ class Parser(argparse.ArgumentParser):
 
 
 # --- checks of paths, before any work starts ---
+
 
 def _output_file(path: str, flag: str = "--out") -> None:
     from medinterp.io import check_writable
@@ -89,8 +93,10 @@ def _providers(names: list[str] | None) -> None:
     known = ort.get_all_providers()
     for name in names:
         if name not in known:
-            raise UsageError(f"--providers {name} is not an ONNX Runtime execution provider "
-                             f"(this build has: {', '.join(ort.get_available_providers())})")
+            raise UsageError(
+                f"--providers {name} is not an ONNX Runtime execution provider "
+                f"(this build has: {', '.join(ort.get_available_providers())})"
+            )
 
 
 def _check_predict(args: argparse.Namespace) -> None:
@@ -146,13 +152,21 @@ def _check_synth(args: argparse.Namespace) -> None:
 
 # --- the commands ---
 
+
 def _synth(args: argparse.Namespace) -> None:
     from medinterp.synthetic.generate import DATASETS, counts_for, generate
 
     # Only the bundled sample is drawn the slow way, so that it stays byte for byte what data/ holds.
     fast = args.fraction is not None or args.size != "sample"
-    generate(args.out, counts_for(args.size, args.fraction), seed=args.seed, jobs=args.jobs, datasets=tuple(args.datasets or DATASETS),
-             fast=fast, original_resolution=args.original_resolution)
+    generate(
+        args.out,
+        counts_for(args.size, args.fraction),
+        seed=args.seed,
+        jobs=args.jobs,
+        datasets=tuple(args.datasets or DATASETS),
+        fast=fast,
+        original_resolution=args.original_resolution,
+    )
 
 
 def _predict(args: argparse.Namespace) -> None:
@@ -161,8 +175,10 @@ def _predict(args: argparse.Namespace) -> None:
     run = predict(args.model_path, collect_inputs(args.inputs, args.root), args.batch_size, args.providers)
     write_predictions(args.out, run)
     failed = sum(1 for p in run.predictions if p.error)
-    print(f"{len(run.predictions)} images -> {args.out} ({run.metadata['name']}, {run.provider}, "
-          f"{run.images_per_second:.1f} images/s{f', {failed} unreadable' if failed else ''})")
+    print(
+        f"{len(run.predictions)} images -> {args.out} ({run.metadata['name']}, {run.provider}, "
+        f"{run.images_per_second:.1f} images/s{f', {failed} unreadable' if failed else ''})"
+    )
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -172,9 +188,14 @@ def _bench(args: argparse.Namespace) -> None:
     result = run_benchmarks(args.model_paths, tuple(args.batch_sizes), args.repeats, args.providers)
     write_json(args.out, result)
     for name, model in result["models"].items():
-        cells = ", ".join(f"{key.removeprefix('batch_')}: {row['eager_images_per_second']:.0f} -> "
-                          f"{row['onnxruntime_images_per_second']:.0f}" for key, row in model["batches"].items())
-        print(f"{name} ({model['framework']['name']} eager -> ONNX Runtime {model['provider']}, images/s by batch) {cells}")
+        cells = ", ".join(
+            f"{key.removeprefix('batch_')}: {row['eager_images_per_second']:.0f} -> "
+            f"{row['onnxruntime_images_per_second']:.0f}"
+            for key, row in model["batches"].items()
+        )
+        print(
+            f"{name} ({model['framework']['name']} eager -> ONNX Runtime {model['provider']}, images/s by batch) {cells}"
+        )
     print(f"-> {args.out}")
 
 
@@ -192,36 +213,67 @@ def build_parser() -> argparse.ArgumentParser:
     debug_help = "show the traceback behind an error (as MEDINTERP_DEBUG=1 does)"
     parser = Parser(prog="medinterp", description=__doc__)
     parser.add_argument("--debug", action="store_true", help=debug_help)
-    common = Parser(add_help=False)   # --debug after the command too; SUPPRESS keeps the one before it
+    common = Parser(add_help=False)  # --debug after the command too; SUPPRESS keeps the one before it
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
 
     synth = commands.add_parser("synth", parents=[common], help="write synthetic datasets in their published layouts")
     synth.add_argument("--out", default="data", help="folder to write into (default: data)")
-    synth.add_argument("--size", choices=("sample", "full"), default="sample",
-                       help="sample: the bundled miniature; full: the real archives' image counts (scale tests)")
-    synth.add_argument("--fraction", type=fraction, help="this fraction, in (0, 1], of the real counts instead of --size")
+    synth.add_argument(
+        "--size",
+        choices=("sample", "full"),
+        default="sample",
+        help="sample: the bundled miniature; full: the real archives' image counts (scale tests)",
+    )
+    synth.add_argument(
+        "--fraction", type=fraction, help="this fraction, in (0, 1], of the real counts instead of --size"
+    )
     synth.add_argument("--seed", type=non_negative_int, default=0)
     synth.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="parallel rendering processes")
     synth.add_argument("--datasets", nargs="+", choices=("breakhis", "brecahad", "isic"), help="default: all")
-    synth.add_argument("--original-resolution", type=float, default=0.0, metavar="SHARE",
-                       help="this share, in [0, 1], of the ISIC pictures at the archives' real sizes (up to 6000x4000), to measure decode cost")
+    synth.add_argument(
+        "--original-resolution",
+        type=float,
+        default=0.0,
+        metavar="SHARE",
+        help="this share, in [0, 1], of the ISIC pictures at the archives' real sizes (up to 6000x4000), to measure decode cost",
+    )
     synth.set_defaults(func=_synth, check=_check_synth)
 
-    pred = commands.add_parser("predict", parents=[common], help="class probabilities from an exported ONNX model (ONNX Runtime, CUDA when available)")
-    pred.add_argument("--model", required=True, help="an .onnx file, or an artifact name from dvc.yaml (e.g. isic-binary-classifier)")
-    pred.add_argument("inputs", nargs="+", help="image files, folders (searched recursively), or CSV files with an 'image' column")
+    pred = commands.add_parser(
+        "predict",
+        parents=[common],
+        help="class probabilities from an exported ONNX model (ONNX Runtime, CUDA when available)",
+    )
+    pred.add_argument(
+        "--model", required=True, help="an .onnx file, or an artifact name from dvc.yaml (e.g. isic-binary-classifier)"
+    )
+    pred.add_argument(
+        "inputs", nargs="+", help="image files, folders (searched recursively), or CSV files with an 'image' column"
+    )
     pred.add_argument("--root", help="folder the paths in a CSV are relative to (default: the CSV's folder)")
     pred.add_argument("--out", default="predictions.csv", help="CSV to write (default: predictions.csv)")
     pred.add_argument("--batch-size", type=positive_int, default=32)
-    pred.add_argument("--providers", nargs="+", help="ONNX Runtime execution providers in order (default: CUDA if available, else CPU)")
+    pred.add_argument(
+        "--providers",
+        nargs="+",
+        help="ONNX Runtime execution providers in order (default: CUDA if available, else CPU)",
+    )
     pred.set_defaults(func=_predict, check=_check_predict)
 
-    bench = commands.add_parser("bench", parents=[common], help="ONNX Runtime against the framework's eager inference, same model and inputs")
-    bench.add_argument("models", nargs="*", help=".onnx files or artifact names (default: every model artifact in dvc.yaml)")
+    bench = commands.add_parser(
+        "bench", parents=[common], help="ONNX Runtime against the framework's eager inference, same model and inputs"
+    )
+    bench.add_argument(
+        "models", nargs="*", help=".onnx files or artifact names (default: every model artifact in dvc.yaml)"
+    )
     bench.add_argument("--batch-sizes", nargs="+", type=positive_int, default=[1, 8, 32])
-    bench.add_argument("--repeats", type=positive_int, default=5, help="timed batches per measurement (the median is kept)")
-    bench.add_argument("--providers", nargs="+", help="ONNX Runtime execution providers (default: CUDA if available, else CPU)")
+    bench.add_argument(
+        "--repeats", type=positive_int, default=5, help="timed batches per measurement (the median is kept)"
+    )
+    bench.add_argument(
+        "--providers", nargs="+", help="ONNX Runtime execution providers (default: CUDA if available, else CPU)"
+    )
     bench.add_argument("--out", default="metrics/bench.json")
     bench.set_defaults(func=_bench, check=_check_bench)
 
@@ -242,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     debug = args.debug or debugging()
     try:
         args.check(args)
-        with sigterm_raises(), transaction():   # the command's outputs: all written, or none
+        with sigterm_raises(), transaction():  # the command's outputs: all written, or none
             args.func(args)
     except BaseException as exc:
         code = report_error(exc, debug)

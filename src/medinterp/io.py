@@ -31,9 +31,10 @@ import stat
 import sys
 import threading
 import traceback
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -153,7 +154,7 @@ def deferred_sigint(reraise: bool = True) -> Iterator[None]:
         yield
         return
     previous = signal.getsignal(signal.SIGINT)
-    if previous is None:   # a handler not installed from Python: leave it alone
+    if previous is None:  # a handler not installed from Python: leave it alone
         yield
         return
     caught: list[int] = []
@@ -189,7 +190,7 @@ def fsync_dir(folder: str | Path) -> None:
         return
     try:
         os.fsync(fd)
-    except OSError:   # e.g. EINVAL: a file system that does not sync directories
+    except OSError:  # e.g. EINVAL: a file system that does not sync directories
         pass
     finally:
         os.close(fd)
@@ -329,7 +330,7 @@ def check_writable(path: str | Path, what: str = "output") -> Path:
 
 # --- how a stage or a command ends on an error (medinterp.stages.run, medinterp.cli.main) ---
 
-INTERRUPTED, TERMINATED = 130, 143   # 128 + SIGINT, 128 + SIGTERM
+INTERRUPTED, TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 class Terminated(BaseException):
@@ -380,7 +381,7 @@ def sigterm_raises() -> Iterator[None]:
     pid = os.getpid()
 
     def raise_terminated(signum, frame):
-        if os.getpid() != pid:   # a forked worker (a process pool's) inherited this: die as SIGTERM asks
+        if os.getpid() != pid:  # a forked worker (a process pool's) inherited this: die as SIGTERM asks
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.kill(os.getpid(), signal.SIGTERM)
             return

@@ -38,9 +38,9 @@ import os
 import re
 import sys
 import tempfile
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import ModuleType
-from typing import Callable, Iterator, Mapping
 
 from medinterp.errors import ConfigError
 
@@ -52,17 +52,22 @@ DEFAULT_THREADS = 2
 
 # The AVX2 level of every library that chooses kernels by CPU (the oldest CPU promised).
 ISA_PINS = {
-    "ONEDNN_MAX_CPU_ISA": "AVX2",          # oneDNN, in both PyTorch and TensorFlow
-    "DNNL_MAX_CPU_ISA": "AVX2",            # its older name
-    "MKL_CBWR": "AVX2",                    # MKL's conditional numerical reproducibility (PyTorch's BLAS)
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN, in both PyTorch and TensorFlow
+    "DNNL_MAX_CPU_ISA": "AVX2",  # its older name
+    "MKL_CBWR": "AVX2",  # MKL's conditional numerical reproducibility (PyTorch's BLAS)
     "MKL_ENABLE_INSTRUCTIONS": "AVX2",
-    "ATEN_CPU_CAPABILITY": "avx2",         # PyTorch's own vectorised kernels
-    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",   # numpy's loops above AVX2
-    "OPENBLAS_CORETYPE": "Haswell",        # numpy's and scipy's BLAS
-    "CUDA_VISIBLE_DEVICES": "",            # no GPU: its kernels give other numbers again
+    "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own vectorised kernels
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # numpy's loops above AVX2
+    "OPENBLAS_CORETYPE": "Haswell",  # numpy's and scipy's BLAS
+    "CUDA_VISIBLE_DEVICES": "",  # no GPU: its kernels give other numbers again
 }
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                    "TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS")
+THREAD_VARIABLES = (
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "OPENBLAS_NUM_THREADS",
+    "TF_NUM_INTRAOP_THREADS",
+    "TF_NUM_INTEROP_THREADS",
+)
 
 
 class NumericsError(ConfigError):
@@ -112,17 +117,20 @@ def describe(environ: Mapping[str, str] = os.environ) -> dict:
     """What the run logs record: the mode, the thread count and every pinned variable as set."""
     names = [*ISA_PINS, *THREAD_VARIABLES]
     portable = mode(environ) == "portable"
-    return {"mode": mode(environ), "threads": threads(environ) if portable else None,
-            "environment": {name: environ.get(name) for name in names}}
+    return {
+        "mode": mode(environ),
+        "threads": threads(environ) if portable else None,
+        "environment": {name: environ.get(name) for name in names},
+    }
 
 
 # -- TensorFlow's start-up lines ---------------------------------------------------------------
 
-TF_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL", "2")   # 2: errors only, from TensorFlow's C++ logging
+TF_LOG_LEVEL = ("TF_CPP_MIN_LOG_LEVEL", "2")  # 2: errors only, from TensorFlow's C++ logging
 _TF_BANNER = re.compile(
     r"WARNING: All log messages before absl::InitializeLog\(\) is called are written to STDERR"
-    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] .*"   # absl: I0000 00:00:1796165152.754297    6279 port.cc:153] ...
-    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] \S+:\d+\] .*"              # tsl: 2025-01-01 12:00:00.000: I path.cc:32] ...
+    r"|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \S+:\d+\] .*"  # absl: I0000 00:00:1796165152.754297    6279 port.cc:153] ...
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+: [IW] \S+:\d+\] .*"  # tsl: 2025-01-01 12:00:00.000: I path.cc:32] ...
     r"|To enable the following instructions: .* rebuild TensorFlow with the appropriate compiler flags\."
 )
 
@@ -152,7 +160,11 @@ def _stderr_lines_dropped(drop: Callable[[str], bool]) -> Iterator[None]:
                 sys.stderr.flush()
                 os.dup2(saved, 2)
                 captured.seek(0)
-                kept = [line for line in captured.read().decode(errors="replace").splitlines(keepends=True) if not drop(line)]
+                kept = [
+                    line
+                    for line in captured.read().decode(errors="replace").splitlines(keepends=True)
+                    if not drop(line)
+                ]
                 if kept:
                     with open(2, "wb", closefd=False) as stderr:
                         stderr.write("".join(kept).encode())
@@ -164,7 +176,7 @@ def import_tensorflow() -> ModuleType:
     """``import tensorflow``, without its start-up lines unless ``MEDINTERP_TF_LOGS=1`` (see above).
     Only the first import in a process can leave them out; later calls return the loaded module."""
     if "tensorflow" not in sys.modules and not tensorflow_logs():
-        os.environ.setdefault(*TF_LOG_LEVEL)   # read by TensorFlow when it loads; inherited by child processes
+        os.environ.setdefault(*TF_LOG_LEVEL)  # read by TensorFlow when it loads; inherited by child processes
         with _stderr_lines_dropped(is_tensorflow_banner):
             import tensorflow
     import tensorflow

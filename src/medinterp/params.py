@@ -47,8 +47,16 @@ Range = tuple[float, float]
 # The values below are the libraries' own names; tests/test_params.py checks they agree.
 AnnotationClass = Literal["mitosis", "non_mitosis", "apoptosis", "tumor", "non_tumor", "lumen", "non_lumen"]
 IsicClass = Literal["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"]
-ValMetric = Literal["val_loss", "val_accuracy", "val_balanced_accuracy", "val_roc_auc", "val_precision", "val_recall",
-                    "val_f1", "val_roc_auc_ovr_macro"]
+ValMetric = Literal[
+    "val_loss",
+    "val_accuracy",
+    "val_balanced_accuracy",
+    "val_roc_auc",
+    "val_precision",
+    "val_recall",
+    "val_f1",
+    "val_roc_auc_ovr_macro",
+]
 VariantName = Literal["vanilla", "encoder-imagenet", "encoder-random"]
 
 
@@ -85,7 +93,9 @@ class DataPaths(Block):
 
 class Data(Block):
     profile: Literal["sample", "full"] = Field(
-        "sample", description="sample: the bundled synthetic miniature; full: the real datasets with the seeds' settings")
+        "sample",
+        description="sample: the bundled synthetic miniature; full: the real datasets with the seeds' settings",
+    )
     root: str = Field("data", description="folder holding the datasets (inside or outside the repository)")
     paths: DataPaths = DataPaths()
 
@@ -93,26 +103,36 @@ class Data(Block):
 # --------------------------------------------------------------------------------------- split
 class SplitBreakhis(Block):
     magnification: Literal[40, 100, 200, 400] = Field(400, description="BreakHis magnification used (the paper: 400X)")
-    val_fraction: OpenShare = Field(0.2, description="share of the slides (or images) in validation (80/20 as the paper)")
+    val_fraction: OpenShare = Field(
+        0.2, description="share of the slides (or images) in validation (80/20 as the paper)"
+    )
     group_by_slide: bool = Field(True, description="keep a slide on one side (the paper did not group)")
-    drop_relabelled_copies: bool = Field(False, description="slide 14-13412 is filed as DC and LC; true keeps only the DC copy")
+    drop_relabelled_copies: bool = Field(
+        False, description="slide 14-13412 is filed as DC and LC; true keeps only the DC copy"
+    )
 
 
 class SplitBrecahad(Block):
     required_points: list[AnnotationClass] = Field(
-        ["tumor"], min_length=1, description="images without any of these annotation classes are removed")
+        ["tumor"], min_length=1, description="images without any of these annotation classes are removed"
+    )
 
 
 class SplitIsicBinary(Block):
-    extra_malignant_classes: list[IsicClass] = Field(["MEL"], description="ISIC 2019 classes added as malignant (the thesis: MEL)")
+    extra_malignant_classes: list[IsicClass] = Field(
+        ["MEL"], description="ISIC 2019 classes added as malignant (the thesis: MEL)"
+    )
     drop_duplicates: bool = Field(True, description="drop ISIC 2020's listed duplicates (the thesis kept them)")
     folds: Annotated[int, Field(ge=2)] = Field(5, description="cross-validation folds")
     group_by_patient: bool = Field(True, description="ISIC 2020 patient id; ISIC 2019 lesion id")
 
 
 class SplitIsicMulticlass(Block):
-    classes: list[IsicClass] = Field(["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"], min_length=2,
-                                     description="ISIC 2019 classes, in the order of the model's outputs")
+    classes: list[IsicClass] = Field(
+        ["MEL", "NV", "BCC", "AK", "BKL", "DF", "VASC", "SCC"],
+        min_length=2,
+        description="ISIC 2019 classes, in the order of the model's outputs",
+    )
     test_fraction: OpenShare = Field(0.2, description="share of the images held out for testing")
     val_fraction: OpenShare = Field(0.2, description="share of what remains after the test set, for validation")
     group_by_lesion: bool = Field(True, description="keep a lesion's images on one side")
@@ -140,8 +160,8 @@ class Variant(BaseModel):
 
     model_config = ConfigDict(frozen=True)
     name: VariantName
-    autoencoder: bool        # classifier started from the pre-trained encoder
-    weights: str             # what the variant asks for: imagenet | random
+    autoencoder: bool  # classifier started from the pre-trained encoder
+    weights: str  # what the variant asks for: imagenet | random
 
     @property
     def training(self) -> str:
@@ -149,11 +169,14 @@ class Variant(BaseModel):
         return "encoder" if self.autoencoder else "vanilla"
 
 
-VARIANTS = {v.name: v for v in (
-    Variant(name="vanilla", autoencoder=False, weights="imagenet"),
-    Variant(name="encoder-imagenet", autoencoder=True, weights="imagenet"),
-    Variant(name="encoder-random", autoencoder=True, weights="random"),
-)}
+VARIANTS = {
+    v.name: v
+    for v in (
+        Variant(name="vanilla", autoencoder=False, weights="imagenet"),
+        Variant(name="encoder-imagenet", autoencoder=True, weights="imagenet"),
+        Variant(name="encoder-random", autoencoder=True, weights="random"),
+    )
+}
 
 
 class Phase(Block):
@@ -165,7 +188,9 @@ class Phase(Block):
 
 
 class PaperAutoencoder(Phase):
-    decoder_filters: PositiveInt = Field(256, description="filters of the first transposed convolution, halved at each further one")
+    decoder_filters: PositiveInt = Field(
+        256, description="filters of the first transposed convolution, halved at each further one"
+    )
     reconstructions: Count = Field(4, description="validation images drawn beside their reconstructions")
 
     @property
@@ -176,27 +201,36 @@ class PaperAutoencoder(Phase):
 class PaperClassifier(Phase):
     head_units: PositiveInt = Field(256, description="dense layer between the pooled features and the logit")
     dropout: Dropout = Field(0.5, description="before the dense head")
-    monitor: Literal["val_loss", "val_accuracy", "val_roc_auc"] = Field("val_loss", description="validation metric that picks the kept epoch")
+    monitor: Literal["val_loss", "val_accuracy", "val_roc_auc"] = Field(
+        "val_loss", description="validation metric that picks the kept epoch"
+    )
     balance_classes: bool = Field(True, description="draw benign images again until both classes are as many")
 
 
 class PaperEvaluate(Block):
-    image_size: ImageSize | None = Field(None, description="BreCaHAD's input size; null: the profile's, else paper.image_size")
-    points: list[AnnotationClass] = Field(["tumor"], min_length=1, description="BreCaHAD annotation classes that count for the IRA")
+    image_size: ImageSize | None = Field(
+        None, description="BreCaHAD's input size; null: the profile's, else paper.image_size"
+    )
+    points: list[AnnotationClass] = Field(
+        ["tumor"], min_length=1, description="BreCaHAD annotation classes that count for the IRA"
+    )
     constant_heatmap: Literal["zero", "skip"] = Field(
-        "zero", description="zero: an all-zero Grad-CAM counts with IRA 0; skip: left out (counted either way)")
+        "zero", description="zero: an all-zero Grad-CAM counts with IRA 0; skip: left out (counted either way)"
+    )
     gradcam_layer: str | None = Field(None, description="null: the registry's (the last convolutional feature map)")
     overlays: Count = Field(3, description="BreCaHAD images drawn per row (Figs. 9-11)")
 
 
-ExplanationMethod = Literal["gradcam", "gradcam_plus_plus", "hirescam", "xgradcam", "layercam", "eigencam", "scorecam",
-                            "random", "centre"]
+ExplanationMethod = Literal[
+    "gradcam", "gradcam_plus_plus", "hirescam", "xgradcam", "layercam", "eigencam", "scorecam", "random", "centre"
+]
 EXPLANATION_METHODS: tuple[str, ...] = get_args(ExplanationMethod)
 
 
 class ScoreCam(Block):
     channels: PositiveInt | Literal["all"] | None = inherited(
-        "channels of the layer kept per image (the most activated); all: every one (one forward pass each)")
+        "channels of the layer kept per image (the most activated); all: every one (one forward pass each)"
+    )
     batch_size: PositiveInt = Field(64, description="masked images per forward pass")
 
 
@@ -204,17 +238,27 @@ class Randomization(Block):
     steps: PositiveInt | None = inherited("cascading steps from the output layer down; the last randomizes every layer")
     images: PositiveInt | Literal["all"] | None = inherited("explained images whose maps are recomputed at each step")
     max_spearman: Annotated[float, Field(ge=-1, le=1)] = Field(
-        0.5, description="a method fails when its fully randomized maps still correlate above this (mean Spearman)")
+        0.5, description="a method fails when its fully randomized maps still correlate above this (mean Spearman)"
+    )
 
 
 class Explanations(Block):
-    methods: list[ExplanationMethod] = Field(list(EXPLANATION_METHODS), min_length=1,
-                                             description="explanation methods and baselines compared (stage paper_explanations)")
+    methods: list[ExplanationMethod] = Field(
+        list(EXPLANATION_METHODS),
+        min_length=1,
+        description="explanation methods and baselines compared (stage paper_explanations)",
+    )
     images_from: Literal["correct", "all"] | None = inherited(
-        "which BreCaHAD images are explained: correct (classified malignant, as Table 2) | all")
-    images: PositiveInt | Literal["all"] | None = inherited("BreCaHAD images explained per classifier, the first of images_from")
-    radius: Count = Field(15, description="pixels around each tumour point: the discs of the pointing game, "
-                                          "relevance mass and top-k (Zhang et al. 2018: 15)")
+        "which BreCaHAD images are explained: correct (classified malignant, as Table 2) | all"
+    )
+    images: PositiveInt | Literal["all"] | None = inherited(
+        "BreCaHAD images explained per classifier, the first of images_from"
+    )
+    radius: Count = Field(
+        15,
+        description="pixels around each tumour point: the discs of the pointing game, "
+        "relevance mass and top-k (Zhang et al. 2018: 15)",
+    )
     top_k: PositiveInt = Field(1000, description="pixels of the top-k intersection (Quantus's default)")
     scorecam: ScoreCam = ScoreCam()
     randomization: Randomization = Randomization()
@@ -227,19 +271,33 @@ class Explanations(Block):
 
 
 class Paper(Block):
-    backbones: list[str] = Field(["nasnet_mobile", "densenet201", "mobilenet_v2"], min_length=1,
-                                 description="models of the registry, one stage each: a name (keras where both families have it) "
-                                             "or `<family>-<name>` (`torch-resnet50`)")
-    variants: list[VariantName] = Field(["vanilla", "encoder-imagenet", "encoder-random"], min_length=1,
-                                        description="section 4.3's variants")
+    backbones: list[str] = Field(
+        ["nasnet_mobile", "densenet201", "mobilenet_v2"],
+        min_length=1,
+        description="models of the registry, one stage each: a name (keras where both families have it) "
+        "or `<family>-<name>` (`torch-resnet50`)",
+    )
+    variants: list[VariantName] = Field(
+        ["vanilla", "encoder-imagenet", "encoder-random"], min_length=1, description="section 4.3's variants"
+    )
     image_size: ImageSize | None = inherited("BreakHis input size (sample 64, full 128 as the paper)")
-    weights: str | None = inherited("what an ImageNet request loads: imagenet | random | a weights file or a folder of Keras's files")
+    weights: str | None = inherited(
+        "what an ImageNet request loads: imagenet | random | a weights file or a folder of Keras's files"
+    )
     batch_size: Annotated[int, Field(ge=2)] | None = inherited("images per step (the paper does not give one)")
-    batchnorm_momentum: OpenShare | None = Field(None, description="momentum of every batch normalisation layer; null keeps each architecture's")
+    batchnorm_momentum: OpenShare | None = Field(
+        None, description="momentum of every batch normalisation layer; null keeps each architecture's"
+    )
     augment: bool = Field(True, description="random 90-degree rotations and mirroring of the training images")
-    precision: Precision = Field("fp32", description="fp32 | bf16 | fp16: Keras's mixed-precision policy for training "
-                                                     "(mixed_bfloat16 / mixed_float16); pays off on a GPU")
-    parity_tolerance: Positive = Field(0.001, description="largest |ONNX Runtime - framework| output difference an export may show; more stops the stage")
+    precision: Precision = Field(
+        "fp32",
+        description="fp32 | bf16 | fp16: Keras's mixed-precision policy for training "
+        "(mixed_bfloat16 / mixed_float16); pays off on a GPU",
+    )
+    parity_tolerance: Positive = Field(
+        0.001,
+        description="largest |ONNX Runtime - framework| output difference an export may show; more stops the stage",
+    )
     autoencoder: PaperAutoencoder = PaperAutoencoder()
     classifier: PaperClassifier = PaperClassifier()
     evaluate: PaperEvaluate = PaperEvaluate()
@@ -280,15 +338,28 @@ class Paper(Block):
     def as_dict(self, backbone: str, *sections: str) -> dict[str, Any]:
         """The settings every paper stage shares plus the named sections: what a stage records is what it used."""
         shared = self.model_dump(exclude={"backbones", "autoencoder", "classifier", "evaluate"})
-        out = {"backbone": backbone, **{k: shared[k] for k in ("image_size", "weights", "batch_size", "batchnorm_momentum",
-                                                               "augment", "precision", "parity_tolerance")}}
+        out = {
+            "backbone": backbone,
+            **{
+                k: shared[k]
+                for k in (
+                    "image_size",
+                    "weights",
+                    "batch_size",
+                    "batchnorm_momentum",
+                    "augment",
+                    "precision",
+                    "parity_tolerance",
+                )
+            },
+        }
         out["variants"] = [v.name for v in self.variant_list]
         for section in sections:
             out[section] = getattr(self, section).model_dump()
         return out
 
 
-PAPER_FAMILY = "keras"   # a bare name in paper.backbones: the paper's family where both have it
+PAPER_FAMILY = "keras"  # a bare name in paper.backbones: the paper's family where both have it
 
 
 def _model_list(entries: list[str], family: str, preferred: str) -> list[str]:
@@ -342,7 +413,9 @@ class IsicTask(Block):
     plateau_factor: OpenShare = Field(0.4, description="ReduceLROnPlateau on the monitored metric")
     plateau_patience: Count = Field(1, description="epochs without improvement before the rate drops")
     early_stopping_patience: PositiveInt = Field(10, description="epochs without improvement before training stops")
-    monitor: ValMetric = Field("val_loss", description="epoch kept per fold (losses minimised, other metrics maximised)")
+    monitor: ValMetric = Field(
+        "val_loss", description="epoch kept per fold (losses minimised, other metrics maximised)"
+    )
     dropout: Dropout = Field(0.1, description="before the new final layer")
     freeze: list[str] = Field(["classifier"], description="layers that do not train; the new final layer always does")
 
@@ -354,8 +427,12 @@ class IsicBinary(IsicTask):
 class IsicMulticlass(IsicTask):
     plateau_factor: OpenShare = Field(0.2, description="ReduceLROnPlateau on the monitored metric")
     plateau_patience: Count = Field(2, description="epochs without improvement before the rate drops")
-    class_weight_range: tuple[Positive, Positive] = Field((0.9, 0.2), description="loss weights: rarest class .. most frequent, by frequency rank")
-    class_weights: dict[IsicClass, Positive] | None = Field(None, description="or {MEL: 0.4, NV: 0.2, ...} to set each class's weight")
+    class_weight_range: tuple[Positive, Positive] = Field(
+        (0.9, 0.2), description="loss weights: rarest class .. most frequent, by frequency rank"
+    )
+    class_weights: dict[IsicClass, Positive] | None = Field(
+        None, description="or {MEL: 0.4, NV: 0.2, ...} to set each class's weight"
+    )
 
 
 class IsicExport(Block):
@@ -367,13 +444,19 @@ class Isic(Block):
     image_size: ImageSize | None = inherited("null: the profile's (sample 64, full 224)")
     weights: str | None = inherited("imagenet | random | path to a torchvision state dict; null: the profile's")
     loader_workers: Count | Literal["auto"] = Field(
-        "auto", description="processes that read training batches from the arrays; auto: from the machine's cores "
-                            "(results do not depend on it: augmentation is drawn in the main process)")
-    precision: Precision = Field("fp32", description="fp32 | bf16 | fp16: autocast (torch) or mixed-precision policy (Keras) "
-                                                     "for training and evaluation; fp16 and bf16 pay off on a GPU")
+        "auto",
+        description="processes that read training batches from the arrays; auto: from the machine's cores "
+        "(results do not depend on it: augmentation is drawn in the main process)",
+    )
+    precision: Precision = Field(
+        "fp32",
+        description="fp32 | bf16 | fp16: autocast (torch) or mixed-precision policy (Keras) "
+        "for training and evaluation; fp16 and bf16 pay off on a GPU",
+    )
     memory_format: Literal["channels_last", "contiguous"] | None = inherited(
         "torch family's layout of training batches; null: the profile's (sample contiguous, full channels_last: "
-        "channels_last slows training on small images and speeds it up on large ones); Keras is always NHWC")
+        "channels_last slows training on small images and speeds it up on large ones); Keras is always NHWC"
+    )
     augment: Augment = Augment()
     binary: IsicBinary = IsicBinary()
     multiclass: IsicMulticlass = IsicMulticlass()
@@ -392,8 +475,23 @@ class TaskSettings(IsicTask):
     augment: Augment
 
     def as_dict(self) -> dict[str, Any]:
-        own = ("task", "image_size", "weights", "precision", "memory_format", "epochs", "batch_size", "learning_rate", "plateau_factor",
-               "plateau_patience", "early_stopping_patience", "monitor", "dropout", "freeze", "augment")
+        own = (
+            "task",
+            "image_size",
+            "weights",
+            "precision",
+            "memory_format",
+            "epochs",
+            "batch_size",
+            "learning_rate",
+            "plateau_factor",
+            "plateau_patience",
+            "early_stopping_patience",
+            "monitor",
+            "dropout",
+            "freeze",
+            "augment",
+        )
         dumped = self.model_dump()
         dumped["augment"] = {k: list(v) if isinstance(v, tuple) else v for k, v in dumped["augment"].items()}
         return {k: dumped[k] for k in own}
@@ -402,13 +500,17 @@ class TaskSettings(IsicTask):
 # ----------------------------------------------------------------------------------- interpret
 class Outliers(Block):
     z: Positive = Field(2.0, description="a pixel is an outlier when |z| > z in any channel (the thesis: 2.0)")
-    min_share: Share = Field(0.2, description="an image is an outlier when more than this share of its pixels are (the thesis: 0.0)")
+    min_share: Share = Field(
+        0.2, description="an image is an outlier when more than this share of its pixels are (the thesis: 0.0)"
+    )
     examples: Count = Field(4, description="images shown in the Fig. 17 figure")
 
 
 class Filters(Block):
     layer: str | None = Field(None, description="null: the registry's last convolutional layer")
-    quantile: OpenShare = Field(0.95, description="per-filter threshold on the images' spatial maxima (the thesis: 0.95)")
+    quantile: OpenShare = Field(
+        0.95, description="per-filter threshold on the images' spatial maxima (the thesis: 0.95)"
+    )
     top_k: PositiveInt = Field(5, description="filters per set and class in the top table (Table 10)")
     heatmap_top: PositiveInt = Field(10, description="filters per class shown in the heatmap (Fig. 26)")
 
@@ -424,10 +526,16 @@ class Regularizers(Block):
     """Table 3."""
 
     jitter: Share = Field(0.1, description="brightness factor drawn from [1 - jitter, 1 + jitter]")
-    rotate: Annotated[float, Field(ge=0, le=180)] = Field(15.0, description="degrees, drawn from [-rotate, rotate] (Table 3)")
+    rotate: Annotated[float, Field(ge=0, le=180)] = Field(
+        15.0, description="degrees, drawn from [-rotate, rotate] (Table 3)"
+    )
     translate: Share = Field(0.1, description="share of the image side, per axis (Table 3)")
-    resize: Annotated[float, Field(ge=1)] = Field(1.2, description="scale drawn log-uniformly from [1/resize, resize] (Table 3)")
-    l1: Annotated[float, Field(ge=0)] = Field(0.05, description="L1 penalty towards mid-grey, relative to the normalised gradient (Table 3)")
+    resize: Annotated[float, Field(ge=1)] = Field(
+        1.2, description="scale drawn log-uniformly from [1/resize, resize] (Table 3)"
+    )
+    l1: Annotated[float, Field(ge=0)] = Field(
+        0.05, description="L1 penalty towards mid-grey, relative to the normalised gradient (Table 3)"
+    )
     bilateral: Bilateral = Bilateral()
 
 
@@ -441,15 +549,22 @@ class Featurevis(Block):
 
 
 class Sanity(Block):
-    class_: Literal["benign", "malignant"] = Field("malignant", alias="class", description="class of the binary task compared")
-    layers: PositiveInt | Literal["all"] | None = inherited("convolutional layers compared, spread from first to last; all: every one")
+    class_: Literal["benign", "malignant"] = Field(
+        "malignant", alias="class", description="class of the binary task compared"
+    )
+    layers: PositiveInt | Literal["all"] | None = inherited(
+        "convolutional layers compared, spread from first to last; all: every one"
+    )
     natural_images: PositiveInt | None = inherited("natural images of the class compared with (at most)")
     top_n: PositiveInt | None = inherited("visualizations per layer")
 
 
 class InterpretPaper(Block):
-    backbones: list[str] = Field([], description="entries of paper.backbones whose classifiers the thesis's methods "
-                                                 "interpret (stage interpret_paper, one per backbone and variant); [] : none")
+    backbones: list[str] = Field(
+        [],
+        description="entries of paper.backbones whose classifiers the thesis's methods "
+        "interpret (stage interpret_paper, one per backbone and variant); [] : none",
+    )
     variants: list[VariantName] = Field(["vanilla"], min_length=1, description="which of each backbone's classifiers")
 
 
@@ -471,7 +586,9 @@ def _partial(model: type[BaseModel]) -> type[BaseModel]:
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             annotation = _partial(annotation)
         fields[name] = (Union[annotation, None], Field(None, alias=info.alias, description=info.description))
-    return create_model(f"{model.__name__}Layer", __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=True), **fields)
+    return create_model(
+        f"{model.__name__}Layer", __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=True), **fields
+    )
 
 
 class Layered(Block):
@@ -486,38 +603,75 @@ Layer = _partial(Layered)
 
 # Why each sample value differs from the seeds': params.yaml's comments and docs/params.md.
 SAMPLE = {
-    "paper": {"image_size": 64, "weights": "random", "batch_size": 16, "batchnorm_momentum": 0.5,
-              "autoencoder": {"epochs": 1}, "classifier": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.001},
-              "evaluate": {"image_size": 128}},
-    "isic": {"image_size": 64, "weights": "random", "memory_format": "contiguous",
-             "binary": {"epochs": 1, "batch_size": 16, "learning_rate": 0.001},
-             "multiclass": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001}},
+    "paper": {
+        "image_size": 64,
+        "weights": "random",
+        "batch_size": 16,
+        "batchnorm_momentum": 0.5,
+        "autoencoder": {"epochs": 1},
+        "classifier": {"epochs": 1, "optimizer": "adam", "learning_rate": 0.001},
+        "evaluate": {"image_size": 128},
+    },
+    "isic": {
+        "image_size": 64,
+        "weights": "random",
+        "memory_format": "contiguous",
+        "binary": {"epochs": 1, "batch_size": 16, "learning_rate": 0.001},
+        "multiclass": {"epochs": 3, "batch_size": 16, "learning_rate": 0.001},
+    },
     "interpret": {"featurevis": {"steps": 20, "top_n": 3}, "sanity": {"layers": 3, "natural_images": 8, "top_n": 2}},
-    "explanations": {"images_from": "all", "images": 4, "scorecam": {"channels": 8}, "randomization": {"steps": 2, "images": 2}},
+    "explanations": {
+        "images_from": "all",
+        "images": 4,
+        "scorecam": {"channels": 8},
+        "randomization": {"steps": 2, "images": 2},
+    },
 }
 FULL = {
     "paper": {"image_size": 128, "weights": "imagenet", "batch_size": 16},
-    "isic": {"image_size": 224, "weights": "imagenet", "memory_format": "channels_last", "binary": {"learning_rate": 0.0001}, "multiclass": {"learning_rate": 0.0001}},
-    "interpret": {"featurevis": {"steps": 200, "top_n": 5}, "sanity": {"layers": "all", "natural_images": 100, "top_n": 5}},
-    "explanations": {"images_from": "correct", "images": "all", "scorecam": {"channels": "all"},
-                     "randomization": {"steps": 10, "images": "all"}},
+    "isic": {
+        "image_size": 224,
+        "weights": "imagenet",
+        "memory_format": "channels_last",
+        "binary": {"learning_rate": 0.0001},
+        "multiclass": {"learning_rate": 0.0001},
+    },
+    "interpret": {
+        "featurevis": {"steps": 200, "top_n": 5},
+        "sanity": {"layers": "all", "natural_images": 100, "top_n": 5},
+    },
+    "explanations": {
+        "images_from": "correct",
+        "images": "all",
+        "scorecam": {"channels": "all"},
+        "randomization": {"steps": 10, "images": "all"},
+    },
 }
 
 
 class Profiles(Block):
-    sample: Layer = Field(Layer.model_validate(SAMPLE), description="the bundled synthetic sample: offline, CPU, minutes")
+    sample: Layer = Field(
+        Layer.model_validate(SAMPLE), description="the bundled synthetic sample: offline, CPU, minutes"
+    )
     full: Layer = Field(Layer.model_validate(FULL), description="the real datasets with the seeds' settings")
 
 
 # ----------------------------------------------------------------------------------------- top
 class Params(Block):
-    models: list[str] = Field(["alexnet", "vgg16", "resnet50"], min_length=1,
-                              description="architectures of the per-model stages (ISIC training, export, interpretation), "
-                                          "one stage each: a name or `<family>-<name>` (`keras-resnet50`)")
-    model: str = Field("resnet50", description="the entry of `models` behind the registry's main ISIC artifacts "
-                                               "(isic-binary-classifier, isic-multiclass-classifier)")
-    family: Literal["auto", "keras", "torch"] = Field("auto", description="which family builds a bare name of `models` "
-                                                                          "where both have it (auto: torch)")
+    models: list[str] = Field(
+        ["alexnet", "vgg16", "resnet50"],
+        min_length=1,
+        description="architectures of the per-model stages (ISIC training, export, interpretation), "
+        "one stage each: a name or `<family>-<name>` (`keras-resnet50`)",
+    )
+    model: str = Field(
+        "resnet50",
+        description="the entry of `models` behind the registry's main ISIC artifacts "
+        "(isic-binary-classifier, isic-multiclass-classifier)",
+    )
+    family: Literal["auto", "keras", "torch"] = Field(
+        "auto", description="which family builds a bare name of `models` where both have it (auto: torch)"
+    )
     seed: Count = Field(0, description="seed of every split, initialisation and random draw")
     data: Data = Data()
     split: Split = Split()
@@ -529,14 +683,16 @@ class Params(Block):
     explanations: Explanations = Explanations()
 
     @model_validator(mode="after")
-    def _lists_agree(self) -> "Params":
+    def _lists_agree(self) -> Params:
         try:
             _model_list(self.models, self.family, registry.PREFERRED_FAMILY)
         except ValueError as exc:
             raise ValueError(f"models: {exc}") from None
         if self.model not in self.models:
-            raise ValueError(f"model {self.model!r} is not one of models {self.models}: add it there "
-                             f"(dvc exp run -S 'models=[..., {self.model}]')")
+            raise ValueError(
+                f"model {self.model!r} is not one of models {self.models}: add it there "
+                f"(dvc exp run -S 'models=[..., {self.model}]')"
+            )
         others = [b for b in self.interpret.paper.backbones if b not in self.paper.backbones]
         if others:
             raise ValueError(f"interpret.paper.backbones {others} are not in paper.backbones {self.paper.backbones}")
@@ -556,10 +712,12 @@ class Params(Block):
         spec = registry.lookup(backbone, "auto", PAPER_FAMILY)
         paper = self._layered(spec).paper
         _require(paper, "paper", f"profiles.{self.data.profile}.paper or the registry's {spec.key}")
-        evaluate = paper.evaluate.model_copy(update={
-            "image_size": paper.evaluate.image_size or paper.image_size,
-            "gradcam_layer": paper.evaluate.gradcam_layer or spec.gradcam_layer,
-        })
+        evaluate = paper.evaluate.model_copy(
+            update={
+                "image_size": paper.evaluate.image_size or paper.image_size,
+                "gradcam_layer": paper.evaluate.gradcam_layer or spec.gradcam_layer,
+            }
+        )
         return spec, paper.model_copy(update={"evaluate": evaluate})
 
     def model_spec(self, entry: str | None = None) -> ModelSpec:
@@ -576,12 +734,23 @@ class Params(Block):
         isic = self._layered(spec).isic
         block = getattr(isic, task)
         values = {name: getattr(block, name) for name in IsicTask.model_fields}
-        values.update(task=task, image_size=isic.image_size, weights=isic.weights, loader_workers=isic.loader_workers,
-                      precision=isic.precision, memory_format=isic.memory_format, augment=isic.augment)
+        values.update(
+            task=task,
+            image_size=isic.image_size,
+            weights=isic.weights,
+            loader_workers=isic.loader_workers,
+            precision=isic.precision,
+            memory_format=isic.memory_format,
+            augment=isic.augment,
+        )
         for key in ("image_size", "weights", "memory_format"):
             _require_value(values[key], f"isic.{key}", f"profiles.{self.data.profile}.isic")
         for key in ("epochs", "batch_size", "learning_rate"):
-            _require_value(values[key], f"isic.{task}.{key}", f"profiles.{self.data.profile}.isic.{task} or the registry's {spec.key}")
+            _require_value(
+                values[key],
+                f"isic.{task}.{key}",
+                f"profiles.{self.data.profile}.isic.{task} or the registry's {spec.key}",
+            )
         return TaskSettings(**values)
 
     def interpret_settings(self) -> Interpret:
@@ -604,8 +773,13 @@ class Params(Block):
         where = f"profiles.{self.data.profile}"
         _require_value(paper.image_size, "paper.image_size", f"{where}.paper")
         _require_value(isic.image_size, "isic.image_size", f"{where}.isic")
-        return {"breakhis": paper.image_size, "brecahad": paper.evaluate.image_size or paper.image_size,
-                "isic_binary": isic.image_size, "isic2016_test": isic.image_size, "isic_multiclass": isic.image_size}
+        return {
+            "breakhis": paper.image_size,
+            "brecahad": paper.evaluate.image_size or paper.image_size,
+            "isic_binary": isic.image_size,
+            "isic2016_test": isic.image_size,
+            "isic_multiclass": isic.image_size,
+        }
 
 
 def _fill(value: BaseModel, layers: list[BaseModel | None]) -> Any:
@@ -665,7 +839,7 @@ def _describe(errors: list[dict[str, Any]], raw: dict[str, Any]) -> str:
     keys = _key_path([str(part) for part in errors[0]["loc"]], raw)
     key = ".".join(keys)
     error = errors[0]
-    if not keys:   # a check across top-level keys: its message names them
+    if not keys:  # a check across top-level keys: its message names them
         return error["msg"].replace("Value error, ", "")
     if error["type"] == "extra_forbidden":
         options = _fields_at(keys[:-1])
@@ -675,8 +849,10 @@ def _describe(errors: list[dict[str, Any]], raw: dict[str, Any]) -> str:
     if error["type"] == "missing":
         return f"{key} is missing"
     same = [e for e in errors if _key_path([str(p) for p in e["loc"]], raw) == keys]
-    reasons = list(dict.fromkeys(e["msg"].replace("Input should be", "should be").replace("Value error, ", "") for e in same))
-    if isinstance(error.get("input"), dict) and error["type"] == "value_error":   # a check across keys of a block
+    reasons = list(
+        dict.fromkeys(e["msg"].replace("Input should be", "should be").replace("Value error, ", "") for e in same)
+    )
+    if isinstance(error.get("input"), dict) and error["type"] == "value_error":  # a check across keys of a block
         return f"{key}: {' or '.join(reasons)}"
     return f"{key} is {error.get('input')!r}: {' or '.join(reasons)}"
 
@@ -692,7 +868,7 @@ def _key_path(loc: list[str], raw: dict[str, Any]) -> list[str]:
         elif isinstance(node, list) and part.isdigit() and keys:
             keys[-1] += f"[{part}]"
             node = node[int(part)] if int(part) < len(node) else None
-        elif isinstance(node, dict) or not keys:   # a key the YAML lacks
+        elif isinstance(node, dict) or not keys:  # a key the YAML lacks
             keys.append(part)
             node = None
     return keys
@@ -727,21 +903,30 @@ def _model_of(annotation: Any) -> type[BaseModel] | None:
 # ---------------------------------------------------------------------------------------- docs
 def reference() -> str:
     """docs/params.md: every param with its type, default and meaning, from this schema."""
-    lines = ["# Params reference", "",
-             "Generated from `src/medinterp/params.py` by `uv run python -m medinterp.params --docs > docs/params.md`;",
-             "`tests/test_params.py` fails when this file and the schema disagree. *inherited*: `null` takes the",
-             "active profile's value (`profiles.<data.profile>`), else the model's seed default from the registry.", ""]
+    lines = [
+        "# Params reference",
+        "",
+        "Generated from `src/medinterp/params.py` by `uv run python -m medinterp.params --docs > docs/params.md`;",
+        "`tests/test_params.py` fails when this file and the schema disagree. *inherited*: `null` takes the",
+        "active profile's value (`profiles.<data.profile>`), else the model's seed default from the registry.",
+        "",
+    ]
     header = ["| key | type | default | meaning |", "|---|---|---|---|"]
     top = [name for name, info in Params.model_fields.items() if _model_of(info.annotation) is None]
     lines += ["## Top level", "", *header, *(row for name in top for row in _rows(name, Params.model_fields[name])), ""]
     for section, info in Params.model_fields.items():
         if section not in top and section != "profiles":
             lines += [f"## `{section}`", "", *header, *_rows(section, info), ""]
-    lines += ["## `profiles`", "",
-              "`profiles.sample` and `profiles.full` hold the values the `data.profile` switch changes. Each is a",
-              "partial copy of `paper`, `isic` and `interpret`: any key above may be set there, with the same type",
-              "and limits, and no other. A value set in the block itself wins over the profile's.", "",
-              "| key | sample | full |", "|---|---|---|"]
+    lines += [
+        "## `profiles`",
+        "",
+        "`profiles.sample` and `profiles.full` hold the values the `data.profile` switch changes. Each is a",
+        "partial copy of `paper`, `isic` and `interpret`: any key above may be set there, with the same type",
+        "and limits, and no other. A value set in the block itself wins over the profile's.",
+        "",
+        "| key | sample | full |",
+        "|---|---|---|",
+    ]
     sample, full = (_flat(p.model_dump(by_alias=True, exclude_none=True)) for p in (Profiles().sample, Profiles().full))
     for key in dict.fromkeys([*sample, *full]):
         lines.append(f"| `{key}` | {_shown(sample.get(key))} | {_shown(full.get(key))} |")
@@ -759,7 +944,11 @@ def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def _shown(value: Any) -> str:
-    return "" if value is None else f"`{yaml.safe_dump(_plain(value), default_flow_style=True).strip().removesuffix('...').strip()}`"
+    return (
+        ""
+        if value is None
+        else f"`{yaml.safe_dump(_plain(value), default_flow_style=True).strip().removesuffix('...').strip()}`"
+    )
 
 
 def _rows(key: str, info: Any) -> list[str]:
@@ -782,7 +971,11 @@ _SIGNS = {"Ge": ">=", "Gt": ">", "Le": "<=", "Lt": "<", "MinLen": "length >=", "
 def _limit(constraint: Any) -> str:
     """``Ge(ge=1)`` as ``>= 1``."""
     sign = _SIGNS.get(type(constraint).__name__)
-    values = [getattr(constraint, f.name) for f in dataclasses.fields(constraint)] if dataclasses.is_dataclass(constraint) else []
+    values = (
+        [getattr(constraint, f.name) for f in dataclasses.fields(constraint)]
+        if dataclasses.is_dataclass(constraint)
+        else []
+    )
     if sign is None or len(values) != 1:
         return str(constraint)
     return f"{sign} {values[0]}"

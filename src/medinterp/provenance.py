@@ -46,9 +46,13 @@ def _imported(name: str, path: Path, top: str, root: Path) -> set[str]:
             found.add(base)
             # `from x import y`: y may be a submodule; if it is not a module, _source finds nothing
             found.update(f"{base}.{alias.name}" for alias in node.names if alias.name != "*")
-        elif (isinstance(node, ast.Constant) and isinstance(node.value, str)
-              and node.value.startswith(top + ".") and _DOTTED.fullmatch(node.value)
-              and _source(node.value, root) is not None):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value.startswith(top + ".")
+            and _DOTTED.fullmatch(node.value)
+            and _source(node.value, root) is not None
+        ):
             found.add(node.value)
     return {n for n in found if n == top or n.startswith(top + ".")}
 

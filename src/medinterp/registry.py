@@ -21,7 +21,6 @@ from medinterp.errors import ConfigError
 FAMILIES = ("keras", "torch")
 
 
-
 def _paper(autoencoder_epochs: int) -> dict:
     """The paper's Table 1: the same for every backbone except the autoencoder epochs (70 for the
     models the paper did not train, as for two of its three).
@@ -30,34 +29,37 @@ def _paper(autoencoder_epochs: int) -> dict:
     which goes with which phase; read in order, the autoencoder gets Adam at 1e-3 and the classifier
     SGD at 1e-4.
     """
-    return {"paper": {
-        "autoencoder": {"epochs": autoencoder_epochs, "learning_rate": 1e-3, "optimizer": "adam"},
-        "classifier": {"epochs": 100, "learning_rate": 1e-4, "optimizer": "sgd"},
-    }}
+    return {
+        "paper": {
+            "autoencoder": {"epochs": autoencoder_epochs, "learning_rate": 1e-3, "optimizer": "adam"},
+            "classifier": {"epochs": 100, "learning_rate": 1e-4, "optimizer": "sgd"},
+        }
+    }
 
 
 def _thesis(binary_epochs: int = 25, binary_batch: int = 64, multiclass_epochs: int = 40) -> dict:
     """The thesis's Table 4 (binary) and section 5.2 (multiclass); models it did not train get the
     settings it chose for VGG16 and ResNet50."""
-    return {"isic": {
-        "binary": {"epochs": binary_epochs, "batch_size": binary_batch},
-        "multiclass": {"epochs": multiclass_epochs, "batch_size": 64},
-    }}
-
+    return {
+        "isic": {
+            "binary": {"epochs": binary_epochs, "batch_size": binary_batch},
+            "multiclass": {"epochs": multiclass_epochs, "batch_size": 64},
+        }
+    }
 
 
 @dataclass(frozen=True)
 class ModelSpec:
-    name: str                 # the value of ``model=`` (e.g. "densenet201")
-    family: str               # "keras" or "torch"
-    constructor: str          # "keras.applications.DenseNet201" / "torchvision.models.densenet201"
-    imagenet_weights: str     # what the framework's loader fetches: a torchvision enum member or keras's file name
-                              # ({rows}: the input size Keras picks the file by, MobileNetV2 only)
-    gradcam_layer: str        # last convolutional feature map
+    name: str  # the value of ``model=`` (e.g. "densenet201")
+    family: str  # "keras" or "torch"
+    constructor: str  # "keras.applications.DenseNet201" / "torchvision.models.densenet201"
+    imagenet_weights: str  # what the framework's loader fetches: a torchvision enum member or keras's file name
+    # ({rows}: the input size Keras picks the file by, MobileNetV2 only)
+    gradcam_layer: str  # last convolutional feature map
     first_conv_layer: str
     last_conv_layer: str
     defaults: dict[str, Any] = field(default_factory=dict)
-    in_seeds: str = ""        # which seed used this architecture, for the report
+    in_seeds: str = ""  # which seed used this architecture, for the report
 
     @property
     def key(self) -> str:
@@ -69,57 +71,109 @@ class ModelSpec:
 # feature map of an include_top=False model), whose own layer name Keras numbers per session for NASNet.
 _SPECS = [
     ModelSpec(
-        "nasnet_mobile", "keras", "keras.applications.NASNetMobile",
-        "nasnet_mobile_no_top.h5", gradcam_layer="output", first_conv_layer="stem_conv1", last_conv_layer="output",
-        defaults={**_paper(50), **_thesis()}, in_seeds="paper",
+        "nasnet_mobile",
+        "keras",
+        "keras.applications.NASNetMobile",
+        "nasnet_mobile_no_top.h5",
+        gradcam_layer="output",
+        first_conv_layer="stem_conv1",
+        last_conv_layer="output",
+        defaults={**_paper(50), **_thesis()},
+        in_seeds="paper",
     ),
     ModelSpec(
-        "densenet201", "keras", "keras.applications.DenseNet201",
-        "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5", gradcam_layer="relu", first_conv_layer="conv1_conv",
-        last_conv_layer="relu", defaults={**_paper(70), **_thesis()}, in_seeds="paper",
+        "densenet201",
+        "keras",
+        "keras.applications.DenseNet201",
+        "densenet201_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        gradcam_layer="relu",
+        first_conv_layer="conv1_conv",
+        last_conv_layer="relu",
+        defaults={**_paper(70), **_thesis()},
+        in_seeds="paper",
     ),
     ModelSpec(
-        "mobilenet_v2", "keras", "keras.applications.MobileNetV2",
-        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5", gradcam_layer="out_relu",
-        first_conv_layer="Conv1", last_conv_layer="out_relu",
-        defaults={**_paper(70), **_thesis()}, in_seeds="paper",
+        "mobilenet_v2",
+        "keras",
+        "keras.applications.MobileNetV2",
+        "mobilenet_v2_weights_tf_dim_ordering_tf_kernels_1.0_{rows}_no_top.h5",
+        gradcam_layer="out_relu",
+        first_conv_layer="Conv1",
+        last_conv_layer="out_relu",
+        defaults={**_paper(70), **_thesis()},
+        in_seeds="paper",
     ),
     ModelSpec(
-        "vgg16", "keras", "keras.applications.VGG16",
-        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5", gradcam_layer="block5_conv3", first_conv_layer="block1_conv1",
-        last_conv_layer="block5_conv3", defaults={**_paper(70), **_thesis()},
+        "vgg16",
+        "keras",
+        "keras.applications.VGG16",
+        "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        gradcam_layer="block5_conv3",
+        first_conv_layer="block1_conv1",
+        last_conv_layer="block5_conv3",
+        defaults={**_paper(70), **_thesis()},
     ),
     ModelSpec(
-        "resnet50", "keras", "keras.applications.ResNet50",
-        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5", gradcam_layer="conv5_block3_out", first_conv_layer="conv1_conv",
-        last_conv_layer="conv5_block3_out", defaults={**_paper(70), **_thesis()},
+        "resnet50",
+        "keras",
+        "keras.applications.ResNet50",
+        "resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5",
+        gradcam_layer="conv5_block3_out",
+        first_conv_layer="conv1_conv",
+        last_conv_layer="conv5_block3_out",
+        defaults={**_paper(70), **_thesis()},
     ),
     ModelSpec(
-        "alexnet", "torch", "torchvision.models.alexnet", "AlexNet_Weights.IMAGENET1K_V1",
-        gradcam_layer="features.10", first_conv_layer="features.0", last_conv_layer="features.10",
+        "alexnet",
+        "torch",
+        "torchvision.models.alexnet",
+        "AlexNet_Weights.IMAGENET1K_V1",
+        gradcam_layer="features.10",
+        first_conv_layer="features.0",
+        last_conv_layer="features.10",
         defaults={**_paper(70), **_thesis(binary_epochs=15, binary_batch=32)},
         in_seeds="thesis",
     ),
     ModelSpec(
-        "vgg16", "torch", "torchvision.models.vgg16", "VGG16_Weights.IMAGENET1K_V1",
-        gradcam_layer="features.28", first_conv_layer="features.0", last_conv_layer="features.28",
+        "vgg16",
+        "torch",
+        "torchvision.models.vgg16",
+        "VGG16_Weights.IMAGENET1K_V1",
+        gradcam_layer="features.28",
+        first_conv_layer="features.0",
+        last_conv_layer="features.28",
         defaults={**_paper(70), **_thesis(multiclass_epochs=45)},
         in_seeds="thesis",
     ),
     ModelSpec(
-        "resnet50", "torch", "torchvision.models.resnet50", "ResNet50_Weights.IMAGENET1K_V1",
-        gradcam_layer="layer4", first_conv_layer="conv1", last_conv_layer="layer4.2.conv3",
+        "resnet50",
+        "torch",
+        "torchvision.models.resnet50",
+        "ResNet50_Weights.IMAGENET1K_V1",
+        gradcam_layer="layer4",
+        first_conv_layer="conv1",
+        last_conv_layer="layer4.2.conv3",
         defaults={**_paper(70), **_thesis()},
         in_seeds="thesis",
     ),
     ModelSpec(
-        "densenet201", "torch", "torchvision.models.densenet201", "DenseNet201_Weights.IMAGENET1K_V1",
-        gradcam_layer="features.norm5", first_conv_layer="features.conv0", last_conv_layer="features.denseblock4.denselayer32.conv2",
+        "densenet201",
+        "torch",
+        "torchvision.models.densenet201",
+        "DenseNet201_Weights.IMAGENET1K_V1",
+        gradcam_layer="features.norm5",
+        first_conv_layer="features.conv0",
+        last_conv_layer="features.denseblock4.denselayer32.conv2",
         defaults={**_paper(70), **_thesis()},
     ),
     ModelSpec(
-        "mobilenet_v2", "torch", "torchvision.models.mobilenet_v2", "MobileNet_V2_Weights.IMAGENET1K_V1",
-        gradcam_layer="features.18", first_conv_layer="features.0.0", last_conv_layer="features.18.0",
+        "mobilenet_v2",
+        "torch",
+        "torchvision.models.mobilenet_v2",
+        "MobileNet_V2_Weights.IMAGENET1K_V1",
+        gradcam_layer="features.18",
+        first_conv_layer="features.0.0",
+        last_conv_layer="features.18.0",
         defaults={**_paper(70), **_thesis()},
     ),
 ]
@@ -166,4 +220,3 @@ def lookup(entry: str, family: str = "auto", preferred: str = PREFERRED_FAMILY) 
     if separator and prefix in FAMILIES:
         return get(name, prefix)
     return get(entry, family, preferred)
-

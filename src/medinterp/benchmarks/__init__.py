@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 
 def run_script(main: Callable[[], None]) -> None:

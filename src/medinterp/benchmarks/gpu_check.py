@@ -43,19 +43,36 @@ class Plan:
 
 def plan_for(gpu: bool) -> Plan:
     """What to measure: the whole check on a GPU (about 5 minutes), a CPU-sized half otherwise."""
-    torch_training = {"architecture": "resnet50", "image_size": 224, "memory_format": "channels_last",
-                      "precisions": ["fp32", "bf16"]}
+    torch_training = {
+        "architecture": "resnet50",
+        "image_size": 224,
+        "memory_format": "channels_last",
+        "precisions": ["fp32", "bf16"],
+    }
     keras_training = {"architecture": "mobilenet_v2", "image_size": 128, "precisions": ["fp32", "bf16"]}
     if gpu:
-        return Plan(True, (1, 8, 32, 128), 10, {**torch_training, "batch_size": 128, "steps": 30, "warmup": 5},
-                    {**keras_training, "batch_size": 128, "steps": 30, "warmup": 5},
-                    {"image_size": 224, "images": 4096, "batch_size": 128}, ())
-    return Plan(False, (1, 8), 2, {**torch_training, "batch_size": 8, "steps": 2, "warmup": 1},
-                {**keras_training, "batch_size": 16, "steps": 3, "warmup": 1},
-                {"image_size": 224, "images": 256, "batch_size": 32},
-                ("no NVIDIA GPU: ONNX Runtime's CUDA and TensorRT providers not measured (CPU provider instead)",
-                 "no NVIDIA GPU: batch sizes 32 and 128 not measured",
-                 "no NVIDIA GPU: training and the data path measured on the CPU with few steps and small batches"))
+        return Plan(
+            True,
+            (1, 8, 32, 128),
+            10,
+            {**torch_training, "batch_size": 128, "steps": 30, "warmup": 5},
+            {**keras_training, "batch_size": 128, "steps": 30, "warmup": 5},
+            {"image_size": 224, "images": 4096, "batch_size": 128},
+            (),
+        )
+    return Plan(
+        False,
+        (1, 8),
+        2,
+        {**torch_training, "batch_size": 8, "steps": 2, "warmup": 1},
+        {**keras_training, "batch_size": 16, "steps": 3, "warmup": 1},
+        {"image_size": 224, "images": 256, "batch_size": 32},
+        (
+            "no NVIDIA GPU: ONNX Runtime's CUDA and TensorRT providers not measured (CPU provider instead)",
+            "no NVIDIA GPU: batch sizes 32 and 128 not measured",
+            "no NVIDIA GPU: training and the data path measured on the CPU with few steps and small batches",
+        ),
+    )
 
 
 def gpu_names() -> list[str]:
@@ -63,8 +80,9 @@ def gpu_names() -> list[str]:
     if not nvidia_driver_present():
         return []
     try:
-        listed = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                                text=True, timeout=60)
+        listed = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=60
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [line.strip() for line in listed.stdout.splitlines() if line.strip()] if listed.returncode == 0 else []
@@ -97,8 +115,9 @@ def exported_models(root: Path = Path(".")) -> list[Path]:
 def run_worker(family: str, settings: dict[str, Any], python: str = sys.executable) -> dict[str, Any]:
     """One worker process; its last stdout line is the result, its last stderr line the error."""
     start = time.perf_counter()
-    done = subprocess.run([python, "-m", "medinterp.benchmarks.workers", family, json.dumps(settings)],
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [python, "-m", "medinterp.benchmarks.workers", family, json.dumps(settings)], capture_output=True, text=True
+    )
     if done.returncode != 0:
         lines = done.stderr.strip().splitlines()
         raise ConfigError(f"{family} benchmark failed: {lines[-1] if lines else f'exit {done.returncode}'}")
@@ -125,13 +144,19 @@ def bench_onnx(models: list[Path], plan: Plan, providers: list[str]) -> dict[str
     return {"providers": providers, "wall_s": wall_s, "models": results}
 
 
-def check(plan: Plan, models: list[Path], keras_python: str = sys.executable, gpus: list[str] | None = None) -> dict[str, Any]:
+def check(
+    plan: Plan, models: list[Path], keras_python: str = sys.executable, gpus: list[str] | None = None
+) -> dict[str, Any]:
     start = time.perf_counter()
     skipped = list(plan.skipped)
     if not models:
-        skipped.append("no exported model found (models/isic/*/*/model.onnx, models/paper/*/classifier/*.onnx): "
-                       "ONNX Runtime not measured")
-    onnx = {providers[0]: bench_onnx(models, plan, providers) for providers in provider_sets(plan.gpu)} if models else {}
+        skipped.append(
+            "no exported model found (models/isic/*/*/model.onnx, models/paper/*/classifier/*.onnx): "
+            "ONNX Runtime not measured"
+        )
+    onnx = (
+        {providers[0]: bench_onnx(models, plan, providers) for providers in provider_sets(plan.gpu)} if models else {}
+    )
     if plan.gpu and TENSORRT not in onnx:
         skipped.append("TensorRT provider not available (onnxruntime build or libnvinfer.so.10): not measured")
     print("gpu_check: torch training and data path ...", flush=True)
@@ -140,10 +165,21 @@ def check(plan: Plan, models: list[Path], keras_python: str = sys.executable, gp
     keras_result = run_worker("keras", {"training": plan.keras_training}, keras_python)
     for family, result in (("torch", torch_result), ("keras", keras_result)):
         if plan.gpu and result["device"] == "cpu":
-            skipped.append(f"{family}: the framework saw no GPU, so its training ran on the CPU "
-                           "(Keras: run with --keras-python of the keras-gpu environment, docs/gpu.md)")
-    return {"gpu": plan.gpu, "gpus": gpus or [], "machine": machine(), "plan": asdict(plan), "skipped": skipped,
-            "onnxruntime": onnx, "torch": torch_result, "keras": keras_result, "wall_s": time.perf_counter() - start}
+            skipped.append(
+                f"{family}: the framework saw no GPU, so its training ran on the CPU "
+                "(Keras: run with --keras-python of the keras-gpu environment, docs/gpu.md)"
+            )
+    return {
+        "gpu": plan.gpu,
+        "gpus": gpus or [],
+        "machine": machine(),
+        "plan": asdict(plan),
+        "skipped": skipped,
+        "onnxruntime": onnx,
+        "torch": torch_result,
+        "keras": keras_result,
+        "wall_s": time.perf_counter() - start,
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -155,17 +191,25 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--keras-python", default=sys.executable, help="interpreter for the Keras worker")
     parser.add_argument("--cpu", action="store_true", help="the CPU half even where there is a GPU")
     parser.add_argument("--steps", type=positive_int, help="timed training steps instead of the plan's")
-    parser.add_argument("--image-size", type=positive_int, help="training and data-path image side instead of the plan's")
+    parser.add_argument(
+        "--image-size", type=positive_int, help="training and data-path image side instead of the plan's"
+    )
     parser.add_argument("--batch-size", type=positive_int, help="training and data-path batch instead of the plan's")
     args = parser.parse_args(argv)
 
     gpus = [] if args.cpu else gpu_names()
     plan = plan_for(bool(gpus))
-    overrides = {k: v for k, v in (("steps", args.steps), ("image_size", args.image_size), ("batch_size", args.batch_size)) if v}
+    overrides = {
+        k: v for k, v in (("steps", args.steps), ("image_size", args.image_size), ("batch_size", args.batch_size)) if v
+    }
     if overrides:
         data_overrides = {k: v for k, v in overrides.items() if k != "steps"}
-        plan = replace(plan, torch_training={**plan.torch_training, **overrides}, keras_training={**plan.keras_training, **overrides},
-                       data_path={**plan.data_path, **data_overrides})
+        plan = replace(
+            plan,
+            torch_training={**plan.torch_training, **overrides},
+            keras_training={**plan.keras_training, **overrides},
+            data_path={**plan.data_path, **data_overrides},
+        )
     models = exported_models() if args.models is None else args.models
     result = check(plan, models, args.keras_python, gpus)
     write_json(args.out, result)

@@ -43,13 +43,24 @@ MARKER = "SYNTHETIC.json"
 
 def machine_facts(path: Path) -> dict[str, Any]:
     """Cores, CPU model, memory and free disk where the benchmark ran."""
-    model = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), platform.processor())
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     import psutil
 
-    return {"cpu_model": model, "cpu_count": os.cpu_count(), "memory_gb": psutil.virtual_memory().total / 1e9,
-            "disk_free_gb": shutil.disk_usage(path).free / 1e9, "platform": platform.platform(),
-            "python": platform.python_version()}
+    return {
+        "cpu_model": model,
+        "cpu_count": os.cpu_count(),
+        "memory_gb": psutil.virtual_memory().total / 1e9,
+        "disk_free_gb": shutil.disk_usage(path).free / 1e9,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+    }
 
 
 def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any]:
@@ -72,7 +83,7 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any
                 tree = [root, *root.children(recursive=True)]
                 peak_tree = max(peak_tree, sum(p.memory_info().rss for p in tree if p.is_running()))
             except psutil.Error:
-                pass   # a process ended between listing and reading
+                pass  # a process ended between listing and reading
             done.wait(SAMPLE_INTERVAL_S)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -85,12 +96,18 @@ def measure(command: list[str], cwd: Path, env: dict[str, str]) -> dict[str, Any
     if child.returncode != 0:
         raise ConfigError(f"{' '.join(command)} exited {child.returncode} after {seconds:.0f} s (in {cwd})")
     # CPU seconds of the whole waited tree: what the wall time would be on one free core, whatever else ran
-    return {"command": " ".join(command), "wall_s": seconds, "cpu_s": usage.ru_utime + usage.ru_stime,
-            "peak_rss_largest_process_mb": usage.ru_maxrss / 1024, "peak_rss_tree_mb": peak_tree / 2**20}
+    return {
+        "command": " ".join(command),
+        "wall_s": seconds,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "peak_rss_largest_process_mb": usage.ru_maxrss / 1024,
+        "peak_rss_tree_mb": peak_tree / 2**20,
+    }
 
 
 def disk_usage_mb(repo: Path, *names: str) -> dict[str, float]:
     """``du`` of each folder alone and of all together (a hard-linked file counts once in the total)."""
+
     def du(*paths: str) -> float:
         out = subprocess.run(["du", "-skc", *paths], cwd=repo, capture_output=True, text=True, check=True).stdout
         return int(out.strip().splitlines()[-1].split()[0]) / 1024
@@ -104,7 +121,7 @@ def set_full_profile(params_file: Path, jobs: int) -> None:
     from ruamel.yaml import YAML
 
     yaml = YAML()
-    document = yaml.load(params_file)   # an edit of the clone's file: the stages still read it through the schema
+    document = yaml.load(params_file)  # an edit of the clone's file: the stages still read it through the schema
     document["data"]["profile"] = "full"
     document["prepare"]["jobs"] = jobs
     yaml.dump(document, params_file)
@@ -114,12 +131,22 @@ class Run:
     """The phases of one benchmark, each done once: a result in ``progress.json`` means done."""
 
     def __init__(self, source: Path, scratch: Path, fraction: float, jobs: int):
-        self.source, self.scratch, self.repo, self.fraction, self.jobs = source, scratch, scratch / "repo", fraction, jobs
+        self.source, self.scratch, self.repo, self.fraction, self.jobs = (
+            source,
+            scratch,
+            scratch / "repo",
+            fraction,
+            jobs,
+        )
         self.progress_file = scratch / PROGRESS
         bin_dir = Path(sys.executable).parent
         self.dvc, self.medinterp = str(bin_dir / "dvc"), str(bin_dir / "medinterp")
-        self.env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-                    "PYTHONPATH": str(self.repo / "src"), "DVC_NO_ANALYTICS": "1"}
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "PYTHONPATH": str(self.repo / "src"),
+            "DVC_NO_ANALYTICS": "1",
+        }
         self.progress = self._load_progress()
 
     def _load_progress(self) -> dict[str, Any]:
@@ -127,8 +154,10 @@ class Run:
             return {"fraction": self.fraction, "phases": {}}
         progress = json.loads(self.progress_file.read_text())
         if progress["fraction"] != self.fraction:
-            raise ConfigError(f"{self.scratch} holds a run at fraction {progress['fraction']}, not {self.fraction}: "
-                              "pass --fresh or another scratch folder")
+            raise ConfigError(
+                f"{self.scratch} holds a run at fraction {progress['fraction']}, not {self.fraction}: "
+                "pass --fresh or another scratch folder"
+            )
         return progress
 
     def phase(self, name: str, work) -> dict[str, Any]:
@@ -145,18 +174,27 @@ class Run:
 
     def clone(self) -> dict[str, Any]:
         shutil.rmtree(self.repo, ignore_errors=True)
-        head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=self.source, capture_output=True, text=True, check=True).stdout.strip()
-        result = measure(["git", "clone", "--quiet", "--no-local", str(self.source), str(self.repo)], self.scratch, self.env)
+        head = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=self.source, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        result = measure(
+            ["git", "clone", "--quiet", "--no-local", str(self.source), str(self.repo)], self.scratch, self.env
+        )
         # linked, not copied: the cache must not hold a second copy of data/ and arrays/ (~9.5 GB at 224 px)
-        subprocess.run([self.dvc, "config", "--local", "cache.type", "hardlink,symlink"], cwd=self.repo, env=self.env, check=True)
+        subprocess.run(
+            [self.dvc, "config", "--local", "cache.type", "hardlink,symlink"], cwd=self.repo, env=self.env, check=True
+        )
         set_full_profile(self.repo / "params.yaml", self.jobs)
         return {**result, "commit": head}
 
     def synth(self) -> dict[str, Any]:
         data = self.repo / "data"
-        shutil.rmtree(data, ignore_errors=True)   # a half-written dataset from an interrupted run
-        result = measure([self.medinterp, "synth", "--out", "data", "--fraction", str(self.fraction), "--jobs", str(self.jobs)],
-                         self.repo, self.env)
+        shutil.rmtree(data, ignore_errors=True)  # a half-written dataset from an interrupted run
+        result = measure(
+            [self.medinterp, "synth", "--out", "data", "--fraction", str(self.fraction), "--jobs", str(self.jobs)],
+            self.repo,
+            self.env,
+        )
         marker = json.loads((data / MARKER).read_text())
         (data / MARKER).replace(self.scratch / MARKER)
         return {**result, "synthetic": marker}
@@ -166,22 +204,37 @@ class Run:
         return measure(["git", "rm", "--quiet", "data.dvc"], self.repo, self.env)
 
     def status_twice(self) -> dict[str, Any]:
-        self.dvc_cmd("status")   # cold: builds DVC's hash and link caches
+        self.dvc_cmd("status")  # cold: builds DVC's hash and link caches
         warm = self.dvc_cmd("status")
         return {**warm, "note": "the second of two runs (warm); training stages show as changed, nothing runs"}
 
     def noop_repro(self) -> dict[str, Any]:
-        done = subprocess.run([self.dvc, "status", "split", "prepare"], cwd=self.repo, env=self.env, capture_output=True, text=True)
+        done = subprocess.run(
+            [self.dvc, "status", "split", "prepare"], cwd=self.repo, env=self.env, capture_output=True, text=True
+        )
         if "changed" in done.stdout or done.returncode != 0:
-            raise ConfigError(f"split/prepare are not current before the no-op repro: {done.stdout.strip() or done.stderr.strip()}")
+            raise ConfigError(
+                f"split/prepare are not current before the no-op repro: {done.stdout.strip() or done.stderr.strip()}"
+            )
         return self.dvc_cmd("repro", "prepare")
 
     def epoch(self, batches: int, batch_size: int) -> dict[str, Any]:
-        settings = {"arrays": str(self.repo / "arrays" / "isic_binary.npy"), "architecture": "resnet50",
-                    "batch_size": batch_size, "batches": batches, "precision": "fp32", "memory_format": "channels_last"}
+        settings = {
+            "arrays": str(self.repo / "arrays" / "isic_binary.npy"),
+            "architecture": "resnet50",
+            "batch_size": batch_size,
+            "batches": batches,
+            "precision": "fp32",
+            "memory_format": "channels_last",
+        }
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "medinterp.benchmarks.workers", "epoch", json.dumps(settings)],
-                              cwd=self.repo, env=self.env, capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "medinterp.benchmarks.workers", "epoch", json.dumps(settings)],
+            cwd=self.repo,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             lines = done.stderr.strip().splitlines()
             raise ConfigError(f"training epoch failed: {lines[-1] if lines else f'exit {done.returncode}'}")
@@ -192,8 +245,10 @@ def counts(repo: Path) -> dict[str, Any]:
     """Rows per prepared table and the split stage's per-dataset reads."""
     index = json.loads((repo / "arrays" / "index.json").read_text())
     splits = json.loads((repo / "metrics" / "splits.json").read_text())
-    return {"arrays": {table: {"rows": entry["rows"], "size": entry["size"]} for table, entry in index.items()},
-            "read": splits.get("read", {})}
+    return {
+        "arrays": {table: {"rows": entry["rows"], "size": entry["size"]} for table, entry in index.items()},
+        "read": splits.get("read", {}),
+    }
 
 
 def run(source: Path, scratch: Path, fraction: float, jobs: int, batches: int, batch_size: int) -> dict[str, Any]:
@@ -211,9 +266,15 @@ def run(source: Path, scratch: Path, fraction: float, jobs: int, batches: int, b
         "training_epoch": lambda: bench.epoch(batches, batch_size),
     }
     results = {name: bench.phase(name, work) for name, work in phases.items()}
-    return {"fraction": fraction, "scratch": str(scratch), "jobs": jobs, "machine": machine_facts(scratch),
-            "counts": counts(bench.repo), "disk_mb": disk_usage_mb(bench.repo, "data", "arrays", ".dvc/cache"),
-            "phases": results}
+    return {
+        "fraction": fraction,
+        "scratch": str(scratch),
+        "jobs": jobs,
+        "machine": machine_facts(scratch),
+        "counts": counts(bench.repo),
+        "disk_mb": disk_usage_mb(bench.repo, "data", "arrays", ".dvc/cache"),
+        "phases": results,
+    }
 
 
 # The ISIC training of the full profile in image-steps (docs/scale.md): binary 5 folds x 25 epochs
@@ -224,41 +285,69 @@ ISIC_IMAGE_STEPS = 5 * 25 * 29_718 + 40 * 16_211
 def markdown_table(result: dict[str, Any]) -> str:
     """docs/scale.md's table from a metrics/scale.json, with the ISIC training estimate at its epoch rate."""
     phases = result["phases"]
-    rows = [("synth", phases["synth"]), ("split", phases["split"]), ("prepare", phases["prepare"]),
-            ("dvc checkout --relink prepare", phases["relink"]), ("dvc status (warm)", phases["dvc_status_warm"]),
-            ("dvc repro prepare (no-op)", phases["dvc_repro_noop"])]
-    lines = [f"fraction {result['fraction']}, {result['machine']['cpu_count']} cores ({result['machine']['cpu_model']}), "
-             f"prepare.jobs {result['jobs']}", "",
-             "| step | wall time | CPU time | peak RSS, largest process | peak RSS, process tree |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {name} | {p['wall_s']:.1f} s | {p['cpu_s']:.1f} s | {p['peak_rss_largest_process_mb']:.0f} MB "
-              f"| {p['peak_rss_tree_mb']:.0f} MB |" for name, p in rows]
+    rows = [
+        ("synth", phases["synth"]),
+        ("split", phases["split"]),
+        ("prepare", phases["prepare"]),
+        ("dvc checkout --relink prepare", phases["relink"]),
+        ("dvc status (warm)", phases["dvc_status_warm"]),
+        ("dvc repro prepare (no-op)", phases["dvc_repro_noop"]),
+    ]
+    lines = [
+        f"fraction {result['fraction']}, {result['machine']['cpu_count']} cores ({result['machine']['cpu_model']}), "
+        f"prepare.jobs {result['jobs']}",
+        "",
+        "| step | wall time | CPU time | peak RSS, largest process | peak RSS, process tree |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    lines += [
+        f"| {name} | {p['wall_s']:.1f} s | {p['cpu_s']:.1f} s | {p['peak_rss_largest_process_mb']:.0f} MB "
+        f"| {p['peak_rss_tree_mb']:.0f} MB |"
+        for name, p in rows
+    ]
     epoch = phases["training_epoch"]
     rate = epoch["images_per_second"]
-    lines += ["", f"training: {epoch['architecture']} {epoch['image_size']} px, batch {epoch['batch_size']}, {epoch['device']}: "
-              f"{rate:.1f} images/s -> ISIC training {ISIC_IMAGE_STEPS:,} image-steps / {rate:.1f} = {ISIC_IMAGE_STEPS / rate / 3600:.1f} h",
-              "", "disk: " + ", ".join(f"{name} {mb / 1024:.2f} GB" for name, mb in result["disk_mb"].items())]
+    lines += [
+        "",
+        f"training: {epoch['architecture']} {epoch['image_size']} px, batch {epoch['batch_size']}, {epoch['device']}: "
+        f"{rate:.1f} images/s -> ISIC training {ISIC_IMAGE_STEPS:,} image-steps / {rate:.1f} = {ISIC_IMAGE_STEPS / rate / 3600:.1f} h",
+        "",
+        "disk: " + ", ".join(f"{name} {mb / 1024:.2f} GB" for name, mb in result["disk_mb"].items()),
+    ]
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
     from medinterp.cli import fraction, positive_int
 
-    parser = argparse.ArgumentParser(description="the data stages and one bounded epoch at full scale, in a scratch clone")
-    parser.add_argument("scratch", nargs="?", type=Path, default=DEFAULT_SCRATCH, help=f"scratch folder (default {DEFAULT_SCRATCH})")
-    parser.add_argument("--fraction", type=fraction, default=1.0, help="share of the real archives' image counts (default 1.0)")
+    parser = argparse.ArgumentParser(
+        description="the data stages and one bounded epoch at full scale, in a scratch clone"
+    )
+    parser.add_argument(
+        "scratch", nargs="?", type=Path, default=DEFAULT_SCRATCH, help=f"scratch folder (default {DEFAULT_SCRATCH})"
+    )
+    parser.add_argument(
+        "--fraction", type=fraction, default=1.0, help="share of the real archives' image counts (default 1.0)"
+    )
     parser.add_argument("--jobs", type=positive_int, default=os.cpu_count() or 1, help="synth and prepare processes")
     parser.add_argument("--batches", type=positive_int, default=10, help="timed training batches (default 10)")
     parser.add_argument("--batch-size", type=positive_int, default=64, help="training batch (default 64, Table 4)")
     parser.add_argument("--out", type=Path, default=OUT)
     parser.add_argument("--fresh", action="store_true", help="delete the scratch folder first")
     parser.add_argument("--cleanup", action="store_true", help="delete the scratch folder after writing the results")
-    parser.add_argument("--table", type=Path, metavar="SCALE_JSON", help="print docs/scale.md's table from a result file and stop")
+    parser.add_argument(
+        "--table", type=Path, metavar="SCALE_JSON", help="print docs/scale.md's table from a result file and stop"
+    )
     args = parser.parse_args(argv)
     if args.table:
         print(markdown_table(json.loads(args.table.read_text())))
         return
 
-    source = Path(subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True).stdout.strip())
+    source = Path(
+        subprocess.run(
+            ["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+    )
     scratch = args.scratch.resolve()
     if scratch == source or source in scratch.parents:
         raise ConfigError(f"scratch folder {scratch} is inside the repository {source}: give one outside it")

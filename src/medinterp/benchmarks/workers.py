@@ -11,13 +11,19 @@ import json
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 import numpy as np
 
-KERAS_APPLICATIONS = {"mobilenet_v2": "MobileNetV2", "densenet201": "DenseNet201", "nasnet_mobile": "NASNetMobile",
-                      "resnet50": "ResNet50", "vgg16": "VGG16"}
+KERAS_APPLICATIONS = {
+    "mobilenet_v2": "MobileNetV2",
+    "densenet201": "DenseNet201",
+    "nasnet_mobile": "NASNetMobile",
+    "resnet50": "ResNet50",
+    "vgg16": "VGG16",
+}
 KERAS_POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
@@ -52,8 +58,16 @@ def _synchronize(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def torch_training_rate(arch: str, image_size: int, batch_size: int, steps: int, warmup: int, precision: str,
-                        memory_format: str, device: str) -> dict[str, Any]:
+def torch_training_rate(
+    arch: str,
+    image_size: int,
+    batch_size: int,
+    steps: int,
+    warmup: int,
+    precision: str,
+    memory_format: str,
+    device: str,
+) -> dict[str, Any]:
     """Images per second of ``steps`` timed steps on random inputs already on ``device`` (the data
     path is measured apart), after ``warmup`` untimed ones."""
     import torch
@@ -69,9 +83,18 @@ def torch_training_rate(arch: str, image_size: int, batch_size: int, steps: int,
         step(inputs, labels)
     _synchronize(device)
     seconds = time.perf_counter() - start
-    return {"architecture": arch, "image_size": image_size, "batch_size": batch_size, "steps": steps, "warmup_steps": warmup,
-            "precision": precision, "memory_format": memory_format, "device": device, "wall_s": seconds,
-            "images_per_second": steps * batch_size / seconds}
+    return {
+        "architecture": arch,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup_steps": warmup,
+        "precision": precision,
+        "memory_format": memory_format,
+        "device": device,
+        "wall_s": seconds,
+        "images_per_second": steps * batch_size / seconds,
+    }
 
 
 def data_path_batches(images: np.ndarray, batch_size: int, device: str) -> Iterator[Any]:
@@ -85,8 +108,17 @@ def data_path_batches(images: np.ndarray, batch_size: int, device: str) -> Itera
     from medinterp.params import Augment
 
     rows = np.arange(len(images))
-    source = training_batches(images, rows, np.zeros(len(images), dtype=np.int64), batch_size, "auto",
-                              int(images.shape[1]), Augment(), 0, torch.device(device))
+    source = training_batches(
+        images,
+        rows,
+        np.zeros(len(images), dtype=np.int64),
+        batch_size,
+        "auto",
+        int(images.shape[1]),
+        Augment(),
+        0,
+        torch.device(device),
+    )
     return (x for x, _ in itertools.chain.from_iterable(itertools.repeat(source)))
 
 
@@ -106,8 +138,15 @@ def data_path_rate(image_size: int, images: int, batch_size: int, device: str) -
         start = time.perf_counter()
         rate = throughput(np.load(path, mmap_mode="r"), image_size, batch_size, Augment(), device, "auto", batches)
         seconds = time.perf_counter() - start
-    return {"image_size": image_size, "images": batches * batch_size, "batch_size": batch_size, "device": device,
-            "loader_workers": worker_count("auto"), "wall_s": seconds, "images_per_second": rate}
+    return {
+        "image_size": image_size,
+        "images": batches * batch_size,
+        "batch_size": batch_size,
+        "device": device,
+        "loader_workers": worker_count("auto"),
+        "wall_s": seconds,
+        "images_per_second": rate,
+    }
 
 
 def torch_job(settings: dict[str, Any]) -> dict[str, Any]:
@@ -116,15 +155,33 @@ def torch_job(settings: dict[str, Any]) -> dict[str, Any]:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     train = settings["training"]
-    runs = [torch_training_rate(train["architecture"], train["image_size"], train["batch_size"], train["steps"],
-                                train["warmup"], precision, train["memory_format"], device)
-            for precision in train["precisions"]]
+    runs = [
+        torch_training_rate(
+            train["architecture"],
+            train["image_size"],
+            train["batch_size"],
+            train["steps"],
+            train["warmup"],
+            precision,
+            train["memory_format"],
+            device,
+        )
+        for precision in train["precisions"]
+    ]
     data = settings["data_path"]
-    return {"family": "torch", "versions": {"torch": torch.__version__, "torchvision": torchvision.__version__,
-                                            "cuda": torch.version.cuda, "cudnn": torch.backends.cudnn.version()},
-            "device": device, "device_name": torch.cuda.get_device_name(0) if device == "cuda" else None,
-            "training": runs,
-            "data_path": data_path_rate(data["image_size"], data["images"], data["batch_size"], device)}
+    return {
+        "family": "torch",
+        "versions": {
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "cuda": torch.version.cuda,
+            "cudnn": torch.backends.cudnn.version(),
+        },
+        "device": device,
+        "device_name": torch.cuda.get_device_name(0) if device == "cuda" else None,
+        "training": runs,
+        "data_path": data_path_rate(data["image_size"], data["images"], data["batch_size"], device),
+    }
 
 
 def epoch_job(settings: dict[str, Any]) -> dict[str, Any]:
@@ -147,13 +204,25 @@ def epoch_job(settings: dict[str, Any]) -> dict[str, Any]:
         step(next(stream), labels)
     _synchronize(device)
     seconds = time.perf_counter() - start
-    return {"arrays": settings["arrays"], "rows": len(images), "architecture": settings["architecture"], "image_size": size,
-            "batch_size": batch_size, "batches": batches, "precision": settings["precision"],
-            "memory_format": settings["memory_format"], "device": device, "torch": torch.__version__,
-            "wall_s": seconds, "images_per_second": batches * batch_size / seconds}
+    return {
+        "arrays": settings["arrays"],
+        "rows": len(images),
+        "architecture": settings["architecture"],
+        "image_size": size,
+        "batch_size": batch_size,
+        "batches": batches,
+        "precision": settings["precision"],
+        "memory_format": settings["memory_format"],
+        "device": device,
+        "torch": torch.__version__,
+        "wall_s": seconds,
+        "images_per_second": batches * batch_size / seconds,
+    }
 
 
-def keras_training_rate(arch: str, image_size: int, batch_size: int, steps: int, warmup: int, precision: str) -> dict[str, Any]:
+def keras_training_rate(
+    arch: str, image_size: int, batch_size: int, steps: int, warmup: int, precision: str
+) -> dict[str, Any]:
     """Images per second of ``steps`` timed ``train_on_batch`` calls (a traced step) of a
     ``keras.applications`` backbone under the mixed-precision policy of ``precision``."""
     import keras
@@ -171,32 +240,53 @@ def keras_training_rate(arch: str, image_size: int, batch_size: int, steps: int,
         start = time.perf_counter()
         for _ in range(steps):
             loss = model.train_on_batch(inputs, labels)
-        float(np.asarray(loss))   # the last step has finished before the clock stops
+        float(np.asarray(loss))  # the last step has finished before the clock stops
         seconds = time.perf_counter() - start
     finally:
         keras.mixed_precision.set_global_policy("float32")
-    return {"architecture": arch, "image_size": image_size, "batch_size": batch_size, "steps": steps, "warmup_steps": warmup,
-            "precision": precision, "policy": KERAS_POLICIES[precision], "wall_s": seconds,
-            "images_per_second": steps * batch_size / seconds}
+    return {
+        "architecture": arch,
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "steps": steps,
+        "warmup_steps": warmup,
+        "precision": precision,
+        "policy": KERAS_POLICIES[precision],
+        "wall_s": seconds,
+        "images_per_second": steps * batch_size / seconds,
+    }
 
 
 def keras_job(settings: dict[str, Any]) -> dict[str, Any]:
     from medinterp.numerics import import_tensorflow
 
-    tf = import_tensorflow()   # without its start-up lines on stderr (MEDINTERP_TF_LOGS=1 shows them)
+    tf = import_tensorflow()  # without its start-up lines on stderr (MEDINTERP_TF_LOGS=1 shows them)
     import keras
 
     gpus = tf.config.list_physical_devices("GPU")
     names = [tf.config.experimental.get_device_details(gpu).get("device_name", gpu.name) for gpu in gpus]
     build = tf.sysconfig.get_build_info()
     train = settings["training"]
-    runs = [keras_training_rate(train["architecture"], train["image_size"], train["batch_size"], train["steps"],
-                                train["warmup"], precision) for precision in train["precisions"]]
+    runs = [
+        keras_training_rate(
+            train["architecture"], train["image_size"], train["batch_size"], train["steps"], train["warmup"], precision
+        )
+        for precision in train["precisions"]
+    ]
     for run in runs:
         run["device"] = "gpu" if gpus else "cpu"
-    return {"family": "keras", "versions": {"tensorflow": tf.__version__, "keras": keras.__version__,
-                                            "cuda": build.get("cuda_version"), "cudnn": build.get("cudnn_version")},
-            "device": "gpu" if gpus else "cpu", "device_name": names[0] if names else None, "training": runs}
+    return {
+        "family": "keras",
+        "versions": {
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "cuda": build.get("cuda_version"),
+            "cudnn": build.get("cudnn_version"),
+        },
+        "device": "gpu" if gpus else "cpu",
+        "device_name": names[0] if names else None,
+        "training": runs,
+    }
 
 
 JOBS = {"torch": torch_job, "keras": keras_job, "epoch": epoch_job}

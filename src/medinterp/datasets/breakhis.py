@@ -36,8 +36,18 @@ FILE_NAME = re.compile(
     re.IGNORECASE,
 )
 COLUMNS = [
-    "image", "label", "class_name", "tumor_type", "subtype", "patient",
-    "slide", "slide_group", "magnification", "seq", "width", "height",
+    "image",
+    "label",
+    "class_name",
+    "tumor_type",
+    "subtype",
+    "patient",
+    "slide",
+    "slide_group",
+    "magnification",
+    "seq",
+    "width",
+    "height",
 ]
 
 
@@ -77,7 +87,9 @@ def parse_file_name(path: Path) -> dict:
     }
 
 
-def read_breakhis(root: str | Path, data_root: str | Path | None = None, check_images: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+def read_breakhis(
+    root: str | Path, data_root: str | Path | None = None, check_images: bool = True
+) -> tuple[pd.DataFrame, ReadReport]:
     """Read every BreakHis image below ``root``; image paths are relative to ``data_root``."""
     root = Path(root)
     data_root = Path(data_root) if data_root is not None else root
@@ -94,17 +106,19 @@ def read_breakhis(root: str | Path, data_root: str | Path | None = None, check_i
         _check_folders(path, breast, fields)
         try:
             width, height = check_image(path) if check_images else (0, 0)
-        except ImageError as exc:   # cut short, corrupt, not an image: skipped and reported, never split
+        except ImageError as exc:  # cut short, corrupt, not an image: skipped and reported, never split
             report.skip(path.relative_to(data_root), exc.problem)
             continue
-        rows.append({
-            "image": path.relative_to(data_root).as_posix(),
-            "label": CLASSES.index(fields["class_name"]),
-            "patient": path.parent.parent.name,
-            "width": width,
-            "height": height,
-            **fields,
-        })
+        rows.append(
+            {
+                "image": path.relative_to(data_root).as_posix(),
+                "label": CLASSES.index(fields["class_name"]),
+                "patient": path.parent.parent.name,
+                "width": width,
+                "height": height,
+                **fields,
+            }
+        )
     if not rows:
         unusable = f" ({len(report.skipped)} file(s) skipped: {report.skipped_by_reason()})" if report.skipped else ""
         raise DatasetError(breast, f"no BreakHis PNG images found{unusable}")

@@ -78,7 +78,9 @@ def pixel_hash(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def read_brecahad(root: str | Path, data_root: str | Path | None = None, check_images: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+def read_brecahad(
+    root: str | Path, data_root: str | Path | None = None, check_images: bool = True
+) -> tuple[pd.DataFrame, ReadReport]:
     """One row per image that has an annotation file; unmatched files are skipped and reported."""
     root = Path(root)
     data_root = Path(data_root) if data_root is not None else root
@@ -99,20 +101,22 @@ def read_brecahad(root: str | Path, data_root: str | Path | None = None, check_i
         points = read_annotation(annotations[stem])
         try:
             width, height = check_image(images[stem]) if check_images else (0, 0)
-        except ImageError as exc:   # cut short, corrupt, not an image: skipped with its annotation, and reported
+        except ImageError as exc:  # cut short, corrupt, not an image: skipped with its annotation, and reported
             report.skip(images[stem].relative_to(data_root), exc.problem)
             report.skip(annotations[stem].relative_to(data_root), "annotation of a skipped image")
             continue
         match = STEM.match(stem)
-        rows.append({
-            "image": images[stem].relative_to(data_root).as_posix(),
-            "annotation": annotations[stem].relative_to(data_root).as_posix(),
-            "case": int(match["case"]),
-            "number": int(match["number"]),
-            "width": width,
-            "height": height,
-            **{f"n_{k}": len(v) for k, v in points.items()},
-        })
+        rows.append(
+            {
+                "image": images[stem].relative_to(data_root).as_posix(),
+                "annotation": annotations[stem].relative_to(data_root).as_posix(),
+                "case": int(match["case"]),
+                "number": int(match["number"]),
+                "width": width,
+                "height": height,
+                **{f"n_{k}": len(v) for k, v in points.items()},
+            }
+        )
     if not rows:
         unusable = f" ({len(report.skipped)} file(s) skipped: {report.skipped_by_reason()})" if report.skipped else ""
         raise DatasetError(root, f"no annotated BreCaHAD images found{unusable}")

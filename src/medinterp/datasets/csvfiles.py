@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import pandas as pd
 
@@ -20,7 +20,9 @@ def read_table(path: str | Path, required: Sequence[str], aliases: dict[str, str
     frame = _read(path, header=0)
     frame.columns = [str(c).strip() for c in frame.columns]
     if aliases:
-        frame = frame.rename(columns={a: c for a, c in aliases.items() if a in frame.columns and c not in frame.columns})
+        frame = frame.rename(
+            columns={a: c for a, c in aliases.items() if a in frame.columns and c not in frame.columns}
+        )
     missing = [c for c in required if c not in frame.columns]
     if missing:
         raise DatasetError(path, f"missing column(s) {missing}; found {list(frame.columns)}")

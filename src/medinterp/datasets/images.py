@@ -25,7 +25,11 @@ HIGH_DEPTH_MODES = {"I;16", "I;16B", "I;16L", "I;16N", "I;16S", "I", "F"}
 
 # What the readers record for a skipped image (ImageError.reason): fixed words, so metrics count them.
 EMPTY, NOT_AN_IMAGE, TRUNCATED, CORRUPT, UNSUPPORTED = (
-    "empty image file", "not an image file", "truncated image", "corrupt image", "unsupported image",
+    "empty image file",
+    "not an image file",
+    "truncated image",
+    "corrupt image",
+    "unsupported image",
 )
 
 
@@ -103,7 +107,9 @@ def read_rgb(path: str | Path) -> np.ndarray:
     return read_rgb_reduced(path)[0]
 
 
-def read_rgb_reduced(path: str | Path, at_least: int | None = None) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+def read_rgb_reduced(
+    path: str | Path, at_least: int | None = None
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """:func:`read_rgb`, a JPEG decoded at 1/2, 1/4 or 1/8 scale where both sides stay ``>= at_least``.
 
     libjpeg scales in its inverse DCT (Pillow's ``draft``), so a 6000x4000 photo wanted at 448 px
@@ -117,7 +123,7 @@ def read_rgb_reduced(path: str | Path, at_least: int | None = None) -> tuple[np.
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             with Image.open(path) as img:
-                drafted = img.draft("RGB", (at_least, at_least)) if at_least else None   # None for other formats
+                drafted = img.draft("RGB", (at_least, at_least)) if at_least else None  # None for other formats
                 img.load()
                 box = drafted[1] if drafted else (0.0, 0.0, float(img.width), float(img.height))
                 return _to_rgb(img, path), box
@@ -159,10 +165,10 @@ def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
     # at their own depth with tifffile (with Pillow where tifffile lacks the codec, e.g. LZW).
     bits = _tiff_bits(img)
     signed = _tiff_signed(img)
-    if bits > 8:   # TIFF: tifffile reads every integer or float layout at its own depth (Pillow's "I" wraps uint32)
+    if bits > 8:  # TIFF: tifffile reads every integer or float layout at its own depth (Pillow's "I" wraps uint32)
         try:
             values = _tiff_samples(path)
-        except Exception:   # a codec tifffile lacks (LZW without imagecodecs): Pillow's own reading below
+        except Exception:  # a codec tifffile lacks (LZW without imagecodecs): Pillow's own reading below
             values = None
         if values is not None:
             values = _float_to_8bit(values, path) if values.dtype.kind == "f" else scale_to_8bit(values, bits, signed)
@@ -170,7 +176,7 @@ def _to_8bit(img: Image.Image, path: Path) -> Image.Image:
                 values = values[..., 0]
             if values.ndim not in (2, 3) or (values.ndim == 3 and values.shape[2] not in (2, 3, 4)):
                 raise ImageError(path, UNSUPPORTED, f"samples of shape {values.shape}")
-            return Image.fromarray(np.ascontiguousarray(values))   # uint8: L, LA, RGB or RGBA by shape
+            return Image.fromarray(np.ascontiguousarray(values))  # uint8: L, LA, RGB or RGBA by shape
         if img.mode not in HIGH_DEPTH_MODES:
             return img
     values = np.asarray(img)
@@ -186,7 +192,11 @@ def _float_to_8bit(values: np.ndarray, path: Path) -> np.ndarray:
     finite = np.isfinite(values)
     if not finite.all() or values.min() < 0 or values.max() > 1:
         low, high = (float(np.nanmin(values)), float(np.nanmax(values))) if finite.any() else (float("nan"),) * 2
-        raise ImageError(path, UNSUPPORTED, f"floating-point samples in [{low:g}, {high:g}], not [0, 1]; save it as 8- or 16-bit integers")
+        raise ImageError(
+            path,
+            UNSUPPORTED,
+            f"floating-point samples in [{low:g}, {high:g}], not [0, 1]; save it as 8- or 16-bit integers",
+        )
     return np.floor(values.astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
 
 

@@ -22,7 +22,9 @@ PARTS = {
 COLUMNS = ["image", "image_id", "label", "width", "height"]
 
 
-def read_isic2016(root: str | Path, part: str, data_root: str | Path | None = None, check_images: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+def read_isic2016(
+    root: str | Path, part: str, data_root: str | Path | None = None, check_images: bool = True
+) -> tuple[pd.DataFrame, ReadReport]:
     if part not in PARTS:
         raise ValueError(f"part must be one of {sorted(PARTS)}, not {part!r}")
     root = Path(root)

@@ -23,18 +23,22 @@ IMAGE_FOLDER = "ISIC_2019_Training_Input"
 COLUMNS = ["image", "image_id", "base_id", "diagnosis", "lesion_id", "sex", "age_approx", "site", "width", "height"]
 
 
-def read_isic2019(root: str | Path, data_root: str | Path | None = None, check_images: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+def read_isic2019(
+    root: str | Path, data_root: str | Path | None = None, check_images: bool = True
+) -> tuple[pd.DataFrame, ReadReport]:
     root = Path(root)
     data_root = Path(data_root) if data_root is not None else root
     path = root / GROUND_TRUTH_FILE
     table = read_table(path, ["image", *CLASSES])
     check_ids(table, "image", path)
     onehot = _one_hot(table, path)
-    frame = pd.DataFrame({
-        "image_id": table["image"],
-        "base_id": table["image"].map(base_id),
-        "diagnosis": onehot.idxmax(axis=1),
-    })
+    frame = pd.DataFrame(
+        {
+            "image_id": table["image"],
+            "base_id": table["image"].map(base_id),
+            "diagnosis": onehot.idxmax(axis=1),
+        }
+    )
     frame = frame.merge(read_metadata(root), how="left", left_on="image_id", right_on="image").drop(columns="image")
     for column in ("lesion_id", "sex", "site"):
         frame[column] = frame[column].fillna("")
@@ -54,7 +58,9 @@ def _one_hot(table: pd.DataFrame, path: Path) -> pd.DataFrame:
     ones = numbers.sum(axis=1)
     if (ones != 1).any():
         row = (ones != 1).idxmax()
-        raise DatasetError(path, f"line {row + 2}: {int(ones[row])} classes marked for {table.at[row, 'image']}, expected exactly one")
+        raise DatasetError(
+            path, f"line {row + 2}: {int(ones[row])} classes marked for {table.at[row, 'image']}, expected exactly one"
+        )
     return numbers
 
 
@@ -64,7 +70,9 @@ def read_metadata(root: str | Path) -> pd.DataFrame:
     columns = ["image", "age_approx", "site", "lesion_id", "sex"]
     if not path.is_file():
         return pd.DataFrame(columns=columns)
-    table = read_table(path, ["image", "age_approx", "anatom_site_general", "lesion_id", "sex"], aliases={"gender": "sex"})
+    table = read_table(
+        path, ["image", "age_approx", "anatom_site_general", "lesion_id", "sex"], aliases={"gender": "sex"}
+    )
     table["age_approx"] = optional_number(table["age_approx"], path, "age_approx")
     return table.rename(columns={"anatom_site_general": "site"})[columns]
 

@@ -19,8 +19,29 @@ from medinterp.errors import DatasetError
 GROUND_TRUTH_FILES = ("ISIC_2020_Training_GroundTruth_v2.csv", "ISIC_2020_Training_GroundTruth.csv")
 DUPLICATES_FILE = "ISIC_2020_Training_Duplicates.csv"
 IMAGE_FOLDER = "train"
-REQUIRED = ["image_name", "patient_id", "sex", "age_approx", "anatom_site_general_challenge", "diagnosis", "benign_malignant", "target"]
-COLUMNS = ["image", "image_id", "patient_id", "lesion_id", "sex", "age_approx", "site", "diagnosis", "label", "width", "height"]
+REQUIRED = [
+    "image_name",
+    "patient_id",
+    "sex",
+    "age_approx",
+    "anatom_site_general_challenge",
+    "diagnosis",
+    "benign_malignant",
+    "target",
+]
+COLUMNS = [
+    "image",
+    "image_id",
+    "patient_id",
+    "lesion_id",
+    "sex",
+    "age_approx",
+    "site",
+    "diagnosis",
+    "label",
+    "width",
+    "height",
+]
 
 
 def ground_truth_file(root: Path) -> Path:
@@ -30,7 +51,9 @@ def ground_truth_file(root: Path) -> Path:
     raise DatasetError(root, f"no ground truth found (expected one of {list(GROUND_TRUTH_FILES)})")
 
 
-def read_isic2020(root: str | Path, data_root: str | Path | None = None, check_images: bool = True) -> tuple[pd.DataFrame, ReadReport]:
+def read_isic2020(
+    root: str | Path, data_root: str | Path | None = None, check_images: bool = True
+) -> tuple[pd.DataFrame, ReadReport]:
     root = Path(root)
     data_root = Path(data_root) if data_root is not None else root
     path = ground_truth_file(root)
@@ -40,17 +63,22 @@ def read_isic2020(root: str | Path, data_root: str | Path | None = None, check_i
     stated = parse_binary_labels(table["benign_malignant"], path)
     if (labels != stated).any():
         first = table.index[labels != stated][0]
-        raise DatasetError(path, f"line {first + 2}: target {table.at[first, 'target']} contradicts benign_malignant '{table.at[first, 'benign_malignant']}'")
-    frame = pd.DataFrame({
-        "image_id": table["image_name"],
-        "patient_id": table["patient_id"],
-        "lesion_id": table["lesion_id"] if "lesion_id" in table else "",
-        "sex": table["sex"],
-        "age_approx": optional_number(table["age_approx"], path, "age_approx"),
-        "site": table["anatom_site_general_challenge"],
-        "diagnosis": table["diagnosis"],
-        "label": labels,
-    })
+        raise DatasetError(
+            path,
+            f"line {first + 2}: target {table.at[first, 'target']} contradicts benign_malignant '{table.at[first, 'benign_malignant']}'",
+        )
+    frame = pd.DataFrame(
+        {
+            "image_id": table["image_name"],
+            "patient_id": table["patient_id"],
+            "lesion_id": table["lesion_id"] if "lesion_id" in table else "",
+            "sex": table["sex"],
+            "age_approx": optional_number(table["age_approx"], path, "age_approx"),
+            "site": table["anatom_site_general_challenge"],
+            "diagnosis": table["diagnosis"],
+            "label": labels,
+        }
+    )
     report = ReadReport("isic2020")
     frame = attach_images(frame, "image_id", root / IMAGE_FOLDER, data_root, report, check_images)
     return frame[COLUMNS].reset_index(drop=True), report

@@ -37,7 +37,9 @@ def parse_binary_labels(values: pd.Series, path: Path, header: bool = True) -> p
     if unknown.any():
         first = values.index[unknown][0]
         line = values.index.get_loc(first) + (2 if header else 1)
-        raise DatasetError(path, f"line {line}: unknown label '{values[first]}' (expected one of {sorted(BINARY_LABELS)})")
+        raise DatasetError(
+            path, f"line {line}: unknown label '{values[first]}' (expected one of {sorted(BINARY_LABELS)})"
+        )
     return labels.astype(int)
 
 

@@ -13,15 +13,15 @@ digests are the same on every machine (no paths outside ``data.root``, no times)
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import pandas as pd
 from tqdm import tqdm
 
 from medinterp.errors import DatasetError
 
-FILE_COLUMNS = ("image", "annotation")   # the columns of the split tables that name dataset files
+FILE_COLUMNS = ("image", "annotation")  # the columns of the split tables that name dataset files
 
 
 def referenced_files(tables: Iterable[pd.DataFrame]) -> list[str]:

@@ -23,26 +23,40 @@ def roc_auc(y_true, score) -> float | None:
     if len(np.unique(y_true)) < 2:
         return None
     fpr, tpr, _ = roc_curve(y_true, score)
-    return sk.auc(fpr, tpr)   # not roc_auc_score, whose curve drops collinear points: the same area but not to the last bit
+    return sk.auc(
+        fpr, tpr
+    )  # not roc_auc_score, whose curve drops collinear points: the same area but not to the last bit
 
 
 def _per_class(y_true, y_pred, n_classes: int) -> dict[str, np.ndarray]:
     """The confusion matrix (``confusion``, and row-normalised ``normalized``) and per class
     precision, recall, F1 and support."""
     labels = np.arange(n_classes)
-    if len(y_true) == 0:   # scikit-learn refuses an empty set: every count and score of one is 0
+    if len(y_true) == 0:  # scikit-learn refuses an empty set: every count and score of one is 0
         zeros = np.zeros(n_classes)
-        return {"confusion": np.zeros((n_classes, n_classes), dtype=np.int64), "normalized": np.zeros((n_classes, n_classes)),
-                "precision": zeros, "recall": zeros, "f1": zeros, "support": np.zeros(n_classes, dtype=np.int64)}
+        return {
+            "confusion": np.zeros((n_classes, n_classes), dtype=np.int64),
+            "normalized": np.zeros((n_classes, n_classes)),
+            "precision": zeros,
+            "recall": zeros,
+            "f1": zeros,
+            "support": np.zeros(n_classes, dtype=np.int64),
+        }
     precision, recall, _, support = sk.precision_recall_fscore_support(
-        y_true, y_pred, labels=labels, average=None, zero_division=0)
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
     # F1 is ours, as the harmonic mean of precision and recall: scikit-learn's 2 tp / (2 tp + fp + fn) is equal
     # in exact arithmetic but can differ in the last bit, and the metrics files record F1 to the last bit
     total = precision + recall
     f1 = np.divide(2 * precision * recall, total, out=np.zeros_like(total), where=total > 0)
-    return {"confusion": sk.confusion_matrix(y_true, y_pred, labels=labels),
-            "normalized": sk.confusion_matrix(y_true, y_pred, labels=labels, normalize="true"),
-            "precision": precision, "recall": recall, "f1": f1, "support": support}
+    return {
+        "confusion": sk.confusion_matrix(y_true, y_pred, labels=labels),
+        "normalized": sk.confusion_matrix(y_true, y_pred, labels=labels, normalize="true"),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "support": support,
+    }
 
 
 def _balanced_accuracy(scores: dict[str, np.ndarray]) -> float | None:
@@ -91,8 +105,13 @@ def multiclass_metrics(y_true, prob, class_names: list[str]) -> dict:
         "roc_auc_ovr_macro": float(np.mean(defined)) if defined else None,
         "roc_auc_classes": len(defined),
         "per_class": {
-            name: {"precision": float(scores["precision"][c]), "recall": float(scores["recall"][c]),
-                   "f1": float(scores["f1"][c]), "roc_auc": aucs[c], "support": int(scores["support"][c])}
+            name: {
+                "precision": float(scores["precision"][c]),
+                "recall": float(scores["recall"][c]),
+                "f1": float(scores["f1"][c]),
+                "roc_auc": aucs[c],
+                "support": int(scores["support"][c]),
+            }
             for c, name in enumerate(class_names)
         },
         "confusion_matrix": scores["confusion"].tolist(),

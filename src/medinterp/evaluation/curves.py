@@ -21,7 +21,7 @@ def roc_table(y_true, score) -> pd.DataFrame:
     return pd.DataFrame({"fpr": fpr, "tpr": tpr})
 
 
-def macro_roc_table(y_true, prob, points: int = GRID_POINTS) -> pd.DataFrame:   # ours: sklearn averages AUCs, not curves
+def macro_roc_table(y_true, prob, points: int = GRID_POINTS) -> pd.DataFrame:  # ours: sklearn averages AUCs, not curves
     """The macro-average one-vs-rest ROC curve: each class's curve (linear between its points, as
     the trapezoidal AUC reads it) sampled on a common false-positive-rate grid, then averaged over
     the classes for which the curve is defined (present, and not the only class present)."""

@@ -47,7 +47,7 @@ def canonical_model(model: onnx.ModelProto) -> onnx.ModelProto:
         raise ValueError("canonical_model: graphs with subgraphs are not supported")
     signature = {i.name: _digest("input", i.name) for i in graph.input}
     signature.update({t.name: _tensor_digest(t) for t in graph.initializer})
-    signature[""] = "absent"                      # an optional input left out
+    signature[""] = "absent"  # an optional input left out
 
     waiting = {index: {name for name in node.input if name not in signature} for index, node in enumerate(graph.node)}
     consumers: dict[str, list[int]] = {}

@@ -21,21 +21,32 @@ def markdown(meta: dict) -> str:
     data, formats = meta["data_source"], meta["network_data_format"]
     inputs, outputs = formats["inputs"], formats["outputs"]
     lines = [
-        f"# {meta['name']}", "",
-        meta["description"], "",
+        f"# {meta['name']}",
+        "",
+        meta["description"],
+        "",
         f"- **Version**: `{meta['version']}` (package version + model id; schema {meta['schema']})",
         f"- **Architecture**: {meta['architecture']} ({meta['family']}, {meta['framework']['name']} {meta['framework']['version']})",
         f"- **Task**: {meta['task']}; classes in output order: {', '.join(meta['class_names']) or 'none (features)'}",
         f"- **Initialisation**: {meta['init_used']}",
-        "", "## Intended use", "", meta["intended_use"],
-        "", "## Data", "",
+        "",
+        "## Intended use",
+        "",
+        meta["intended_use"],
+        "",
+        "## Data",
+        "",
         f"Profile: {data['profile'] or 'not recorded'}; synthetic: {'unknown' if data['synthetic'] is None else str(data['synthetic']).lower()}.",
-        f"{data['summary'][0].upper()}{data['summary'][1:]}.", "",
-        f"Dataset `{meta['dataset']}`, split: {meta['split']}; files: {meta['data_type']}.", "",
+        f"{data['summary'][0].upper()}{data['summary'][1:]}.",
+        "",
+        f"Dataset `{meta['dataset']}`, split: {meta['split']}; files: {meta['data_type']}.",
+        "",
     ]
     for source in data["datasets"]:
-        lines.append(f"- **{source['name']}**: {source.get('content', '')}. {source['url']}. Licence: {source['license']}. "
-                     f"Cite: {source['citation']}")
+        lines.append(
+            f"- **{source['name']}**: {source.get('content', '')}. {source['url']}. Licence: {source['license']}. "
+            f"Cite: {source['citation']}"
+        )
     lines += ["", "## Licence", "", f"Model: {meta['license']['model']}.", ""]
     lines += [f"- data `{key}`: {text}" for key, text in meta["license"]["data"].items()]
     lines += ["", "## Input", ""]
@@ -51,6 +62,11 @@ def markdown(meta: dict) -> str:
         lines += [f"| {key} | {_json(value)} |" for key, value in sorted(meta["metrics"].items())]
     lines += ["", "## References", ""] + [f"- {ref}" for ref in meta["references"]]
     provenance = meta["provenance"]
-    lines += ["", "## Provenance", "", f"Stage `{provenance.get('stage', 'unknown')}`, code sha256 `{provenance.get('code_sha256', 'unknown')}`."]
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"Stage `{provenance.get('stage', 'unknown')}`, code sha256 `{provenance.get('code_sha256', 'unknown')}`.",
+    ]
     lines += [f"- `{path}`: md5 `{md5}`" for path, md5 in provenance.get("inputs", {}).items()]
     return "\n".join(lines) + "\n"

@@ -42,7 +42,7 @@ from medinterp.io import atomic_path, readable, write_json
 from medinterp.provenance import code_digest
 
 METADATA_KEY = "medinterp"
-SCHEMA_VERSION = 3   # 2: ``provenance`` replaced ``git_revision``; 3: the model card fields
+SCHEMA_VERSION = 3  # 2: ``provenance`` replaced ``git_revision``; 3: the model card fields
 FAMILIES = ("keras", "torch")
 LAYOUTS = ("NHWC", "NCHW")
 OUTPUT_KINDS = ("logits", "features")
@@ -50,18 +50,49 @@ ACTIVATIONS = ("sigmoid", "softmax", None)
 RESIZE = "bilinear, squashed to a square (Pillow BILINEAR)"
 
 REQUIRED = {
-    "schema": int, "name": str, "architecture": str, "family": str, "task": str, "dataset": str,
-    "split": str, "class_names": list, "input": dict, "output": dict, "metrics": dict,
-    "init_used": str, "provenance": dict, "params": dict, "framework": dict,
+    "schema": int,
+    "name": str,
+    "architecture": str,
+    "family": str,
+    "task": str,
+    "dataset": str,
+    "split": str,
+    "class_names": list,
+    "input": dict,
+    "output": dict,
+    "metrics": dict,
+    "init_used": str,
+    "provenance": dict,
+    "params": dict,
+    "framework": dict,
 }
 # what make() derives from the fields above
 CARD = {
-    "version": str, "description": str, "intended_use": str, "license": dict, "data_source": dict,
-    "data_type": str, "references": list, "network_data_format": dict,
+    "version": str,
+    "description": str,
+    "intended_use": str,
+    "license": dict,
+    "data_source": dict,
+    "data_type": str,
+    "references": list,
+    "network_data_format": dict,
 }
 # the fields whose digest is the model id in ``version``: what made the model and how it is run
-VERSIONED = ("name", "architecture", "family", "task", "dataset", "split", "class_names", "input", "output",
-             "init_used", "params", "provenance", "framework")
+VERSIONED = (
+    "name",
+    "architecture",
+    "family",
+    "task",
+    "dataset",
+    "split",
+    "class_names",
+    "input",
+    "output",
+    "init_used",
+    "params",
+    "provenance",
+    "framework",
+)
 VERSION_PATTERN = re.compile(r"^\S+\+[0-9a-f]{12}$")
 PROFILES = ("sample", "full", None)
 
@@ -81,43 +112,52 @@ SOURCES = {
         "content": "breast tumour tissue, H&E-stained histopathology, 700x460 RGB PNG, 82 patients",
         "url": "https://web.inf.ufpr.br/vri/databases-software/breast-cancer-histopathological-database-breakhis/",
         "citation": "Spanhol F. A., Oliveira L. S., Petitjean C., Heutte L. A Dataset for Breast Cancer Histopathological "
-                    "Image Classification. IEEE Transactions on Biomedical Engineering 63(7):1455-1462, 2016.",
+        "Image Classification. IEEE Transactions on Biomedical Engineering 63(7):1455-1462, 2016.",
     },
     "isic2020": {
         "name": "ISIC 2020 Challenge (SIIM-ISIC Melanoma Classification), training set",
         "content": "dermoscopic images of skin lesions, JPEG, 33,126 images of 2,056 patients, 584 melanomas",
         "url": "https://challenge.isic-archive.com/data/#2020",
         "citation": "Rotemberg V. et al. A patient-centric dataset of images and metadata for identifying melanomas "
-                    "using clinical context. Scientific Data 8:34, 2021 (PMC7843971).",
+        "using clinical context. Scientific Data 8:34, 2021 (PMC7843971).",
     },
     "isic2019": {
         "name": "ISIC 2019 Challenge, training set",
         "content": "dermoscopic images of skin lesions, JPEG, 25,331 images in eight diagnostic classes",
         "url": "https://challenge.isic-archive.com/data/#2019",
         "citation": "Tschandl P., Rosendahl C., Kittler H. The HAM10000 dataset. Scientific Data 5:180161, 2018; "
-                    "Codella N. et al. Skin Lesion Analysis Toward Melanoma Detection: A Challenge at ISBI 2017. "
-                    "arXiv:1710.05006; Combalia M. et al. BCN20000: Dermoscopic Lesions in the Wild. arXiv:1908.02288.",
+        "Codella N. et al. Skin Lesion Analysis Toward Melanoma Detection: A Challenge at ISBI 2017. "
+        "arXiv:1710.05006; Combalia M. et al. BCN20000: Dermoscopic Lesions in the Wild. arXiv:1908.02288.",
     },
     "isic2016": {
         "name": "ISIC 2016 Challenge (ISBI 2016) part 3, test set",
         "content": "dermoscopic images of skin lesions, JPEG, 379 test images (304 benign, 75 malignant)",
         "url": "https://challenge.isic-archive.com/data/#2016",
         "citation": "Gutman D. et al. Skin Lesion Analysis toward Melanoma Detection: A Challenge at the International "
-                    "Symposium on Biomedical Imaging (ISBI) 2016. arXiv:1605.01397.",
+        "Symposium on Biomedical Imaging (ISBI) 2016. arXiv:1605.01397.",
     },
 }
 # the ``dataset`` a model names -> its sources, what was used of them, the image modality and file type
 DATASETS = {
-    "breakhis": {"sources": ("breakhis",), "modality": "histopathology",
-                 "use": "BreakHis images at one magnification (split.breakhis.magnification), benign vs malignant",
-                 "data_type": "png (8-bit RGB)"},
-    "isic_binary": {"sources": ("isic2020", "isic2019", "isic2016"), "modality": "dermoscopy",
-                    "use": "ISIC 2020 training images plus ISIC 2019's images of split.isic_binary.extra_malignant_classes "
-                           "as malignant, in cross-validation folds; tested on the ISIC 2016 part 3 test set",
-                    "data_type": "jpeg (8-bit RGB)"},
-    "isic_multiclass": {"sources": ("isic2019",), "modality": "dermoscopy",
-                        "use": "ISIC 2019 training images in split.isic_multiclass.classes, split into train/val/test",
-                        "data_type": "jpeg (8-bit RGB)"},
+    "breakhis": {
+        "sources": ("breakhis",),
+        "modality": "histopathology",
+        "use": "BreakHis images at one magnification (split.breakhis.magnification), benign vs malignant",
+        "data_type": "png (8-bit RGB)",
+    },
+    "isic_binary": {
+        "sources": ("isic2020", "isic2019", "isic2016"),
+        "modality": "dermoscopy",
+        "use": "ISIC 2020 training images plus ISIC 2019's images of split.isic_binary.extra_malignant_classes "
+        "as malignant, in cross-validation folds; tested on the ISIC 2016 part 3 test set",
+        "data_type": "jpeg (8-bit RGB)",
+    },
+    "isic_multiclass": {
+        "sources": ("isic2019",),
+        "modality": "dermoscopy",
+        "use": "ISIC 2019 training images in split.isic_multiclass.classes, split into train/val/test",
+        "data_type": "jpeg (8-bit RGB)",
+    },
 }
 CHANNELS = {"0": "red", "1": "green", "2": "blue"}
 
@@ -126,10 +166,20 @@ class MetadataError(MedinterpError):
     """A model's metadata is missing or does not describe how to run it."""
 
 
-def input_spec(size: int, layout: str, mean: list[float] | None = None, std: list[float] | None = None, name: str = "input") -> dict:
+def input_spec(
+    size: int, layout: str, mean: list[float] | None = None, std: list[float] | None = None, name: str = "input"
+) -> dict:
     shape = [None, size, size, 3] if layout == "NHWC" else [None, 3, size, size]
-    return {"name": name, "shape": shape, "layout": layout, "dtype": "float32", "value_range": [0.0, 1.0],
-            "mean": mean, "std": std, "resize": RESIZE}
+    return {
+        "name": name,
+        "shape": shape,
+        "layout": layout,
+        "dtype": "float32",
+        "value_range": [0.0, 1.0],
+        "mean": mean,
+        "std": std,
+        "resize": RESIZE,
+    }
 
 
 def output_spec(kind: str, activation: str | None, name: str = "output") -> dict:
@@ -155,8 +205,12 @@ def package_version() -> str:
 def provenance(stage_module: str, inputs: list[str | Path]) -> dict:
     """What made a model: the package version, the stage module and the sha256 of the code it runs
     (``provenance.code_digest``), and the md5 of each input file, by its path in the repository."""
-    return {"medinterp": package_version(), "stage": stage_module, "code_sha256": code_digest(stage_module),
-            "inputs": {Path(p).as_posix(): file_md5(p) for p in inputs}}
+    return {
+        "medinterp": package_version(),
+        "stage": stage_module,
+        "code_sha256": code_digest(stage_module),
+        "inputs": {Path(p).as_posix(): file_md5(p) for p in inputs},
+    }
 
 
 def framework_info(name: str, version: str) -> dict:
@@ -197,12 +251,18 @@ def model_card(meta: dict) -> dict:
         "description": _description(meta, dataset),
         "intended_use": INTENDED_USE,
         "license": {"model": _model_license(meta), "data": {s["key"]: s["license"] for s in sources}},
-        "data_source": {"profile": profile, "synthetic": None if profile is None else profile == "sample",
-                        "summary": _data_summary(profile, dataset, sources), "datasets": sources},
+        "data_source": {
+            "profile": profile,
+            "synthetic": None if profile is None else profile == "sample",
+            "summary": _data_summary(profile, dataset, sources),
+            "datasets": sources,
+        },
         "data_type": dataset["data_type"],
         "references": [s["citation"] for s in sources],
-        "network_data_format": {"inputs": {meta["input"]["name"]: _input_format(meta["input"], dataset["modality"])},
-                                "outputs": {meta["output"]["name"]: _output_format(meta["output"], meta["class_names"])}},
+        "network_data_format": {
+            "inputs": {meta["input"]["name"]: _input_format(meta["input"], dataset["modality"])},
+            "outputs": {meta["output"]["name"]: _output_format(meta["output"], meta["class_names"])},
+        },
     }
 
 
@@ -225,63 +285,118 @@ def _model_license(meta: dict) -> str:
 def _data_summary(profile: str | None, dataset: dict, sources: list[dict]) -> str:
     names = ", ".join(s["name"] for s in sources)
     if profile == "sample":
-        return (f"synthetic: the bundled sample profile, images made by medinterp's generator (`medinterp synth`) in "
-                f"the published layouts of {names}; no real patient data, so the model says nothing about real images")
+        return (
+            f"synthetic: the bundled sample profile, images made by medinterp's generator (`medinterp synth`) in "
+            f"the published layouts of {names}; no real patient data, so the model says nothing about real images"
+        )
     if profile == "full":
         return f"the published datasets: {names}; {dataset['use']}"
-    return (f"the data profile is not recorded in this model's params: the published datasets ({names}) under "
-            "data.profile=full, or the bundled synthetic sample in their layouts under data.profile=sample; "
-            "provenance.inputs names the input files by md5")
+    return (
+        f"the data profile is not recorded in this model's params: the published datasets ({names}) under "
+        "data.profile=full, or the bundled synthetic sample in their layouts under data.profile=sample; "
+        "provenance.inputs names the input files by md5"
+    )
 
 
 def _input_format(spec: dict, modality: str) -> dict:
     mean, std = spec["mean"], spec["std"]
     low, high = spec["value_range"]
-    if mean is not None:   # the range of the tensor the model takes, after normalisation
+    if mean is not None:  # the range of the tensor the model takes, after normalisation
         low = round(min((low - m) / s for m, s in zip(mean, std)), 6)
         high = round(max((high - m) / s for m, s in zip(mean, std)), 6)
     size = spec["shape"][1:3] if spec["layout"] == "NHWC" else spec["shape"][2:4]
-    steps = ["decode to RGB uint8", f"resize to {size[0]}x{size[1]} ({spec.get('resize', RESIZE)})",
-             f"divide by 255: values in {spec['value_range']}"]
+    steps = [
+        "decode to RGB uint8",
+        f"resize to {size[0]}x{size[1]} ({spec.get('resize', RESIZE)})",
+        f"divide by 255: values in {spec['value_range']}",
+    ]
     if mean is not None:
         steps.append(f"per channel, subtract mean {mean} and divide by std {std}")
     steps.append(f"arrange as {spec['layout']} float32 with a batch dimension first")
-    return {"type": "image", "format": "RGB", "modality": modality, "num_channels": 3, "spatial_shape": list(size),
-            "shape": spec["shape"], "layout": spec["layout"], "dtype": spec["dtype"], "value_range": [low, high],
-            "normalisation": None if mean is None else {"mean": mean, "std": std},
-            "is_patch_data": False, "channel_def": CHANNELS, "preprocessing": steps}
+    return {
+        "type": "image",
+        "format": "RGB",
+        "modality": modality,
+        "num_channels": 3,
+        "spatial_shape": list(size),
+        "shape": spec["shape"],
+        "layout": spec["layout"],
+        "dtype": spec["dtype"],
+        "value_range": [low, high],
+        "normalisation": None if mean is None else {"mean": mean, "std": std},
+        "is_patch_data": False,
+        "channel_def": CHANNELS,
+        "preprocessing": steps,
+    }
 
 
 def _output_format(spec: dict, class_names: list[str]) -> dict:
     if spec["kind"] == "features":
-        return {"type": "features", "format": "feature map in the input's layout", "num_channels": None, "shape": None,
-                "dtype": "float32", "value_range": None, "activation": None, "is_onehot": False, "channel_def": None,
-                "meaning": "the encoder's last feature map; not class scores (the shape is the exported graph's)"}
+        return {
+            "type": "features",
+            "format": "feature map in the input's layout",
+            "num_channels": None,
+            "shape": None,
+            "dtype": "float32",
+            "value_range": None,
+            "activation": None,
+            "is_onehot": False,
+            "channel_def": None,
+            "meaning": "the encoder's last feature map; not class scores (the shape is the exported graph's)",
+        }
     single = spec["activation"] == "sigmoid" and len(class_names) == 2
     names = class_names[1:] if single else class_names
     if single:
-        meaning = (f"one logit per image: sigmoid(logit) = P({class_names[1]}), "
-                   f"P({class_names[0]}) = 1 - P({class_names[1]})")
+        meaning = (
+            f"one logit per image: sigmoid(logit) = P({class_names[1]}), P({class_names[0]}) = 1 - P({class_names[1]})"
+        )
     elif spec["activation"] == "softmax":
         meaning = f"{len(names)} logits in class order; softmax over them gives the class probabilities"
     else:
         meaning = f"{len(names)} independent logits in class order; sigmoid of each gives that class's probability"
-    return {"type": "logits", "format": "class scores", "num_channels": len(names), "shape": [None, len(names)],
-            "dtype": "float32", "value_range": None, "activation": spec["activation"], "is_onehot": False,
-            "channel_def": {str(i): name for i, name in enumerate(names)}, "meaning": meaning}
+    return {
+        "type": "logits",
+        "format": "class scores",
+        "num_channels": len(names),
+        "shape": [None, len(names)],
+        "dtype": "float32",
+        "value_range": None,
+        "activation": spec["activation"],
+        "is_onehot": False,
+        "channel_def": {str(i): name for i, name in enumerate(names)},
+        "meaning": meaning,
+    }
 
 
-def for_checkpoint(info: dict[str, Any], *, name: str, dataset: str, split: str, metrics: dict[str, float],
-                   params: dict[str, Any], framework: dict, provenance: dict) -> dict:
+def for_checkpoint(
+    info: dict[str, Any],
+    *,
+    name: str,
+    dataset: str,
+    split: str,
+    metrics: dict[str, float],
+    params: dict[str, Any],
+    framework: dict,
+    provenance: dict,
+) -> dict:
     """The record of an ISIC checkpoint's export (``medinterp.models.checkpoint``'s ``info``), either
     family: input ``input`` in the checkpoint's layout and normalisation, output ``logits``."""
     norm = info["normalisation"]
     return make(
-        name=name, architecture=info["architecture"], family=info["family"], task=info["task"], dataset=dataset,
-        split=split, class_names=list(info["class_names"]),
+        name=name,
+        architecture=info["architecture"],
+        family=info["family"],
+        task=info["task"],
+        dataset=dataset,
+        split=split,
+        class_names=list(info["class_names"]),
         input=input_spec(int(info["image_size"]), norm["layout"], norm["mean"], norm["std"], name="input"),
         output=output_spec("logits", "sigmoid" if int(info["num_outputs"]) == 1 else "softmax", name="logits"),
-        metrics=metrics, init_used=info["init_used"], provenance=provenance, params=params, framework=framework,
+        metrics=metrics,
+        init_used=info["init_used"],
+        provenance=provenance,
+        params=params,
+        framework=framework,
     )
 
 
@@ -300,11 +415,21 @@ def validate(meta: Any, source: str = "metadata") -> dict:
         raise MetadataError(f"{source}: license should give 'model' (text) and 'data' (a licence per dataset)")
     data = meta["data_source"]
     if data.get("profile", "missing") not in PROFILES or data.get("synthetic", "missing") not in (True, False, None):
-        raise MetadataError(f"{source}: data_source should give 'profile' (one of {PROFILES}) and 'synthetic' (true, false or null)")
+        raise MetadataError(
+            f"{source}: data_source should give 'profile' (one of {PROFILES}) and 'synthetic' (true, false or null)"
+        )
     datasets = data.get("datasets")
-    if not (isinstance(datasets, list) and datasets and all(
-            isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("name", "url", "citation", "license")) for d in datasets)):
-        raise MetadataError(f"{source}: data_source.datasets should list each dataset's name, url, citation and license")
+    if not (
+        isinstance(datasets, list)
+        and datasets
+        and all(
+            isinstance(d, dict) and all(isinstance(d.get(k), str) for k in ("name", "url", "citation", "license"))
+            for d in datasets
+        )
+    ):
+        raise MetadataError(
+            f"{source}: data_source.datasets should list each dataset's name, url, citation and license"
+        )
     formats = meta["network_data_format"]
     for side, spec in (("inputs", meta["input"]), ("outputs", meta["output"])):
         if not isinstance(formats.get(side), dict) or spec["name"] not in formats[side]:
@@ -325,7 +450,9 @@ def _check_fields(meta: Any, source: str) -> None:
     if not isinstance(meta, dict):
         raise MetadataError(f"{source}: expected a JSON object, found {type(meta).__name__}")
     if meta.get("schema") != SCHEMA_VERSION:
-        raise MetadataError(f"{source}: schema {meta.get('schema')} is not supported (expected {SCHEMA_VERSION}); export the model again")
+        raise MetadataError(
+            f"{source}: schema {meta.get('schema')} is not supported (expected {SCHEMA_VERSION}); export the model again"
+        )
     _check_types(meta, REQUIRED, source)
     if meta["dataset"] not in DATASETS:
         raise MetadataError(f"{source}: dataset '{meta['dataset']}' is not one of {tuple(DATASETS)}")
@@ -342,7 +469,9 @@ def _check_fields(meta: Any, source: str) -> None:
         raise MetadataError(f"{source}: input shape {shape} should be [batch, ...] with three positive sizes")
     channels = shape[3] if spec["layout"] == "NHWC" else shape[1]
     if channels != 3:
-        raise MetadataError(f"{source}: input shape {shape} has {channels} channels for layout {spec['layout']}, expected 3")
+        raise MetadataError(
+            f"{source}: input shape {shape} has {channels} channels for layout {spec['layout']}, expected 3"
+        )
     for key in ("mean", "std"):
         value = spec[key]
         if value is not None and (not isinstance(value, list) or len(value) != 3):
@@ -386,7 +515,7 @@ def attach(onnx_path: str | Path, meta: dict) -> None:
 
     validate(meta)
     onnx_path = Path(onnx_path)
-    model = onnx.load(str(readable(onnx_path)))   # the stage's own export, not renamed into place yet
+    model = onnx.load(str(readable(onnx_path)))  # the stage's own export, not renamed into place yet
     meta = with_feature_shape(meta, model.graph)
     del model.metadata_props[:]
     entry = model.metadata_props.add()
@@ -413,7 +542,9 @@ def read(onnx_path: str | Path) -> dict:
     elif sidecar_path(onnx_path).is_file():
         text, source = sidecar_path(onnx_path).read_text(encoding="utf-8"), str(sidecar_path(onnx_path))
     else:
-        raise MetadataError(f"{onnx_path}: no '{METADATA_KEY}' metadata inside and no {sidecar_path(onnx_path).name} beside it")
+        raise MetadataError(
+            f"{onnx_path}: no '{METADATA_KEY}' metadata inside and no {sidecar_path(onnx_path).name} beside it"
+        )
     try:
         meta = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -17,9 +17,9 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from importlib import metadata as dist
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from tqdm import tqdm
@@ -33,7 +33,7 @@ from medinterp.models.families import family_function
 
 BATCH_SIZES = (1, 8, 32)
 Runner = Callable[[np.ndarray], np.ndarray]
-Clock = Callable[[], float]   # seconds; injectable so that tests need no real timing
+Clock = Callable[[], float]  # seconds; injectable so that tests need no real timing
 
 
 def check_counts(batch_sizes: tuple[int, ...], repeats: int) -> None:
@@ -53,8 +53,9 @@ def model_inputs(meta: dict, count: int, seed: int = 0) -> np.ndarray:
     return preprocess(pixels, spec)
 
 
-def images_per_second(run: Runner, inputs: np.ndarray, batch_size: int, repeats: int, warmup: int = 1,
-                      clock: Clock = time.perf_counter) -> float:
+def images_per_second(
+    run: Runner, inputs: np.ndarray, batch_size: int, repeats: int, warmup: int = 1, clock: Clock = time.perf_counter
+) -> float:
     """Median throughput of ``run`` over ``repeats`` timed calls on batches of ``batch_size``, each call
     timed by two readings of ``clock`` (seconds)."""
     batch = inputs[:batch_size]
@@ -84,8 +85,13 @@ def eager_model(onnx_path: Path, meta: dict) -> tuple[Runner, dict]:
     return family_function(job, meta["family"])(onnx_path, meta)
 
 
-def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
-                providers: list[str] | None = None, clock: Clock = time.perf_counter) -> dict:
+def bench_model(
+    onnx_path: str | Path,
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    repeats: int = 5,
+    providers: list[str] | None = None,
+    clock: Clock = time.perf_counter,
+) -> dict:
     """Eager and ONNX Runtime throughput of one exported model at each batch size."""
     check_counts(batch_sizes, repeats)
     onnx_path = Path(onnx_path)
@@ -97,29 +103,54 @@ def bench_model(onnx_path: str | Path, batch_sizes: tuple[int, ...] = BATCH_SIZE
     for batch_size in batch_sizes:
         eager_ips = images_per_second(eager, inputs, batch_size, repeats, clock=clock)
         ort_ips = images_per_second(ort_run, inputs, batch_size, repeats, clock=clock)
-        rows[f"batch_{batch_size}"] = {"eager_images_per_second": eager_ips, "onnxruntime_images_per_second": ort_ips,
-                                       "onnxruntime_speedup": ort_ips / eager_ips}
-    return {"model": str(onnx_path), "name": meta["name"], "architecture": meta["architecture"],
-            "family": meta["family"], "input_shape": meta["input"]["shape"][1:], "framework": framework,
-            "provider": provider, "eager_device": "cpu", "repeats": repeats, "batches": rows}
+        rows[f"batch_{batch_size}"] = {
+            "eager_images_per_second": eager_ips,
+            "onnxruntime_images_per_second": ort_ips,
+            "onnxruntime_speedup": ort_ips / eager_ips,
+        }
+    return {
+        "model": str(onnx_path),
+        "name": meta["name"],
+        "architecture": meta["architecture"],
+        "family": meta["family"],
+        "input_shape": meta["input"]["shape"][1:],
+        "framework": framework,
+        "provider": provider,
+        "eager_device": "cpu",
+        "repeats": repeats,
+        "batches": rows,
+    }
 
 
-def bench_in_subprocess(onnx_paths: list[Path], batch_sizes: tuple[int, ...], repeats: int,
-                        providers: list[str] | None = None) -> list[dict]:
+def bench_in_subprocess(
+    onnx_paths: list[Path], batch_sizes: tuple[int, ...], repeats: int, providers: list[str] | None = None
+) -> list[dict]:
     """:func:`bench_model` for models of one family in a fresh Python process, so each framework
     is imported alone (and once)."""
-    command = [sys.executable, "-m", "medinterp.inference.bench", *map(str, onnx_paths), "--repeats", str(repeats),
-               "--batch-sizes", *map(str, batch_sizes)] + (["--providers", *providers] if providers else [])
+    command = [
+        sys.executable,
+        "-m",
+        "medinterp.inference.bench",
+        *map(str, onnx_paths),
+        "--repeats",
+        str(repeats),
+        "--batch-sizes",
+        *map(str, batch_sizes),
+    ] + (["--providers", *providers] if providers else [])
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
         last = done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}"
         last = last.removeprefix("error: ")
         raise ConfigError(f"benchmark of {', '.join(map(str, onnx_paths))} failed: {last}")
-    return [json.loads(line) for line in done.stdout.strip().splitlines()[-len(onnx_paths):]]
+    return [json.loads(line) for line in done.stdout.strip().splitlines()[-len(onnx_paths) :]]
 
 
-def run_benchmarks(models: dict[str, Path], batch_sizes: tuple[int, ...] = BATCH_SIZES, repeats: int = 5,
-                   providers: list[str] | None = None) -> dict:
+def run_benchmarks(
+    models: dict[str, Path],
+    batch_sizes: tuple[int, ...] = BATCH_SIZES,
+    repeats: int = 5,
+    providers: list[str] | None = None,
+) -> dict:
     """Every model of ``models`` (name -> ONNX file), one process per framework family, with the machine."""
     from medinterp.export.parity import available_providers
 
@@ -130,10 +161,17 @@ def run_benchmarks(models: dict[str, Path], batch_sizes: tuple[int, ...] = BATCH
     results = {}
     for family, names in sorted(by_family.items()):
         print(f"bench: {len(names)} {family} model(s) ...", flush=True)
-        for name, result in zip(names, bench_in_subprocess([models[n] for n in names], batch_sizes, repeats, providers)):
+        for name, result in zip(
+            names, bench_in_subprocess([models[n] for n in names], batch_sizes, repeats, providers)
+        ):
             results[name] = result
-    return {"machine": machine(), "providers_available": available_providers(), "batch_sizes": list(batch_sizes),
-            "repeats": repeats, "models": {name: results[name] for name in models}}
+    return {
+        "machine": machine(),
+        "providers_available": available_providers(),
+        "batch_sizes": list(batch_sizes),
+        "repeats": repeats,
+        "models": {name: results[name] for name in models},
+    }
 
 
 def _version(name: str) -> str | None:
@@ -145,10 +183,17 @@ def _version(name: str) -> str | None:
 
 def machine() -> dict:
     """Where the numbers were measured."""
-    return {"platform": platform.platform(), "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(), "python": platform.python_version(),
-            "versions": {name: _version(name) for name in ("onnxruntime-gpu", "onnxruntime", "torch", "tensorflow-cpu",
-                                                          "tensorflow", "numpy") if _version(name)}}
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "python": platform.python_version(),
+        "versions": {
+            name: _version(name)
+            for name in ("onnxruntime-gpu", "onnxruntime", "torch", "tensorflow-cpu", "tensorflow", "numpy")
+            if _version(name)
+        },
+    }
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -171,7 +216,7 @@ if __name__ == "__main__":
 
     try:
         main()
-    except BaseException as exc:   # one line for the parent's message; anything else keeps its traceback
+    except BaseException as exc:  # one line for the parent's message; anything else keeps its traceback
         code = report_error(exc)
         if code is None:
             raise

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import csv
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import yaml
@@ -109,7 +109,9 @@ def probabilities(outputs: np.ndarray, activation: str | None, n_classes: int) -
     if activation == "softmax":
         shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
         return shifted / shifted.sum(axis=1, keepdims=True)
-    raise ConfigError(f"the model's outputs are logits with activation {activation!r}; cannot turn them into probabilities")
+    raise ConfigError(
+        f"the model's outputs are logits with activation {activation!r}; cannot turn them into probabilities"
+    )
 
 
 def check_batch_size(batch_size: object, name: str = "batch size") -> int:
@@ -139,12 +141,16 @@ class PredictionRun:
         return done / self.seconds if self.seconds > 0 else 0.0
 
 
-def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, providers: list[str] | None = None) -> PredictionRun:
+def predict(
+    model_path: str | Path, images: list[Path], batch_size: int = 32, providers: list[str] | None = None
+) -> PredictionRun:
     """Probabilities for every image; an image that cannot be read gets its error instead of a crash."""
     check_batch_size(batch_size)
     meta = metadata.read(model_path)
     if meta["output"]["kind"] != "logits":
-        raise ConfigError(f"{model_path} outputs {meta['output']['kind']}, not class scores; predict needs a classifier")
+        raise ConfigError(
+            f"{model_path} outputs {meta['output']['kind']}, not class scores; predict needs a classifier"
+        )
     spec = meta["input"]
     size = input_size(spec)
     sess = session(model_path, providers)
@@ -153,7 +159,7 @@ def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, pr
     start = time.perf_counter()
     bar = tqdm(total=len(images), desc=f"predict ({run.provider})", unit="img")
     for first in range(0, len(images), batch_size):
-        batch = [Prediction(p) for p in images[first:first + batch_size]]
+        batch = [Prediction(p) for p in images[first : first + batch_size]]
         pixels = []
         for item in batch:
             try:
@@ -163,7 +169,9 @@ def predict(model_path: str | Path, images: list[Path], batch_size: int = 32, pr
         readable = [item for item in batch if not item.error]
         if readable:
             outputs = sess.run(None, {input_name: preprocess(np.stack(pixels), spec)})[0]
-            for item, probs in zip(readable, probabilities(outputs, meta["output"]["activation"], len(meta["class_names"]))):
+            for item, probs in zip(
+                readable, probabilities(outputs, meta["output"]["activation"], len(meta["class_names"]))
+            ):
                 item.probabilities = probs
         run.predictions += batch
         bar.update(len(batch))
@@ -184,5 +192,11 @@ def write_predictions(path: str | Path, run: PredictionRun) -> None:
             if item.probabilities is None:
                 writer.writerow([item.image.as_posix(), *[""] * len(names), "", item.error])
             else:
-                writer.writerow([item.image.as_posix(), *[f"{p:.6g}" for p in item.probabilities],
-                                 names[int(np.argmax(item.probabilities))], ""])
+                writer.writerow(
+                    [
+                        item.image.as_posix(),
+                        *[f"{p:.6g}" for p in item.probabilities],
+                        names[int(np.argmax(item.probabilities))],
+                        "",
+                    ]
+                )

@@ -17,7 +17,8 @@ Conventions at this boundary, whatever the framework:
 
 from __future__ import annotations
 
-from typing import Callable, Protocol, Sequence
+from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import numpy as np
 
@@ -35,19 +36,28 @@ class ModelAdapter(Protocol):
     def activations(self, images: np.ndarray, layer: str, batch_size: int = 32) -> np.ndarray:
         """``layer``'s output ``(N, C, h, w)``."""
 
-    def layer_activations(self, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
-                          reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def layer_activations(
+        self,
+        images: np.ndarray,
+        layers: Sequence[str],
+        batch_size: int = 32,
+        reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
         """The outputs of all of ``layers`` from ONE forward pass per batch, keyed by layer in
         ``layers``' order: per layer what :meth:`activations` returns, or, with ``reduce``, the
         concatenation of ``reduce`` applied to each batch's output ``(n, C, h, w)`` (the array
         :meth:`activations` gives for that batch). ``reduce`` bounds the memory: the spatial maxima
         of many layers for thousands of images fit where their activation maps would not."""
 
-    def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def gradcam_parts(
+        self, images: np.ndarray, layer: str, class_index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """``layer``'s activations, the gradient of class ``class_index``'s score with respect to them
         (both ``(N, C, h, w)``), and the scores ``(N,)``."""
 
-    def input_gradient(self, images: np.ndarray, layer: str | None, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def input_gradient(
+        self, images: np.ndarray, layer: str | None, targets: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """For image ``i``, the objective ``mean over positions of channel targets[i] of layer`` (or,
         with ``layer=None``, the score of class ``targets[i]``) and its gradient with respect to the
         input image: ``(N,)`` and ``(N, H, W, 3)``, in the [0, 1] image space."""
@@ -64,18 +74,20 @@ class ModelAdapter(Protocol):
         else ``ValueError``) into ``layer`` in place; every later call of the adapter sees them."""
 
 
-def checked_weights(layer: str, expected: Sequence[tuple[tuple[int, ...], np.dtype]],
-                    arrays: Sequence[np.ndarray]) -> list[np.ndarray]:
+def checked_weights(
+    layer: str, expected: Sequence[tuple[tuple[int, ...], np.dtype]], arrays: Sequence[np.ndarray]
+) -> list[np.ndarray]:
     """``arrays`` as contiguous numpy arrays if they match ``expected``, the ``(shape, dtype)`` of
     each of ``layer``'s weights; else a ``ValueError``, so that nothing is written half-way."""
     arrays = [np.asarray(a) for a in arrays]
-    arrays = [a if a.flags.c_contiguous else a.copy() for a in arrays]   # not ascontiguousarray: it makes 0-d 1-d
+    arrays = [a if a.flags.c_contiguous else a.copy() for a in arrays]  # not ascontiguousarray: it makes 0-d 1-d
     if len(arrays) != len(expected):
         raise ValueError(f"layer '{layer}' holds {len(expected)} weight arrays, got {len(arrays)}")
     for i, ((shape, dtype), new) in enumerate(zip(expected, arrays)):
         if new.shape != tuple(shape) or new.dtype != dtype:
-            raise ValueError(f"layer '{layer}' weight {i} is {np.dtype(dtype)} {tuple(shape)}, "
-                             f"got {new.dtype} {new.shape}")
+            raise ValueError(
+                f"layer '{layer}' weight {i} is {np.dtype(dtype)} {tuple(shape)}, got {new.dtype} {new.shape}"
+            )
     return arrays
 
 

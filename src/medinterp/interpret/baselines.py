@@ -16,7 +16,7 @@ prior at the network input's (a layer of 2 x 2 cells has no centre cell):
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -26,8 +26,11 @@ def random_maps(count: int, height: int, width: int, seed: int, indices: Sequenc
     _check(height, width)
     if len(indices) != count:
         raise ValueError(f"{count} images but {len(indices)} indices")
-    return np.stack([np.random.default_rng([seed, int(i)]).random((height, width)) for i in indices]) if count else \
-        np.zeros((0, height, width))
+    return (
+        np.stack([np.random.default_rng([seed, int(i)]).random((height, width)) for i in indices])
+        if count
+        else np.zeros((0, height, width))
+    )
 
 
 def centre_maps(count: int, height: int, width: int) -> np.ndarray:

@@ -23,8 +23,8 @@ model-parameter randomization test, through any :class:`~medinterp.interpret.ada
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -40,7 +40,7 @@ BASELINES = ("random", "centre")
 @dataclass(frozen=True)
 class MethodOptions:
     seed: int
-    scorecam_channels: int | None   # None: every channel
+    scorecam_channels: int | None  # None: every channel
     scorecam_batch_size: int
 
 
@@ -48,19 +48,27 @@ class MethodOptions:
 class Images:
     """The explained images: network inputs, and per image its row in the test table, full size and points."""
 
-    inputs: np.ndarray            # (N, S, S, 3) float32 in [0, 1]
+    inputs: np.ndarray  # (N, S, S, 3) float32 in [0, 1]
     indices: list[int]
     heights: list[int]
     widths: list[int]
-    points: list[np.ndarray]      # normalised (x, y), (n, 2) each
+    points: list[np.ndarray]  # normalised (x, y), (n, 2) each
 
-    def subset(self, count: int) -> "Images":
-        return Images(self.inputs[:count], self.indices[:count], self.heights[:count], self.widths[:count],
-                      self.points[:count])
+    def subset(self, count: int) -> Images:
+        return Images(
+            self.inputs[:count], self.indices[:count], self.heights[:count], self.widths[:count], self.points[:count]
+        )
 
 
-def class_maps(adapter: ModelAdapter, images: Images, activations: np.ndarray, gradients: np.ndarray,
-               class_index: int, methods: Sequence[str], options: MethodOptions) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+def class_maps(
+    adapter: ModelAdapter,
+    images: Images,
+    activations: np.ndarray,
+    gradients: np.ndarray,
+    class_index: int,
+    methods: Sequence[str],
+    options: MethodOptions,
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Each method's ``(N, h, w)`` maps from the layer's ``activations`` and class ``class_index``'s
     ``gradients`` (both ``(N, C, h, w)``), and the seconds each took beyond that shared pass."""
     count, _, h, w = activations.shape
@@ -73,11 +81,12 @@ def class_maps(adapter: ModelAdapter, images: Images, activations: np.ndarray, g
         elif method == "eigencam":
             maps[method] = cams.eigencam(activations)
         elif method == "scorecam":
-            maps[method] = cams.scorecam(adapter, images.inputs, activations, class_index,
-                                         options.scorecam_channels, options.scorecam_batch_size)
+            maps[method] = cams.scorecam(
+                adapter, images.inputs, activations, class_index, options.scorecam_channels, options.scorecam_batch_size
+            )
         elif method == "random":
             maps[method] = baselines.random_maps(count, h, w, options.seed, images.indices)
-        elif method == "centre":   # at the input's resolution: on a 2 x 2 layer every cell is as far from the centre
+        elif method == "centre":  # at the input's resolution: on a 2 x 2 layer every cell is as far from the centre
             maps[method] = baselines.centre_maps(count, *images.inputs.shape[1:3])
         else:
             raise ValueError(f"unknown explanation method '{method}'")
@@ -85,25 +94,46 @@ def class_maps(adapter: ModelAdapter, images: Images, activations: np.ndarray, g
     return maps, seconds
 
 
-def score(maps: dict[str, np.ndarray], images: Images, radius: int, top_k: int,
-          constant_heatmap: str) -> dict[str, list[localisation.ImageLocalisation]]:
+def score(
+    maps: dict[str, np.ndarray], images: Images, radius: int, top_k: int, constant_heatmap: str
+) -> dict[str, list[localisation.ImageLocalisation]]:
     """Each method's per-image localisation scores, its maps taken to each image's full size."""
-    return {method: [localisation.localise(gradcam.heatmap(m, images.heights[i], images.widths[i]), images.points[i],
-                                           radius, top_k, constant_heatmap)
-                     for i, m in enumerate(method_maps)]
-            for method, method_maps in maps.items()}
+    return {
+        method: [
+            localisation.localise(
+                gradcam.heatmap(m, images.heights[i], images.widths[i]),
+                images.points[i],
+                radius,
+                top_k,
+                constant_heatmap,
+            )
+            for i, m in enumerate(method_maps)
+        ]
+        for method, method_maps in maps.items()
+    }
 
 
 def per_image_frame(scores: dict[str, list[localisation.ImageLocalisation]], names: Sequence[str]) -> pd.DataFrame:
     """One line per (method, image): every metric of :class:`~medinterp.interpret.localisation.ImageLocalisation`."""
     columns = ["method", "image", *(f.name for f in fields(localisation.ImageLocalisation))]
-    rows = [{"method": method, "image": names[i], **vars(result)}
-            for method, results in scores.items() for i, result in enumerate(results)]
+    rows = [
+        {"method": method, "image": names[i], **vars(result)}
+        for method, results in scores.items()
+        for i, result in enumerate(results)
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
-def randomization(adapter: ModelAdapter, images: Images, trained: dict[str, np.ndarray], layer: str, class_index: int,
-                  options: MethodOptions, steps: int, constant_heatmap: str) -> pd.DataFrame:
+def randomization(
+    adapter: ModelAdapter,
+    images: Images,
+    trained: dict[str, np.ndarray],
+    layer: str,
+    class_index: int,
+    options: MethodOptions,
+    steps: int,
+    constant_heatmap: str,
+) -> pd.DataFrame:
     """One line per (step, method, image): layers shuffled, Spearman and SSIM against step 0 (the
     trained model's maps ``trained``, method -> ``(N, h, w)``), and the IRA. The cascade permutes
     only the layers each step adds (:func:`~medinterp.interpret.randomization.cascading`)."""
@@ -123,22 +153,39 @@ def randomization(adapter: ModelAdapter, images: Images, trained: dict[str, np.n
     return pd.DataFrame(rows)
 
 
-def _compared(maps: dict[str, np.ndarray], original: dict, images: Images, step: int, count: int, layers: list[str],
-              constant_heatmap: str) -> list[dict]:
+def _compared(
+    maps: dict[str, np.ndarray],
+    original: dict,
+    images: Images,
+    step: int,
+    count: int,
+    layers: list[str],
+    constant_heatmap: str,
+) -> list[dict]:
     size = images.inputs.shape[1]
     rows = []
     for method, method_maps in maps.items():
         for i, m in enumerate(method_maps):
-            ira = image_ira(gradcam.heatmap(m, images.heights[i], images.widths[i]), images.points[i],
-                            constant_heatmap).ira
+            ira = image_ira(
+                gradcam.heatmap(m, images.heights[i], images.widths[i]), images.points[i], constant_heatmap
+            ).ira
             small = gradcam.heatmap(m, size, size)
             rho = spearman(original[method, i], small)
             if rho is None and np.ptp(original[method, i]) > 0:
-                rho = 0.0   # the trained map had a ranking and the randomized one is flat: nothing of it is left
-            rows.append({"step": step, "layers_randomized": count, "share_randomized": count / len(layers),
-                         "down_to_layer": layers[len(layers) - count] if count else None, "method": method,
-                         "image_index": images.indices[i], "spearman": np.nan if rho is None else rho,
-                         "ssim": ssim(original[method, i], small), "ira": np.nan if ira is None else ira})
+                rho = 0.0  # the trained map had a ranking and the randomized one is flat: nothing of it is left
+            rows.append(
+                {
+                    "step": step,
+                    "layers_randomized": count,
+                    "share_randomized": count / len(layers),
+                    "down_to_layer": layers[len(layers) - count] if count else None,
+                    "method": method,
+                    "image_index": images.indices[i],
+                    "spearman": np.nan if rho is None else rho,
+                    "ssim": ssim(original[method, i], small),
+                    "ira": np.nan if ira is None else ira,
+                }
+            )
     return rows
 
 
@@ -156,9 +203,13 @@ def randomization_summary(curves: pd.DataFrame, max_spearman: float) -> dict[str
             "fails": None if final is None else bool(final > max_spearman),
             "final_spearman": final,
             "final_ssim": _number(means.loc[last, "ssim"]),
-            "steps": {f"step{int(step)}": {"layers_randomized": int(group.loc[group["step"] == step, "layers_randomized"].iloc[0]),
-                                           **{k: _number(v) for k, v in row.items()}}
-                      for step, row in means.iterrows()},
+            "steps": {
+                f"step{int(step)}": {
+                    "layers_randomized": int(group.loc[group["step"] == step, "layers_randomized"].iloc[0]),
+                    **{k: _number(v) for k, v in row.items()},
+                }
+                for step, row in means.iterrows()
+            },
         }
     return summary
 

@@ -13,7 +13,7 @@ its epsilons, so that the maps agree with it to float32 rounding.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 from scipy.ndimage import zoom
@@ -108,14 +108,14 @@ def eigencam(activations) -> np.ndarray:
     non-negatively with the channel-summed activation map; when that correlation is exactly zero,
     its entry of largest magnitude (the first such) is made positive. pytorch-grad-cam's
     ``get_2d_projection`` keeps whatever sign the SVD returns."""
-    acts = np.nan_to_num(_four_d("activations", activations), nan=0.0)   # as get_2d_projection
+    acts = np.nan_to_num(_four_d("activations", activations), nan=0.0)  # as get_2d_projection
     n, c, h, w = acts.shape
     maps = np.zeros((n, h, w))
     for i, a in enumerate(acts):
         x = a.reshape(c, h * w).T
         x = x - x.mean(axis=0)
         if not x.any():
-            continue   # constant channels: no principal direction, a zero map
+            continue  # constant channels: no principal direction, a zero map
         _, _, vt = np.linalg.svd(x, full_matrices=False)
         projection = x @ vt[0]
         # projection has zero mean, so its dot product with the summed map is their covariance.
@@ -186,12 +186,12 @@ def scorecam(adapter, images, activations, class_index, channels=None, batch_siz
     batch_size = _positive_int("batch_size", batch_size)
     height, width = images.shape[1:3]
     kept = _kept_channels(acts, channels)
-    pairs = [(i, k) for i in range(len(acts)) for k in kept[i]]   # image-major (image, channel) pairs
+    pairs = [(i, k) for i in range(len(acts)) for k in kept[i]]  # image-major (image, channel) pairs
     scores = np.empty(len(pairs))
     for start in range(0, len(pairs), batch_size):
-        rows, chans = map(np.asarray, zip(*pairs[start:start + batch_size]))
+        rows, chans = map(np.asarray, zip(*pairs[start : start + batch_size]))
         masked = (images[rows] * _masks(acts[rows, chans], height, width)[..., None]).astype(np.float32)
-        scores[start:start + len(rows)] = _class_score(adapter.scores(masked, batch_size), class_index)
+        scores[start : start + len(rows)] = _class_score(adapter.scores(masked, batch_size), class_index)
     scores = scores.reshape(kept.shape)
     soft = np.exp(scores - scores.max(axis=1, keepdims=True))
     weights = np.zeros(acts.shape[:2])

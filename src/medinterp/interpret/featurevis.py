@@ -26,8 +26,8 @@ Fig. 29, plain gradient ascent from the same noise.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import Sequence
 
 import numpy as np
 from tqdm import tqdm
@@ -40,18 +40,18 @@ from medinterp.params import Featurevis
 @dataclass(frozen=True)
 class Settings:
     steps: int = 120
-    lr: float = 0.05               # mean change of a pixel value per step
-    init_std: float = 0.1          # noise start: 0.5 + init_std * N(0, 1), clipped to [0, 1]
+    lr: float = 0.05  # mean change of a pixel value per step
+    init_std: float = 0.1  # noise start: 0.5 + init_std * N(0, 1), clipped to [0, 1]
     transforms: Transforms = field(default_factory=Transforms)
     l1: float = 0.0
-    bilateral_every: int = 0       # 0: never
-    sigma_color: float = 75.0      # 0-255 scale, as OpenCV's bilateralFilter
+    bilateral_every: int = 0  # 0: never
+    sigma_color: float = 75.0  # 0-255 scale, as OpenCV's bilateralFilter
     sigma_spatial: float = 1.0
     diameter: int = 5
-    batch_size: int = 32           # images optimised together
+    batch_size: int = 32  # images optimised together
     seed: int = 0
 
-    def unregularized(self) -> "Settings":
+    def unregularized(self) -> Settings:
         return replace(self, transforms=Transforms(), l1=0.0, bilateral_every=0)
 
 
@@ -59,24 +59,37 @@ def settings_from_params(block: Featurevis, seed: int) -> Settings:
     """:class:`Settings` from the resolved ``interpret.featurevis`` block (``Params.interpret_settings()``)."""
     reg = block.regularizers
     return Settings(
-        steps=block.steps, lr=block.lr, init_std=block.init_std,
+        steps=block.steps,
+        lr=block.lr,
+        init_std=block.init_std,
         transforms=Transforms(jitter=reg.jitter, rotate=reg.rotate, translate=reg.translate, resize=reg.resize),
-        l1=reg.l1, bilateral_every=reg.bilateral.every, sigma_color=reg.bilateral.sigma_color,
-        sigma_spatial=reg.bilateral.sigma_spatial, diameter=reg.bilateral.diameter, batch_size=block.batch_size, seed=seed,
+        l1=reg.l1,
+        bilateral_every=reg.bilateral.every,
+        sigma_color=reg.bilateral.sigma_color,
+        sigma_spatial=reg.bilateral.sigma_spatial,
+        diameter=reg.bilateral.diameter,
+        batch_size=block.batch_size,
+        seed=seed,
     )
 
 
 @dataclass
 class Visualizations:
-    images: np.ndarray     # (N, S, S, 3) float32 in [0, 1]; image i maximises targets[i]
-    targets: np.ndarray    # (N,) channel (or class) indices
-    start: np.ndarray      # (N,) objective of the noise start
-    end: np.ndarray        # (N,) objective of the final image, untransformed
-    trace: np.ndarray      # (steps, N) objective of the transformed image at each step
+    images: np.ndarray  # (N, S, S, 3) float32 in [0, 1]; image i maximises targets[i]
+    targets: np.ndarray  # (N,) channel (or class) indices
+    start: np.ndarray  # (N,) objective of the noise start
+    end: np.ndarray  # (N,) objective of the final image, untransformed
+    trace: np.ndarray  # (steps, N) objective of the transformed image at each step
 
 
-def visualize(adapter: ModelAdapter, layer: str | None, targets: Sequence[int], image_size: int,
-              settings: Settings, progress: bool = True) -> Visualizations:
+def visualize(
+    adapter: ModelAdapter,
+    layer: str | None,
+    targets: Sequence[int],
+    image_size: int,
+    settings: Settings,
+    progress: bool = True,
+) -> Visualizations:
     """One image per target maximising channel ``targets[i]`` of ``layer`` (or class score)."""
     targets = np.asarray(targets, dtype=np.int64)
     rng = np.random.default_rng(settings.seed)
@@ -84,7 +97,9 @@ def visualize(adapter: ModelAdapter, layer: str | None, targets: Sequence[int], 
     images = np.clip(noise, 0, 1).astype(np.float32)
     start, trace_parts, end = [], [], []
     batches = range(0, len(targets), settings.batch_size)
-    bar = tqdm(total=len(batches) * settings.steps, desc=f"featurevis {layer or 'scores'}", unit="step", disable=not progress)
+    bar = tqdm(
+        total=len(batches) * settings.steps, desc=f"featurevis {layer or 'scores'}", unit="step", disable=not progress
+    )
     for first in batches:
         chunk = slice(first, first + settings.batch_size)
         start.append(adapter.input_gradient(images[chunk], layer, targets[chunk])[0])
@@ -92,12 +107,24 @@ def visualize(adapter: ModelAdapter, layer: str | None, targets: Sequence[int], 
         trace_parts.append(trace)
         end.append(adapter.input_gradient(images[chunk], layer, targets[chunk])[0])
     bar.close()
-    return Visualizations(images, targets, _join(start), _join(end),
-                          np.concatenate(trace_parts, axis=1) if trace_parts else np.zeros((settings.steps, 0)))
+    return Visualizations(
+        images,
+        targets,
+        _join(start),
+        _join(end),
+        np.concatenate(trace_parts, axis=1) if trace_parts else np.zeros((settings.steps, 0)),
+    )
 
 
-def _ascend(adapter: ModelAdapter, layer: str | None, images: np.ndarray, targets: np.ndarray, settings: Settings,
-            rng: np.random.Generator, bar: tqdm) -> tuple[np.ndarray, np.ndarray]:
+def _ascend(
+    adapter: ModelAdapter,
+    layer: str | None,
+    images: np.ndarray,
+    targets: np.ndarray,
+    settings: Settings,
+    rng: np.random.Generator,
+    bar: tqdm,
+) -> tuple[np.ndarray, np.ndarray]:
     t = settings.transforms
     trace = np.zeros((settings.steps, len(images)), dtype=np.float64)
     for step in range(settings.steps):

@@ -5,8 +5,8 @@ activated filters and class scores (thesis sections 4.4.2-4.4.3 and 6.4.1, Figs.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pandas as pd
 
@@ -19,23 +19,39 @@ from medinterp.interpret.layout import metrics_dir, plots_dir
 from medinterp.io import write_csv, write_json
 from medinterp.params import Interpret
 
-
-FEATUREVIS_COLUMNS = ["figure", "network", "regularized", "layer", "class", "target", "objective_start", "objective_end"]
+FEATUREVIS_COLUMNS = [
+    "figure",
+    "network",
+    "regularized",
+    "layer",
+    "class",
+    "target",
+    "objective_start",
+    "objective_end",
+]
 
 
 @dataclass
 class FeaturevisReport:
-    figures: dict[str, object]          # figure name -> matplotlib figure
-    table: pd.DataFrame                 # one row per visualization (FEATUREVIS_COLUMNS)
-    timing: dict[str, dict[str, float]] # per run group: visualizations, seconds, seconds_per_visualization
+    figures: dict[str, object]  # figure name -> matplotlib figure
+    table: pd.DataFrame  # one row per visualization (FEATUREVIS_COLUMNS)
+    timing: dict[str, dict[str, float]]  # per run group: visualizations, seconds, seconds_per_visualization
 
 
 class _Timer:
     def __init__(self):
         self.groups: dict[str, dict[str, float]] = {}
 
-    def visualize(self, group: str, adapter: ModelAdapter, layer: str | None, targets: Sequence[int], image_size: int,
-                  settings: Settings, progress: bool):
+    def visualize(
+        self,
+        group: str,
+        adapter: ModelAdapter,
+        layer: str | None,
+        targets: Sequence[int],
+        image_size: int,
+        settings: Settings,
+        progress: bool,
+    ):
         start = time.perf_counter()
         result = visualize(adapter, layer, targets, image_size, settings, progress)
         entry = self.groups.setdefault(group, {"visualizations": 0, "seconds": 0.0})
@@ -44,13 +60,27 @@ class _Timer:
         return result
 
     def summary(self) -> dict[str, dict[str, float]]:
-        return {group: {**entry, "seconds_per_visualization": entry["seconds"] / entry["visualizations"]}
-                for group, entry in self.groups.items() if entry["visualizations"]}
+        return {
+            group: {**entry, "seconds_per_visualization": entry["seconds"] / entry["visualizations"]}
+            for group, entry in self.groups.items()
+            if entry["visualizations"]
+        }
 
 
-def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers: Sequence[str], images: ImageSet,
-                      quantile: float, top_n: int, image_size: int, settings: Settings, model: str, init_used: str,
-                      batch_size: int = 32, progress: bool = True) -> FeaturevisReport:
+def featurevis_report(
+    finetuned: ModelAdapter,
+    pretrained: ModelAdapter,
+    layers: Sequence[str],
+    images: ImageSet,
+    quantile: float,
+    top_n: int,
+    image_size: int,
+    settings: Settings,
+    model: str,
+    init_used: str,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> FeaturevisReport:
     """Figs. 27-30 for the binary task.
 
     Per layer (the first and last convolutional ones), the filters are ranked with the fine-tuned
@@ -62,7 +92,7 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
     the fine-tuned model (Fig. 30), batched with the pooled ones; and each class's score, the logit
     (Fig. 30's whole-model counterpart)."""
     chosen: dict[str, dict[str, list[int]]] = {}
-    maxima_at = layer_maxima_many(finetuned, images.images, layers, batch_size, progress)   # one pass for every layer
+    maxima_at = layer_maxima_many(finetuned, images.images, layers, batch_size, progress)  # one pass for every layer
     for layer in layers:
         maxima = maxima_at[layer]
         chosen[layer] = {ALL_CLASSES: most_activated(maxima, None, None, quantile, top_n)}
@@ -75,13 +105,22 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
 
     def record(figure, network, regularized, layer, group_class, vis, part):
         for i in part:
-            records.append({"figure": figure, "network": network, "regularized": regularized, "layer": layer or "scores",
-                            "class": group_class, "target": int(vis.targets[i]),
-                            "objective_start": float(vis.start[i]), "objective_end": float(vis.end[i])})
+            records.append(
+                {
+                    "figure": figure,
+                    "network": network,
+                    "regularized": regularized,
+                    "layer": layer or "scores",
+                    "class": group_class,
+                    "target": int(vis.targets[i]),
+                    "objective_start": float(vis.start[i]),
+                    "objective_end": float(vis.end[i]),
+                }
+            )
 
     for position, layer in enumerate(layers):
         label = f"{layer} ({'first' if position == 0 else 'last' if position == len(layers) - 1 else 'middle'} conv.)"
-        groups = list(chosen[layer].items())            # the pooled filters, then one group per class
+        groups = list(chosen[layer].items())  # the pooled filters, then one group per class
         targets = [f for _, filters in groups for f in filters]
         vis = timer.visualize("finetuned", finetuned, layer, targets, image_size, settings, progress)
         first = 0
@@ -89,14 +128,16 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
             part = range(first, first + len(filters))
             first += len(filters)
             if name == ALL_CLASSES:
-                rows["finetuned"].append((label, vis.images[part.start:part.stop], filters))
+                rows["finetuned"].append((label, vis.images[part.start : part.stop], filters))
                 record("finetuned", "finetuned", True, layer, ALL_CLASSES, vis, part)
             else:
-                rows["classes"].append((f"{name}: {label}", vis.images[part.start:part.stop], filters))
+                rows["classes"].append((f"{name}: {label}", vis.images[part.start : part.stop], filters))
                 record("classes", "finetuned", True, layer, name, vis, part)
         pooled = chosen[layer][ALL_CLASSES]
-        for figure, adapter, network, run_settings in (("pretrained", pretrained, "initial", settings),
-                                                       ("unregularized", finetuned, "finetuned", settings.unregularized())):
+        for figure, adapter, network, run_settings in (
+            ("pretrained", pretrained, "initial", settings),
+            ("unregularized", finetuned, "finetuned", settings.unregularized()),
+        ):
             vis = timer.visualize(figure, adapter, layer, pooled, image_size, run_settings, progress)
             rows[figure].append((label, vis.images, pooled))
             record(figure, network, figure != "unregularized", layer, ALL_CLASSES, vis, range(len(pooled)))
@@ -108,13 +149,21 @@ def featurevis_report(finetuned: ModelAdapter, pretrained: ModelAdapter, layers:
 
     subtitle = f"top {top_n} filters, {images.name} validation set (Table 10's ranking)"
     figures = {
-        "pretrained": featurevis_grid(rows["pretrained"], f"{model} before fine-tuning ({init_used}), the fine-tuned model's filters\n{subtitle}"),
+        "pretrained": featurevis_grid(
+            rows["pretrained"], f"{model} before fine-tuning ({init_used}), the fine-tuned model's filters\n{subtitle}"
+        ),
         "finetuned": featurevis_grid(rows["finetuned"], f"{model} fine-tuned (binary)\n{subtitle}"),
-        "unregularized": featurevis_grid(rows["unregularized"], f"{model} fine-tuned (binary), without regularization\n{subtitle}"),
-        "classes": featurevis_grid(rows["classes"], f"{model} fine-tuned (binary)\ntop {top_n} filters of each class's validation images"),
+        "unregularized": featurevis_grid(
+            rows["unregularized"], f"{model} fine-tuned (binary), without regularization\n{subtitle}"
+        ),
+        "classes": featurevis_grid(
+            rows["classes"], f"{model} fine-tuned (binary)\ntop {top_n} filters of each class's validation images"
+        ),
         "class_scores": featurevis_grid(
             [("class score", scores.images, class_indices)],
-            f"{model} fine-tuned: class logits\n{', '.join(f'{i}: {c}' for i, c in enumerate(images.class_names))}", prefix="Class"),
+            f"{model} fine-tuned: class logits\n{', '.join(f'{i}: {c}' for i, c in enumerate(images.class_names))}",
+            prefix="Class",
+        ),
     }
     return FeaturevisReport(figures, pd.DataFrame(records, columns=FEATUREVIS_COLUMNS), timer.summary())
 
@@ -123,17 +172,37 @@ def write_featurevis(subject: Subject, initial: ModelAdapter, interpret: Interpr
     """Figs. 27-30 (``featurevis_*.png``), ``featurevis.csv`` and ``featurevis.json``; returns the timing for the run log."""
     top_n = interpret.featurevis.top_n
     layers = list(subject.conv_layers)
-    report = featurevis_report(subject.finetuned, initial, layers, image_set(BINARY, subject.validation, subject.class_names),
-                               interpret.filters.quantile, top_n, subject.image_size, settings, subject.model,
-                               subject.init_used, interpret.batch_size)
+    report = featurevis_report(
+        subject.finetuned,
+        initial,
+        layers,
+        image_set(BINARY, subject.validation, subject.class_names),
+        interpret.filters.quantile,
+        top_n,
+        subject.image_size,
+        settings,
+        subject.model,
+        subject.init_used,
+        interpret.batch_size,
+    )
     for name, figure in report.figures.items():
         save(figure, plots_dir(subject.name) / f"featurevis_{name}.png")
     write_csv(metrics_dir(subject.name) / "featurevis.csv", report.table)
-    write_json(metrics_dir(subject.name) / "featurevis.json", {
-        "model": subject.model, "family": subject.family, "init_used": subject.init_used, "checkpoint": subject.checkpoint,
-        "layers": layers, "image_size": subject.image_size, "top_n": top_n, "steps": settings.steps, "seed": settings.seed,
-        "visualizations": len(report.table),
-        "groups": {group: {"visualizations": entry["visualizations"]} for group, entry in report.timing.items()},
-    })
+    write_json(
+        metrics_dir(subject.name) / "featurevis.json",
+        {
+            "model": subject.model,
+            "family": subject.family,
+            "init_used": subject.init_used,
+            "checkpoint": subject.checkpoint,
+            "layers": layers,
+            "image_size": subject.image_size,
+            "top_n": top_n,
+            "steps": settings.steps,
+            "seed": settings.seed,
+            "visualizations": len(report.table),
+            "groups": {group: {"visualizations": entry["visualizations"]} for group, entry in report.timing.items()},
+        },
+    )
     seconds = sum(group["seconds"] for group in report.timing.values())
     return {"seconds": seconds, "seconds_per_visualization": seconds / len(report.table), "groups": report.timing}

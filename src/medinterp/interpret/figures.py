@@ -14,8 +14,8 @@ written atomically as PNG files.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -41,11 +41,14 @@ def save(figure: plt.Figure, path: str | Path, dpi: int = 100, colours: int | No
             figure.savefig(buffer, format="png", dpi=dpi)
             rgb = Image.open(buffer).convert("RGB")
             rgb.quantize(colors=colours, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-                tmp, format="png", optimize=True)
+                tmp, format="png", optimize=True
+            )
     plt.close(figure)
 
 
-def outlier_figure(panels: Sequence[Panels], names: Sequence[str], shares: Sequence[float], threshold: float) -> plt.Figure:
+def outlier_figure(
+    panels: Sequence[Panels], names: Sequence[str], shares: Sequence[float], threshold: float
+) -> plt.Figure:
     figure, axes = plt.subplots(len(panels), 3, figsize=(9, 3 * len(panels)), squeeze=False)
     for row, (panel, name, share) in enumerate(zip(panels, names, shares)):
         axes[row, 0].imshow(panel.original)
@@ -66,13 +69,16 @@ def filter_heatmap(table: pd.DataFrame, top: pd.DataFrame, layer: str) -> plt.Fi
     cells: ``percent`` from the long ``table``."""
     sets = list(dict.fromkeys(table["set"]))
     heights = [table.loc[table["set"] == name, "class"].nunique() + 2.5 for name in sets]
-    figure, axes = plt.subplots(len(sets), 1, figsize=(12, 0.35 * sum(heights)), squeeze=False,
-                                gridspec_kw={"height_ratios": heights})
+    figure, axes = plt.subplots(
+        len(sets), 1, figsize=(12, 0.35 * sum(heights)), squeeze=False, gridspec_kw={"height_ratios": heights}
+    )
     for axis, name in zip(axes[:, 0], sets):
         filters = sorted(set(top.loc[top["set"] == name, "filter"]))
-        grid = (table[(table["set"] == name) & table["filter"].isin(filters)]
-                .pivot(index="class", columns="filter", values="percent")
-                .reindex(index=list(dict.fromkeys(table.loc[table["set"] == name, "class"])), columns=filters))
+        grid = (
+            table[(table["set"] == name) & table["filter"].isin(filters)]
+            .pivot(index="class", columns="filter", values="percent")
+            .reindex(index=list(dict.fromkeys(table.loc[table["set"] == name, "class"])), columns=filters)
+        )
         shown = axis.imshow(grid.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=0, vmax=100)
         axis.set_xticks(range(len(filters)), [str(f) for f in filters], fontsize=7, rotation=90)
         axis.set_yticks(range(len(grid.index)), grid.index, fontsize=8)
@@ -83,7 +89,9 @@ def filter_heatmap(table: pd.DataFrame, top: pd.DataFrame, layer: str) -> plt.Fi
     return figure
 
 
-def featurevis_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[int]]], title: str = "", prefix: str = "Filter") -> plt.Figure:
+def featurevis_grid(
+    rows: Sequence[tuple[str, np.ndarray, Sequence[int]]], title: str = "", prefix: str = "Filter"
+) -> plt.Figure:
     """``rows``: (row label, images ``(n, S, S, 3)`` in [0, 1], filter indices) per row; each image is
     titled ``"<prefix> <index>"`` (``prefix="Class"`` for class-score visualizations)."""
     width = max(len(images) for _, images, _ in rows)
@@ -93,9 +101,13 @@ def featurevis_grid(rows: Sequence[tuple[str, np.ndarray, Sequence[int]]], title
             axis = axes[r, c]
             axis.set_axis_off()
             if c < len(images):
-                axis.imshow(np.clip(images[c], 0, 1), interpolation="nearest")   # the pixels as optimised; a much smaller PNG
+                axis.imshow(
+                    np.clip(images[c], 0, 1), interpolation="nearest"
+                )  # the pixels as optimised; a much smaller PNG
                 axis.set_title(f"{prefix} {filters[c]}", fontsize=8)
-        axes[r, 0].text(-0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8)
+        axes[r, 0].text(
+            -0.08, 0.5, label, transform=axes[r, 0].transAxes, rotation=90, va="center", ha="right", fontsize=8
+        )
     if title:
         figure.suptitle(title, fontsize=10)
     figure.tight_layout()
@@ -109,8 +121,19 @@ def similarity_plot(frame: pd.DataFrame, title: str) -> plt.Figure:
     groups = frame.groupby("class", sort=False) if "class" in frame else [("", frame)]
     for name, part in groups:
         suffix = f" ({name})" if name != "" else ""
-        axis.plot(part["layer_index"], part["featurevis_vs_natural"], marker="o", label=f"feature visualizations vs natural{suffix}")
-        axis.plot(part["layer_index"], part["natural_vs_natural"], marker=".", linestyle="--", label=f"natural vs natural{suffix}")
+        axis.plot(
+            part["layer_index"],
+            part["featurevis_vs_natural"],
+            marker="o",
+            label=f"feature visualizations vs natural{suffix}",
+        )
+        axis.plot(
+            part["layer_index"],
+            part["natural_vs_natural"],
+            marker=".",
+            linestyle="--",
+            label=f"natural vs natural{suffix}",
+        )
     layers = frame.drop_duplicates("layer_index").sort_values("layer_index")
     axis.set_xticks(layers["layer_index"], layers["layer"], rotation=90, fontsize=7)
     axis.set_ylim(-1, 1)
@@ -136,16 +159,23 @@ def correlation_heatmap(matrix: pd.DataFrame, title: str) -> plt.Figure:
     return figure
 
 
-def method_grid(pictures: Sequence[np.ndarray], names: Sequence[str], points: Sequence[np.ndarray],
-                heatmaps: dict[str, Sequence[np.ndarray]], scores: dict[str, Sequence[float | None]], title: str) -> plt.Figure:
+def method_grid(
+    pictures: Sequence[np.ndarray],
+    names: Sequence[str],
+    points: Sequence[np.ndarray],
+    heatmaps: dict[str, Sequence[np.ndarray]],
+    scores: dict[str, Sequence[float | None]],
+    title: str,
+) -> plt.Figure:
     """The explanation benchmark's comparison: the images in the first row, then one row per method,
     one column per image: its heatmap with the tumour points, titled with the image's IRA for that
     method. (Heatmaps drawn alone, not over the image: the tissue's texture would make the PNG
     eight times larger in git.)"""
     methods = list(heatmaps)
     columns = max(1, len(pictures))
-    figure, axes = plt.subplots(len(methods) + 1, columns, figsize=(1.9 * columns, 1.6 * (len(methods) + 1)),
-                                squeeze=False)
+    figure, axes = plt.subplots(
+        len(methods) + 1, columns, figsize=(1.9 * columns, 1.6 * (len(methods) + 1)), squeeze=False
+    )
     for axis in axes.flat:
         axis.set_xticks([])
         axis.set_yticks([])
@@ -179,7 +209,9 @@ def randomization_curves(curves: pd.DataFrame, title: str, max_spearman: float) 
         for axis, column in zip(axes, ("spearman", "ssim", "ira")):
             axis.plot(part["share_randomized"], part[column], style, marker="o", markersize=3, label=method)
     axes[0].axhline(max_spearman, color="grey", linewidth=0.8, linestyle=":")
-    for axis, label in zip(axes, ("Spearman's rho with the trained model's map", "SSIM with the trained model's map", "IRA")):
+    for axis, label in zip(
+        axes, ("Spearman's rho with the trained model's map", "SSIM with the trained model's map", "IRA")
+    ):
         axis.set_xlabel("share of layers randomized, from the output down", fontsize=8)
         axis.set_ylabel(label, fontsize=8)
         axis.set_ylim(-0.05 if label == "IRA" else -1.05, 1.05)

@@ -4,8 +4,8 @@ outlier-free and multiclass sets (thesis sections 5.4.1 and 5.5, Table 10, Fig. 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import pandas as pd
 
@@ -13,7 +13,16 @@ from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import ModelAdapter
 from medinterp.interpret.figures import filter_heatmap, save
 from medinterp.interpret.filters import layer_maxima, occurrence_table, pooled_table, top_filters
-from medinterp.interpret.image_sets import BINARY, BINARY_CLEAN, MULTICLASS, OUTLIERS, ImageSet, Subject, image_set, outlier_subset
+from medinterp.interpret.image_sets import (
+    BINARY,
+    BINARY_CLEAN,
+    MULTICLASS,
+    OUTLIERS,
+    ImageSet,
+    Subject,
+    image_set,
+    outlier_subset,
+)
 from medinterp.interpret.layout import metrics_dir, outlier_list, plots_dir
 from medinterp.io import readable, write_csv, write_json
 from medinterp.params import Interpret
@@ -21,13 +30,19 @@ from medinterp.params import Interpret
 
 @dataclass
 class FilterStatistics:
-    table: pd.DataFrame                 # per set, class and filter (filters.COLUMNS)
-    top: pd.DataFrame                   # top_filters of the per-class rows and each set's pooled rows
-    images: dict[str, dict[str, int]]   # per set, images per class (empty sets included)
+    table: pd.DataFrame  # per set, class and filter (filters.COLUMNS)
+    top: pd.DataFrame  # top_filters of the per-class rows and each set's pooled rows
+    images: dict[str, dict[str, int]]  # per set, images per class (empty sets included)
 
 
-def filter_statistics(sets: Sequence[tuple[ImageSet, ModelAdapter]], layer: str, quantile: float, top_k: int,
-                      batch_size: int = 32, progress: bool = True) -> FilterStatistics:
+def filter_statistics(
+    sets: Sequence[tuple[ImageSet, ModelAdapter]],
+    layer: str,
+    quantile: float,
+    top_k: int,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> FilterStatistics:
     """Occurrences of ``layer``'s filters per set and class, each set seen through its own model;
     thresholds per set. A set without images is counted and left out of the tables."""
     per_class, ranked = [], []
@@ -40,8 +55,11 @@ def filter_statistics(sets: Sequence[tuple[ImageSet, ModelAdapter]], layer: str,
         ranked += [table, pooled_table(maxima, quantile, subset.name)]
     if not per_class:
         raise ConfigError("every image set is empty: no filter statistics to compute")
-    return FilterStatistics(pd.concat(per_class, ignore_index=True), top_filters(pd.concat(ranked, ignore_index=True), top_k),
-                            {s.name: s.counts() for s, _ in sets})
+    return FilterStatistics(
+        pd.concat(per_class, ignore_index=True),
+        top_filters(pd.concat(ranked, ignore_index=True), top_k),
+        {s.name: s.counts() for s, _ in sets},
+    )
 
 
 def table10(top: pd.DataFrame, model: str, layer: str) -> pd.DataFrame:
@@ -52,20 +70,27 @@ def table10(top: pd.DataFrame, model: str, layer: str) -> pd.DataFrame:
     return out
 
 
-def write_filters(subject: Subject, interpret: Interpret, multiclass: tuple[ImageSet, ModelAdapter, str] | None) -> None:
+def write_filters(
+    subject: Subject, interpret: Interpret, multiclass: tuple[ImageSet, ModelAdapter, str] | None
+) -> None:
     """``filters.csv``, ``table10.csv``, ``filters.json`` and the heatmap (Fig. 26): the outlier,
     binary and outlier-free sets through the subject, and ``multiclass`` (its set, model and
     checkpoint) where the subject has one."""
     block = interpret.filters
     layer = block.layer or subject.conv_layers[1]
     outliers_file = outlier_list(subject.name)
-    if not readable(outliers_file).is_file():   # interpret_paper wrote it a moment ago: still pending in its transaction
+    if not readable(outliers_file).is_file():  # interpret_paper wrote it a moment ago: still pending in its transaction
         raise ConfigError(f"{outliers_file}: not found; run the interpret_outliers stage first")
     outliers = pd.read_csv(readable(outliers_file))
     val, names = subject.validation, subject.class_names
-    sets = [(image_set(OUTLIERS, outlier_subset(val, outliers, str(outliers_file)), names), subject.finetuned),
-            (image_set(BINARY, val, names), subject.finetuned),
-            (image_set(BINARY_CLEAN, outlier_subset(val, outliers, str(outliers_file), flagged=False), names), subject.finetuned)]
+    sets = [
+        (image_set(OUTLIERS, outlier_subset(val, outliers, str(outliers_file)), names), subject.finetuned),
+        (image_set(BINARY, val, names), subject.finetuned),
+        (
+            image_set(BINARY_CLEAN, outlier_subset(val, outliers, str(outliers_file), flagged=False), names),
+            subject.finetuned,
+        ),
+    ]
     checkpoints = {OUTLIERS: subject.checkpoint, BINARY: subject.checkpoint, BINARY_CLEAN: subject.checkpoint}
     if multiclass is not None:
         sets.append(multiclass[:2])
@@ -74,9 +99,21 @@ def write_filters(subject: Subject, interpret: Interpret, multiclass: tuple[Imag
     folder = metrics_dir(subject.name)
     write_csv(folder / "filters.csv", stats.table)
     write_csv(folder / "table10.csv", table10(stats.top, subject.model, layer))
-    write_json(folder / "filters.json", {
-        "model": subject.model, "family": subject.family, "init_used": subject.init_used, "layer": layer,
-        "filters": int(subject.finetuned.channels(layer)), "quantile": block.quantile, "top_k": block.top_k,
-        "images": stats.images, "checkpoints": checkpoints,
-    })
-    save(filter_heatmap(stats.table, top_filters(stats.table, block.heatmap_top), layer), plots_dir(subject.name) / "filters_heatmap.png")
+    write_json(
+        folder / "filters.json",
+        {
+            "model": subject.model,
+            "family": subject.family,
+            "init_used": subject.init_used,
+            "layer": layer,
+            "filters": int(subject.finetuned.channels(layer)),
+            "quantile": block.quantile,
+            "top_k": block.top_k,
+            "images": stats.images,
+            "checkpoints": checkpoints,
+        },
+    )
+    save(
+        filter_heatmap(stats.table, top_filters(stats.table, block.heatmap_top), layer),
+        plots_dir(subject.name) / "filters_heatmap.png",
+    )

@@ -20,7 +20,7 @@ to visualize.
 
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -39,17 +39,21 @@ def spatial_maxima(activations: np.ndarray) -> np.ndarray:
     return activations.max(axis=(2, 3))
 
 
-def layer_maxima(adapter: ModelAdapter, images: np.ndarray, layer: str, batch_size: int = 32,
-                 progress: bool = True) -> np.ndarray:
+def layer_maxima(
+    adapter: ModelAdapter, images: np.ndarray, layer: str, batch_size: int = 32, progress: bool = True
+) -> np.ndarray:
     """:func:`spatial_maxima` of ``layer`` for ``uint8`` or [0, 1] images, a batch at a time (the full
     activations of a late layer for thousands of images need not fit in memory)."""
-    out = [spatial_maxima(adapter.activations(batch, layer, batch_size))
-           for batch in _unit_batches(images, batch_size, f"maxima {layer}", progress)]
+    out = [
+        spatial_maxima(adapter.activations(batch, layer, batch_size))
+        for batch in _unit_batches(images, batch_size, f"maxima {layer}", progress)
+    ]
     return np.concatenate(out) if out else np.zeros((0, adapter.channels(layer)), np.float32)
 
 
-def layer_maxima_many(adapter: ModelAdapter, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
-                      progress: bool = True) -> dict[str, np.ndarray]:
+def layer_maxima_many(
+    adapter: ModelAdapter, images: np.ndarray, layers: Sequence[str], batch_size: int = 32, progress: bool = True
+) -> dict[str, np.ndarray]:
     """:func:`layer_maxima` of every layer of ``layers`` (keyed in their order) from one forward pass
     per batch, reduced to the maxima inside the pass: ``(N, C)`` per layer is all that is held."""
     layers = list(dict.fromkeys(layers))
@@ -57,14 +61,16 @@ def layer_maxima_many(adapter: ModelAdapter, images: np.ndarray, layers: Sequenc
     for batch in _unit_batches(images, batch_size, f"maxima of {len(layers)} layers", progress):
         for layer, maxima in adapter.layer_activations(batch, layers, batch_size, reduce=spatial_maxima).items():
             out[layer].append(maxima)
-    return {layer: np.concatenate(parts) if parts else np.zeros((0, adapter.channels(layer)), np.float32)
-            for layer, parts in out.items()}
+    return {
+        layer: np.concatenate(parts) if parts else np.zeros((0, adapter.channels(layer)), np.float32)
+        for layer, parts in out.items()
+    }
 
 
 def _unit_batches(images: np.ndarray, batch_size: int, desc: str, progress: bool) -> Iterator[np.ndarray]:
     """``images`` a batch at a time in [0, 1]: ``uint8`` sets are converted per batch, not whole."""
     for start in tqdm(range(0, len(images), batch_size), desc=desc, unit="batch", disable=not progress):
-        yield as_unit_float(images[start:start + batch_size])
+        yield as_unit_float(images[start : start + batch_size])
 
 
 def as_unit_float(images: np.ndarray) -> np.ndarray:
@@ -87,8 +93,9 @@ def significant(maxima: np.ndarray, quantile: float) -> np.ndarray:
     return maxima > thresholds(maxima, quantile)[None, :]
 
 
-def occurrence_table(maxima: np.ndarray, labels: Sequence, class_names: Sequence[str], quantile: float,
-                     set_name: str) -> pd.DataFrame:
+def occurrence_table(
+    maxima: np.ndarray, labels: Sequence, class_names: Sequence[str], quantile: float, set_name: str
+) -> pd.DataFrame:
     """The long table for one image set: every class in ``class_names`` (label ``i`` is
     ``class_names[i]``) and every filter, classes without images included with zero counts.
     ``mean_max`` is the mean of the filter's spatial maxima over the class's images (NaN for a
@@ -102,11 +109,18 @@ def occurrence_table(maxima: np.ndarray, labels: Sequence, class_names: Sequence
         members = labels == index
         counts = hits[members].sum(axis=0)
         size = int(members.sum())
-        rows.append(pd.DataFrame({
-            "set": set_name, "class": name, "filter": np.arange(hits.shape[1]), "occurrences": counts.astype(int),
-            "percent": 100.0 * counts / size if size else np.zeros(len(counts)),
-            "mean_max": maxima[members].mean(axis=0) if size else np.full(len(counts), np.nan),
-        }))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "set": set_name,
+                    "class": name,
+                    "filter": np.arange(hits.shape[1]),
+                    "occurrences": counts.astype(int),
+                    "percent": 100.0 * counts / size if size else np.zeros(len(counts)),
+                    "mean_max": maxima[members].mean(axis=0) if size else np.full(len(counts), np.nan),
+                }
+            )
+        )
     return pd.concat(rows, ignore_index=True)[COLUMNS]
 
 
@@ -130,7 +144,9 @@ def top_filters(table: pd.DataFrame, k: int) -> pd.DataFrame:
     return top[["set", "class", "rank", "filter", "occurrences", "percent", "mean_max"]].reset_index(drop=True)
 
 
-def most_activated(maxima: np.ndarray, labels: Sequence | None, class_index: int | None, quantile: float, k: int) -> list[int]:
+def most_activated(
+    maxima: np.ndarray, labels: Sequence | None, class_index: int | None, quantile: float, k: int
+) -> list[int]:
     """Exactly ``k`` filters to visualize, ranked as :func:`top_filters` ranks them, among the images
     of class ``class_index`` (thresholds over all images), or pooled when it is None; filters that
     never occur fill up the list by ``mean_max``, so small sets still give ``k``."""

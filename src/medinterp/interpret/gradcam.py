@@ -34,7 +34,9 @@ def class_maps(activations: np.ndarray, gradients: np.ndarray) -> np.ndarray:
     """``ReLU(sum_k alpha_k A_k)`` per image: ``(N, C, h, w)`` twice -> ``(N, h, w)``."""
     activations = np.asarray(activations, dtype=np.float64)
     if activations.shape != np.shape(gradients) or activations.ndim != 4:
-        raise ValueError(f"activations {activations.shape} and gradients {np.shape(gradients)} must be the same (N, C, h, w)")
+        raise ValueError(
+            f"activations {activations.shape} and gradients {np.shape(gradients)} must be the same (N, C, h, w)"
+        )
     maps = np.einsum("nc,nchw->nhw", channel_weights(gradients), activations)
     return np.maximum(maps, 0.0)
 

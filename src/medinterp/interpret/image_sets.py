@@ -21,9 +21,9 @@ same for both families.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -38,8 +38,8 @@ BINARY, BINARY_CLEAN, OUTLIERS, MULTICLASS = "binary", "binary_without_outliers"
 @dataclass
 class ImageSet:
     name: str
-    images: np.ndarray          # (N, S, S, 3) uint8
-    labels: np.ndarray          # (N,) indices into class_names
+    images: np.ndarray  # (N, S, S, 3) uint8
+    labels: np.ndarray  # (N,) indices into class_names
     class_names: list[str]
 
     def counts(self) -> dict[str, int]:
@@ -72,10 +72,15 @@ def image_set(name: str, table: ImageTable, class_names: Sequence[str]) -> Image
     class_names = list(class_names)
     named = table.frame["class_name"].to_numpy()
     labels = table.labels
-    if len(labels) and (labels.min() < 0 or labels.max() >= len(class_names)
-                        or any(named[i] != class_names[labels[i]] for i in range(len(labels)))):
-        raise ConfigError(f"the model's classes {class_names} do not match the labels of the {name} images; "
-                          "rerun the training stage on the current splits")
+    if len(labels) and (
+        labels.min() < 0
+        or labels.max() >= len(class_names)
+        or any(named[i] != class_names[labels[i]] for i in range(len(labels)))
+    ):
+        raise ConfigError(
+            f"the model's classes {class_names} do not match the labels of the {name} images; "
+            "rerun the training stage on the current splits"
+        )
     return ImageSet(name, np.asarray(table.images), labels, class_names)
 
 
@@ -93,13 +98,13 @@ class Subject:
     """A binary classifier the methods interpret: an ISIC model (``name`` its entry of ``models``)
     or a paper classifier (``paper/<backbone>/<variant>``), with its binary validation images."""
 
-    name: str                        # folder under metrics/interpret and plots/interpret
-    model: str                       # architecture, for tables and titles
+    name: str  # folder under metrics/interpret and plots/interpret
+    model: str  # architecture, for tables and titles
     family: str
     init_used: str
     class_names: list[str]
-    image_size: int                  # the size it trained on and its validation images have
+    image_size: int  # the size it trained on and its validation images have
     validation: ImageTable
     finetuned: ModelAdapter
-    checkpoint: str                  # the file its weights come from, as the metrics record it
-    conv_layers: tuple[str, str]     # the registry's first and last convolutional layers
+    checkpoint: str  # the file its weights come from, as the metrics record it
+    conv_layers: tuple[str, str]  # the registry's first and last convolutional layers

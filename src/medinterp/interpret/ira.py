@@ -40,9 +40,9 @@ CONSTANT_POLICIES = ("zero", "skip")
 class ImageIRA:
     points: int
     inside: int
-    ira: float | None          # None: no IRA (no points, or a skipped constant heatmap)
-    mask_area: float | None    # share of the image's pixels in the mask
-    threshold: float | None    # Otsu's threshold; None for a constant heatmap
+    ira: float | None  # None: no IRA (no points, or a skipped constant heatmap)
+    mask_area: float | None  # share of the image's pixels in the mask
+    threshold: float | None  # Otsu's threshold; None for a constant heatmap
     constant: bool
 
 

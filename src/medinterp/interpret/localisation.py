@@ -53,12 +53,12 @@ _STAMP_LIMIT = 100
 
 @dataclass(frozen=True)
 class ImageLocalisation:
-    ira: float | None                      # share of the points in the Otsu mask
-    mask_area: float | None                # Otsu mask's area fraction
-    ira_lift: float | None                 # ira / mask_area
-    pointing_game: float | None            # 1.0 / 0.0 against the point discs
+    ira: float | None  # share of the points in the Otsu mask
+    mask_area: float | None  # Otsu mask's area fraction
+    ira_lift: float | None  # ira / mask_area
+    pointing_game: float | None  # 1.0 / 0.0 against the point discs
     relevance_mass_accuracy: float | None  # heatmap mass in the point discs / total mass
-    top_k_intersection: float | None       # share of the k highest pixels in the point discs
+    top_k_intersection: float | None  # share of the k highest pixels in the point discs
     points: int
     constant: bool
 
@@ -67,8 +67,9 @@ def _heatmap(heatmap) -> np.ndarray:
     heatmap = np.asarray(heatmap)
     if heatmap.ndim != 2:
         raise ValueError(f"heatmap must be 2-D (height, width), got shape {heatmap.shape}")
-    if heatmap.dtype == bool or not (np.issubdtype(heatmap.dtype, np.integer)
-                                     or np.issubdtype(heatmap.dtype, np.floating)):
+    if heatmap.dtype == bool or not (
+        np.issubdtype(heatmap.dtype, np.integer) or np.issubdtype(heatmap.dtype, np.floating)
+    ):
         raise ValueError(f"heatmap must hold real numbers, got dtype {heatmap.dtype}")
     heatmap = heatmap.astype(np.float64, copy=False)
     if heatmap.size == 0 or not np.isfinite(heatmap).all():
@@ -136,14 +137,15 @@ def point_discs(points, height: int, width: int, radius) -> np.ndarray:
         seeds[centres[:, 0], centres[:, 1]] = False
         distance = ndimage.distance_transform_edt(seeds)
         # The squared distances are integers below 2**50: rounding the squared float recovers them exactly.
-        return np.rint(distance * distance) <= radius ** 2
-    dy, dx = np.ogrid[-reach:reach + 1, -reach:reach + 1]
-    footprint = dy * dy + dx * dx <= radius ** 2
+        return np.rint(distance * distance) <= radius**2
+    dy, dx = np.ogrid[-reach : reach + 1, -reach : reach + 1]
+    footprint = dy * dy + dx * dx <= radius**2
     for r0, c0 in centres:
         top, bottom = max(r0 - reach, 0), min(r0 + reach + 1, height)
         left, right = max(c0 - reach, 0), min(c0 + reach + 1, width)
-        out[top:bottom, left:right] |= footprint[top - r0 + reach:bottom - r0 + reach,
-                                                 left - c0 + reach:right - c0 + reach]
+        out[top:bottom, left:right] |= footprint[
+            top - r0 + reach : bottom - r0 + reach, left - c0 + reach : right - c0 + reach
+        ]
     return out
 
 
@@ -180,7 +182,7 @@ def top_k_intersection(heatmap, mask, k: int) -> float | None:
     flat, inside = heatmap.ravel(), mask.ravel()
     kth = np.partition(flat, flat.size - k)[flat.size - k]
     above = flat > kth
-    ties = np.flatnonzero(flat == kth)[:k - int(above.sum())]
+    ties = np.flatnonzero(flat == kth)[: k - int(above.sum())]
     return float((inside[above].sum() + inside[ties].sum()) / k)
 
 
@@ -208,13 +210,19 @@ def localise(heatmap, points, radius, k: int, constant_heatmap: str = "zero") ->
         return ImageLocalisation(None, image.mask_area, None, **none, points=image.points, constant=image.constant)
     if image.constant:  # the "zero" policy
         zero = dict(pointing_game=0.0, relevance_mass_accuracy=0.0, top_k_intersection=0.0)
-        return ImageLocalisation(image.ira, image.mask_area, ira_lift(image.ira, image.mask_area), **zero,
-                                 points=image.points, constant=True)
+        return ImageLocalisation(
+            image.ira, image.mask_area, ira_lift(image.ira, image.mask_area), **zero, points=image.points, constant=True
+        )
     discs = point_discs(points, *heatmap.shape, radius)
     return ImageLocalisation(
-        ira=image.ira, mask_area=image.mask_area, ira_lift=ira_lift(image.ira, image.mask_area),
-        pointing_game=pointing_game(heatmap, discs), relevance_mass_accuracy=relevance_mass_accuracy(heatmap, discs),
-        top_k_intersection=top_k_intersection(heatmap, discs, k), points=image.points, constant=False,
+        ira=image.ira,
+        mask_area=image.mask_area,
+        ira_lift=ira_lift(image.ira, image.mask_area),
+        pointing_game=pointing_game(heatmap, discs),
+        relevance_mass_accuracy=relevance_mass_accuracy(heatmap, discs),
+        top_k_intersection=top_k_intersection(heatmap, discs, k),
+        points=image.points,
+        constant=False,
     )
 
 
@@ -231,10 +239,15 @@ def summarise(results: list[ImageLocalisation]) -> dict:
         return float(np.mean([getattr(r, name) for r in scored])) if scored else None
 
     return {
-        "ira": summary["ira"], "sd_ira": summary["sd_ira"], "irm": summary["irm"], "mask_area": summary["mask_area"],
+        "ira": summary["ira"],
+        "sd_ira": summary["sd_ira"],
+        "irm": summary["irm"],
+        "mask_area": summary["mask_area"],
         "ira_lift": ira_lift(summary["ira"], summary["mask_area"]),
-        "pointing_game": mean("pointing_game"), "relevance_mass_accuracy": mean("relevance_mass_accuracy"),
+        "pointing_game": mean("pointing_game"),
+        "relevance_mass_accuracy": mean("relevance_mass_accuracy"),
         "top_k_intersection": mean("top_k_intersection"),
-        "images_evaluated": summary["images_evaluated"], "images_constant_heatmap": summary["images_constant_heatmap"],
+        "images_evaluated": summary["images_evaluated"],
+        "images_constant_heatmap": summary["images_constant_heatmap"],
         "images_without_points": summary["images_without_points"],
     }

@@ -30,16 +30,27 @@ def outlier_report(table: ImageTable, z: float, min_share: float, examples: int)
     frame = outlier_table(table.images, table.frame["image"].tolist(), z, min_share, stats)
     frame.insert(1, "class_name", table.frame["class_name"].to_numpy())
     rows = example_rows(frame["outlier_share"].to_numpy(), examples)
-    ids = table.frame["image_id"] if "image_id" in table.frame else table.frame["image"].map(lambda p: Path(p).stem)   # BreakHis has no id column
+    ids = (
+        table.frame["image_id"] if "image_id" in table.frame else table.frame["image"].map(lambda p: Path(p).stem)
+    )  # BreakHis has no id column
     names = [f"{ids.iloc[i]} ({'outlier' if frame['outlier'].iloc[i] else 'not an outlier'})" for i in rows]
-    figure = outlier_figure([panels(np.asarray(table.images[i]), stats, z) for i in rows], names,
-                            frame["outlier_share"].iloc[rows].tolist(), z)
+    figure = outlier_figure(
+        [panels(np.asarray(table.images[i]), stats, z) for i in rows],
+        names,
+        frame["outlier_share"].iloc[rows].tolist(),
+        z,
+    )
     summary = {
-        "images": len(frame), "outliers": int(frame["outlier"].sum()),
-        "outliers_per_class": {str(c): int(n) for c, n in frame.groupby("class_name", sort=True)["outlier"].sum().items()},
+        "images": len(frame),
+        "outliers": int(frame["outlier"].sum()),
+        "outliers_per_class": {
+            str(c): int(n) for c, n in frame.groupby("class_name", sort=True)["outlier"].sum().items()
+        },
         "outlier_share_mean": float(frame["outlier_share"].mean()),
-        "z": z, "min_share": min_share,
-        "channel_mean": [float(v) for v in stats.mean], "channel_std": [float(v) for v in stats.std],
+        "z": z,
+        "min_share": min_share,
+        "channel_mean": [float(v) for v in stats.mean],
+        "channel_std": [float(v) for v in stats.std],
     }
     return frame, figure, summary
 

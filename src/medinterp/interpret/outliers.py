@@ -19,8 +19,8 @@ painted blue.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -30,8 +30,8 @@ BLUE = np.array([0, 0, 255], dtype=np.uint8)
 
 @dataclass(frozen=True)
 class ChannelStats:
-    mean: np.ndarray   # (3,)
-    std: np.ndarray    # (3,)
+    mean: np.ndarray  # (3,)
+    std: np.ndarray  # (3,)
 
     def zscores(self, images: np.ndarray) -> np.ndarray:
         """``(N, H, W, 3)`` z-scores of the pixel values (same units as the statistics)."""
@@ -46,11 +46,11 @@ def channel_stats(images: np.ndarray, chunk: int = 256) -> ChannelStats:
     count = len(images) * images.shape[1] * images.shape[2]
     total = np.zeros(3)
     for start in range(0, len(images), chunk):
-        total += np.asarray(images[start:start + chunk], dtype=np.float64).sum(axis=(0, 1, 2))
+        total += np.asarray(images[start : start + chunk], dtype=np.float64).sum(axis=(0, 1, 2))
     mean = total / count
     squares = np.zeros(3)
     for start in range(0, len(images), chunk):
-        squares += ((np.asarray(images[start:start + chunk], dtype=np.float64) - mean) ** 2).sum(axis=(0, 1, 2))
+        squares += ((np.asarray(images[start : start + chunk], dtype=np.float64) - mean) ** 2).sum(axis=(0, 1, 2))
     std = np.sqrt(squares / count)
     if np.any(std == 0):
         raise ValueError(f"a colour channel is constant over the images (std {std.tolist()}): z-scores are undefined")
@@ -64,13 +64,16 @@ def outlier_pixels(z: np.ndarray, threshold: float) -> np.ndarray:
 
 def outlier_shares(images: np.ndarray, stats: ChannelStats, threshold: float, chunk: int = 256) -> np.ndarray:
     """Per image, the share of its pixels that are outlier pixels, ``(N,)``."""
-    shares = [outlier_pixels(stats.zscores(images[start:start + chunk]), threshold).mean(axis=(1, 2))
-              for start in range(0, len(images), chunk)]
+    shares = [
+        outlier_pixels(stats.zscores(images[start : start + chunk]), threshold).mean(axis=(1, 2))
+        for start in range(0, len(images), chunk)
+    ]
     return np.concatenate(shares) if shares else np.zeros(0)
 
 
-def outlier_table(images: np.ndarray, names: Sequence[str], threshold: float, min_share: float,
-                  stats: ChannelStats | None = None) -> pd.DataFrame:
+def outlier_table(
+    images: np.ndarray, names: Sequence[str], threshold: float, min_share: float, stats: ChannelStats | None = None
+) -> pd.DataFrame:
     """One row per image: ``image, outlier_share, outlier`` (``outlier_share > min_share``), in the
     given order. The statistics are the images' own unless ``stats`` is given."""
     if len(names) != len(images):
@@ -81,9 +84,9 @@ def outlier_table(images: np.ndarray, names: Sequence[str], threshold: float, mi
 
 @dataclass(frozen=True)
 class Panels:
-    original: np.ndarray   # (H, W, 3) as given
-    zmax: np.ndarray       # (H, W) largest |z| over the channels
-    marked: np.ndarray     # (H, W, 3) uint8: the original, outlier pixels blue
+    original: np.ndarray  # (H, W, 3) as given
+    zmax: np.ndarray  # (H, W) largest |z| over the channels
+    marked: np.ndarray  # (H, W, 3) uint8: the original, outlier pixels blue
 
 
 def panels(image: np.ndarray, stats: ChannelStats, threshold: float) -> Panels:

@@ -16,8 +16,8 @@ Each layer's permutation depends only on the seed and the layer's place from the
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 from scipy.stats import spearmanr
@@ -25,7 +25,7 @@ from skimage.metrics import structural_similarity
 
 from medinterp.interpret.adapter import ModelAdapter
 
-SSIM_WINDOW = 7   # skimage's default and the usual SSIM window (Wang et al. 2004)
+SSIM_WINDOW = 7  # skimage's default and the usual SSIM window (Wang et al. 2004)
 
 
 def cascade_counts(layers: int, steps: int) -> list[int]:
@@ -63,8 +63,10 @@ def cascading(adapter: ModelAdapter, seed: int) -> Iterator[Callable[[int], list
 
     def randomize(count: int) -> list[str]:
         if not len(saved) <= count <= len(layers):
-            raise ValueError(f"cannot randomize {count} of {len(layers)} parameter layers "
-                             f"({len(saved)} already are: a cascade only goes down)")
+            raise ValueError(
+                f"cannot randomize {count} of {len(layers)} parameter layers "
+                f"({len(saved)} already are: a cascade only goes down)"
+            )
         for index in range(len(saved), count):
             original = adapter.layer_weights(layers[index])
             saved.append((layers[index], original))
@@ -78,7 +80,7 @@ def cascading(adapter: ModelAdapter, seed: int) -> Iterator[Callable[[int], list
         for layer, original in reversed(saved):
             try:
                 adapter.set_layer_weights(layer, original)
-            except Exception as exc:   # restore every other layer before reporting it
+            except Exception as exc:  # restore every other layer before reporting it
                 failed = failed or exc
         if failed is not None:
             raise failed

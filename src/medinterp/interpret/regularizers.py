@@ -36,10 +36,10 @@ from skimage.restoration import denoise_bilateral
 class Transforms:
     """Ranges of the random transforms; zero (or a resize of 1) switches one off."""
 
-    jitter: float = 0.0      # brightness factor in [1 - jitter, 1 + jitter]
-    rotate: float = 0.0      # degrees
-    translate: float = 0.0   # share of the image side
-    resize: float = 1.0      # scale factor in [1 / resize, resize]
+    jitter: float = 0.0  # brightness factor in [1 - jitter, 1 + jitter]
+    rotate: float = 0.0  # degrees
+    translate: float = 0.0  # share of the image side
+    resize: float = 1.0  # scale factor in [1 / resize, resize]
 
     @property
     def spatial(self) -> bool:
@@ -52,8 +52,8 @@ class Warp:
     input[index[k, p]]`` over the four neighbours of its source position (flat indices over the
     whole batch)."""
 
-    index: np.ndarray    # (4, N*H*W) int64
-    weight: np.ndarray   # (4, N*H*W) float32
+    index: np.ndarray  # (4, N*H*W) int64
+    weight: np.ndarray  # (4, N*H*W) float32
     shape: tuple[int, int, int]
 
     def apply(self, images: np.ndarray) -> np.ndarray:
@@ -118,11 +118,19 @@ def bilateral(images: np.ndarray, sigma_color: float, sigma_spatial: float, diam
     """Edge-preserving smoothing of each ``[0, 1]`` image; ``sigma_color`` as OpenCV's (see
     :func:`skimage_sigma_color`), ``diameter`` the window side, ``sigma_spatial`` in pixels."""
     sigma = skimage_sigma_color(sigma_color)
-    return np.stack([
-        denoise_bilateral(image.astype(np.float64), win_size=diameter, sigma_color=sigma,
-                          sigma_spatial=sigma_spatial, mode="edge", channel_axis=-1)
-        for image in images
-    ]).astype(np.float32)
+    return np.stack(
+        [
+            denoise_bilateral(
+                image.astype(np.float64),
+                win_size=diameter,
+                sigma_color=sigma,
+                sigma_spatial=sigma_spatial,
+                mode="edge",
+                channel_axis=-1,
+            )
+            for image in images
+        ]
+    ).astype(np.float32)
 
 
 def l1_gradient(images: np.ndarray) -> np.ndarray:

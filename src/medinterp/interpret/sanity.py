@@ -21,8 +21,8 @@ ranks), as ``scipy.stats.spearmanr``; a constant vector has no ranking, so its c
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,7 @@ def spearman_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
 def _unit_ranks(rows: np.ndarray) -> np.ndarray:
     """Ranks centred and scaled to unit length, so a dot product is Pearson's r of the ranks."""
     rows = np.asarray(rows)
-    ranks = rankdata(rows.reshape(len(rows), -1), axis=1, nan_policy="raise")   # ties share the mean of their ranks
+    ranks = rankdata(rows.reshape(len(rows), -1), axis=1, nan_policy="raise")  # ties share the mean of their ranks
     ranks -= ranks.mean(axis=1, keepdims=True)
     norms = np.linalg.norm(ranks, axis=1, keepdims=True)
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -65,9 +65,19 @@ def path_similarity(natural: np.ndarray, visualizations: np.ndarray) -> tuple[fl
     return float(np.nanmean(across)), reference
 
 
-def class_visualizations(adapter: ModelAdapter, layers: Sequence[str], images: np.ndarray, labels: Sequence,
-                         class_index: int, quantile: float, top_n: int, image_size: int, settings: Settings,
-                         batch_size: int = 32, progress: bool = True) -> dict[str, Visualizations]:
+def class_visualizations(
+    adapter: ModelAdapter,
+    layers: Sequence[str],
+    images: np.ndarray,
+    labels: Sequence,
+    class_index: int,
+    quantile: float,
+    top_n: int,
+    image_size: int,
+    settings: Settings,
+    batch_size: int = 32,
+    progress: bool = True,
+) -> dict[str, Visualizations]:
     """Per layer, the visualizations of the ``top_n`` filters most activated by class
     ``class_index`` among ``images`` (thresholds over all of them, :func:`~medinterp.interpret.filters.most_activated`).
     Each layer starts from its own noise (a seed drawn from ``settings.seed``), so that the layer x
@@ -82,8 +92,9 @@ def class_visualizations(adapter: ModelAdapter, layers: Sequence[str], images: n
     return out
 
 
-def natural_vs_featurevis(adapter: ModelAdapter, natural_images: np.ndarray,
-                          visualizations: Mapping[str, np.ndarray], batch_size: int = 32) -> pd.DataFrame:
+def natural_vs_featurevis(
+    adapter: ModelAdapter, natural_images: np.ndarray, visualizations: Mapping[str, np.ndarray], batch_size: int = 32
+) -> pd.DataFrame:
     """Figs. 33-35 for one class: per layer (in the mapping's order), the similarity of the paths of
     the class's natural images (``uint8`` or [0, 1]) and of the visualizations made for that layer.
 
@@ -97,8 +108,16 @@ def natural_vs_featurevis(adapter: ModelAdapter, natural_images: np.ndarray,
         natural = natural_at.pop(layer)
         featurevis = adapter.activations(np.asarray(images, dtype=np.float32), layer, batch_size)
         across, within = path_similarity(natural, featurevis)
-        rows.append({"layer_index": index, "layer": layer, "featurevis_vs_natural": across,
-                     "natural_vs_natural": within, "featurevis": len(featurevis), "natural": len(natural)})
+        rows.append(
+            {
+                "layer_index": index,
+                "layer": layer,
+                "featurevis_vs_natural": across,
+                "natural_vs_natural": within,
+                "featurevis": len(featurevis),
+                "natural": len(natural),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -106,10 +125,14 @@ def featurevis_layer_matrix(visualizations: Mapping[str, np.ndarray]) -> pd.Data
     """Figs. 36-37: the layer x layer matrix of mean pixel Spearman correlations between the
     visualizations made for each layer (index and columns: the layers, in the mapping's order)."""
     layers = list(visualizations)
-    stacked = np.concatenate([np.asarray(visualizations[layer]).reshape(len(visualizations[layer]), -1) for layer in layers])
+    stacked = np.concatenate(
+        [np.asarray(visualizations[layer]).reshape(len(visualizations[layer]), -1) for layer in layers]
+    )
     owner = np.repeat(np.arange(len(layers)), [len(visualizations[layer]) for layer in layers])
     rho = spearman_matrix(stacked)
-    matrix = np.array([[np.nanmean(rho[np.ix_(owner == i, owner == j)]) for j in range(len(layers))] for i in range(len(layers))])
+    matrix = np.array(
+        [[np.nanmean(rho[np.ix_(owner == i, owner == j)]) for j in range(len(layers))] for i in range(len(layers))]
+    )
     return pd.DataFrame(matrix, index=pd.Index(layers, name="layer"), columns=layers)
 
 

@@ -9,27 +9,27 @@ standard deviation, out-of-fold predictions, the choice of the best fold) is her
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from medinterp.evaluation.scalars import mean_std, scalars
+from medinterp.preprocessing.arrays import ImageTable
 from medinterp.training.classifier import Trained
 from medinterp.training.loop import direction
-from medinterp.preprocessing.arrays import ImageTable
 
 
 @dataclass
 class CrossValidation:
-    folds: list[dict[str, float]]    # per fold: best epoch, train_*, val_* (with confusion counts), test_*
-    summary: dict[str, float]        # <metric>_mean and <metric>_std over the folds
+    folds: list[dict[str, float]]  # per fold: best epoch, train_*, val_* (with confusion counts), test_*
+    summary: dict[str, float]  # <metric>_mean and <metric>_std over the folds
     best_fold: int
-    best: Trained                    # the best fold's model
-    labels: np.ndarray               # of the cross-validated table, row for row
-    val_prob: np.ndarray             # out-of-fold: each row predicted by the model it validated
-    test_prob: np.ndarray            # the best fold's model on the test set
-    train_images_per_second: list[float]   # per fold, for the run log (it depends on the machine)
+    best: Trained  # the best fold's model
+    labels: np.ndarray  # of the cross-validated table, row for row
+    val_prob: np.ndarray  # out-of-fold: each row predicted by the model it validated
+    test_prob: np.ndarray  # the best fold's model on the test set
+    train_images_per_second: list[float]  # per fold, for the run log (it depends on the machine)
 
 
 def fold_indices(folds: np.ndarray, fold: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,8 +49,13 @@ def better(value: float | None, best: float | None, metric: str) -> bool:
     return value < best if direction(metric) == "min" else value > best
 
 
-def cross_validate(table: ImageTable, test: ImageTable, class_names: list[str],
-                   train_fold: Callable[[int, np.ndarray, np.ndarray], Trained], best_by: str = "val_roc_auc") -> CrossValidation:
+def cross_validate(
+    table: ImageTable,
+    test: ImageTable,
+    class_names: list[str],
+    train_fold: Callable[[int, np.ndarray, np.ndarray], Trained],
+    best_by: str = "val_roc_auc",
+) -> CrossValidation:
     """Train and evaluate one model per fold; keep the one with the best ``best_by`` (a key of the
     fold rows, e.g. ``val_roc_auc`` or ``val_loss``; the first fold wins ties)."""
     folds = table.frame["fold"].to_numpy()
@@ -68,8 +73,13 @@ def cross_validate(table: ImageTable, test: ImageTable, class_names: list[str],
         val_prob[val_index] = prob
         test_prob = trained.predict(np.asarray(test.images))
         fit = trained.fit
-        row = {"fold": fold, "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
-               "train_images": len(train_index), "val_images": len(val_index)}
+        row = {
+            "fold": fold,
+            "best_epoch": fit.best_epoch,
+            "epochs_run": fit.epochs_run,
+            "train_images": len(train_index),
+            "val_images": len(val_index),
+        }
         row |= {k: v for k, v in fit.best.items() if k.startswith("train_")}
         row["val_loss"] = fit.best["val_loss"]
         row |= {f"val_{k}": v for k, v in scalars(labels[val_index], prob, class_names, confusion=True).items()}
@@ -79,5 +89,7 @@ def cross_validate(table: ImageTable, test: ImageTable, class_names: list[str],
         speeds.append(trained.train_images_per_second)
         if better(row.get(best_by), best_value, best_by) or best is None:
             best_fold, best, best_value, best_test = fold, trained, row.get(best_by), test_prob
-    summary = mean_std([{k: v for k, v in row.items() if k != "fold" and not k.startswith("class_weight_")} for row in rows])
+    summary = mean_std(
+        [{k: v for k, v in row.items() if k != "fold" and not k.startswith("class_weight_")} for row in rows]
+    )
     return CrossValidation(rows, summary, best_fold, best, labels, val_prob, best_test, speeds)

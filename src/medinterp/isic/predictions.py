@@ -15,7 +15,9 @@ def predicted_labels(prob: np.ndarray) -> np.ndarray:
     return (prob >= THRESHOLD).astype(int) if prob.ndim == 1 else prob.argmax(axis=1)
 
 
-def predictions_table(frame: pd.DataFrame, prob: np.ndarray, class_names: list[str], extra: dict | None = None) -> pd.DataFrame:
+def predictions_table(
+    frame: pd.DataFrame, prob: np.ndarray, class_names: list[str], extra: dict | None = None
+) -> pd.DataFrame:
     """``image``, ``image_id``, any ``extra`` columns, ``label``, ``actual`` and ``predicted`` (class
     names), then the probabilities: ``prob_<class 1>`` for a binary model (P of the positive class),
     ``prob_<class>`` for each class otherwise."""

@@ -29,8 +29,19 @@ from medinterp.io import atomic_path, readable
 NAME = "checkpoint.npz"
 FORMAT = "medinterp-classifier-checkpoint"
 VERSION = 1
-REQUIRED_INFO = ("architecture", "family", "task", "class_names", "num_outputs", "image_size",
-                 "normalisation", "init_used", "seed", "settings", "dropout")
+REQUIRED_INFO = (
+    "architecture",
+    "family",
+    "task",
+    "class_names",
+    "num_outputs",
+    "image_size",
+    "normalisation",
+    "init_used",
+    "seed",
+    "settings",
+    "dropout",
+)
 _INFO = "__medinterp_info__"
 
 
@@ -56,13 +67,15 @@ def _header(archive, path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not a {FORMAT} file (no info inside); rerun the stage that writes it (dvc repro)")
     header = json.loads(str(archive[_INFO]))
     if header.get("format") != FORMAT or header.get("version") != VERSION:
-        raise ConfigError(f"{path}: {header.get('format')} version {header.get('version')} is not supported "
-                          f"(expected {FORMAT} version {VERSION}); rerun the stage that writes it (dvc repro)")
+        raise ConfigError(
+            f"{path}: {header.get('format')} version {header.get('version')} is not supported "
+            f"(expected {FORMAT} version {VERSION}); rerun the stage that writes it (dvc repro)"
+        )
     return header["info"]
 
 
 def _open(path: Path):
-    found = readable(path)   # a checkpoint this stage wrote is read from its pending file
+    found = readable(path)  # a checkpoint this stage wrote is read from its pending file
     if not found.is_file():
         raise ConfigError(f"{path}: checkpoint not found; run the stage that makes it (dvc repro)")
     try:
@@ -95,5 +108,7 @@ def match_arrays(expected: list[str], found: dict[str, np.ndarray], path: str | 
     """Refuse a checkpoint whose array names differ from the rebuilt network's."""
     missing, extra = sorted(set(expected) - set(found)), sorted(set(found) - set(expected))
     if missing or extra:
-        raise ConfigError(f"{path}: its weights do not fit the network its info names (missing {missing[:5]}, "
-                          f"unexpected {extra[:5]}); rerun the stage that writes it (dvc repro)")
+        raise ConfigError(
+            f"{path}: its weights do not fit the network its info names (missing {missing[:5]}, "
+            f"unexpected {extra[:5]}); rerun the stage that writes it (dvc repro)"
+        )

@@ -22,7 +22,9 @@ def decoder_widths(backbone: str, image_size: int, feature_size: int, filters: i
     two (or none) cannot be undone by stride-2 steps and is refused."""
     steps = math.log2(image_size / feature_size) if feature_size > 0 else 0.5
     if not steps.is_integer() or steps < 1:
-        raise ConfigError(f"{backbone} maps {image_size}px to a {feature_size}px feature map, not a power-of-two "
-                          f"reduction, so the autoencoder's stride-2 decoder cannot rebuild the input: "
-                          f"choose another paper.image_size")
+        raise ConfigError(
+            f"{backbone} maps {image_size}px to a {feature_size}px feature map, not a power-of-two "
+            f"reduction, so the autoencoder's stride-2 decoder cannot rebuild the input: "
+            f"choose another paper.image_size"
+        )
     return [max(MIN_FILTERS, filters >> i) for i in range(int(steps))]

@@ -6,8 +6,9 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from medinterp import numerics
 from medinterp.errors import ConfigError
@@ -18,21 +19,33 @@ KERAS_GPU_ENVIRONMENT = Path(".venv-keras-gpu")
 
 # job -> family -> (module, function); every function of one job has the same signature
 JOBS = {
-    "train_classifier": {"torch": ("medinterp.models.torch.isic_classifier", "train_classifier"),
-                         "keras": ("medinterp.models.keras.isic_classifier", "train_classifier")},
-    "export_checkpoint": {"torch": ("medinterp.models.torch.export", "export_checkpoint"),
-                          "keras": ("medinterp.models.keras.export", "export_checkpoint")},
-    "checkpoint_adapter": {"torch": ("medinterp.models.torch.checkpoint", "checkpoint_adapter"),
-                           "keras": ("medinterp.models.keras.checkpoint", "checkpoint_adapter")},
+    "train_classifier": {
+        "torch": ("medinterp.models.torch.isic_classifier", "train_classifier"),
+        "keras": ("medinterp.models.keras.isic_classifier", "train_classifier"),
+    },
+    "export_checkpoint": {
+        "torch": ("medinterp.models.torch.export", "export_checkpoint"),
+        "keras": ("medinterp.models.keras.export", "export_checkpoint"),
+    },
+    "checkpoint_adapter": {
+        "torch": ("medinterp.models.torch.checkpoint", "checkpoint_adapter"),
+        "keras": ("medinterp.models.keras.checkpoint", "checkpoint_adapter"),
+    },
     # the eager forward pass of an ISIC checkpoint's ONNX file (checkpoint.npz beside it)
-    "checkpoint_eager_runner": {"torch": ("medinterp.models.torch.export", "eager_runner"),
-                                "keras": ("medinterp.models.keras.export", "eager_runner")},
+    "checkpoint_eager_runner": {
+        "torch": ("medinterp.models.torch.export", "eager_runner"),
+        "keras": ("medinterp.models.keras.export", "eager_runner"),
+    },
     # the paper's stages: a class whose instances have the same methods in both families
-    "paper_networks": {"torch": ("medinterp.models.torch.paper_networks", "PaperNetworks"),
-                       "keras": ("medinterp.models.keras.paper_networks", "PaperNetworks")},
+    "paper_networks": {
+        "torch": ("medinterp.models.torch.paper_networks", "PaperNetworks"),
+        "keras": ("medinterp.models.keras.paper_networks", "PaperNetworks"),
+    },
     # the eager forward pass of a paper ONNX file's weights (its weights file beside it)
-    "paper_eager_runner": {"torch": ("medinterp.models.torch.paper_networks", "eager_runner"),
-                           "keras": ("medinterp.models.keras.paper_networks", "eager_runner")},
+    "paper_eager_runner": {
+        "torch": ("medinterp.models.torch.paper_networks", "eager_runner"),
+        "keras": ("medinterp.models.keras.paper_networks", "eager_runner"),
+    },
 }
 
 

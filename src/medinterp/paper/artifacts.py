@@ -29,9 +29,9 @@ MODELS = Path("models/paper")
 METRICS = Path("metrics/paper")
 PLOTS = Path("plots/paper")
 TABLE2 = Path("metrics/table2.json")
-ARRAYS = Path("arrays/breakhis.npy")    # what the paper's networks train on (the prepare stage's)
+ARRAYS = Path("arrays/breakhis.npy")  # what the paper's networks train on (the prepare stage's)
 SPLIT = Path("splits/breakhis.csv")
-CLASS_NAMES = ["benign", "malignant"]   # the classifiers' single logit is class 1's
+CLASS_NAMES = ["benign", "malignant"]  # the classifiers' single logit is class 1's
 
 
 def encoder_path(backbone: str, tag: str, suffix: str) -> Path:
@@ -50,22 +50,43 @@ def overlay_png(backbone: str, variant: str) -> Path:
     return PLOTS / "overlays" / backbone / f"{variant}.png"
 
 
-def onnx_metadata(spec: ModelSpec, kind: str, name: str, size: int, init_used: str, metrics: dict, params: dict,
-                  framework: dict, provenance: dict) -> dict:
+def onnx_metadata(
+    spec: ModelSpec,
+    kind: str,
+    name: str,
+    size: int,
+    init_used: str,
+    metrics: dict,
+    params: dict,
+    framework: dict,
+    provenance: dict,
+) -> dict:
     """Metadata of an exported encoder (``kind="encoder"``) or classifier (``kind="classifier"``)."""
     classifier = kind == "classifier"
     return metadata.make(
-        name=f"paper-{spec.name}-{kind}-{name}", architecture=spec.name, family=spec.family,
+        name=f"paper-{spec.name}-{kind}-{name}",
+        architecture=spec.name,
+        family=spec.family,
         task="binary" if classifier else "autoencoder encoder",
-        dataset="breakhis", split="train; kept epoch chosen on val",
+        dataset="breakhis",
+        split="train; kept epoch chosen on val",
         class_names=CLASS_NAMES if classifier else [],
         input=metadata.input_spec(size, "NHWC"),
-        output=metadata.output_spec("logits", "sigmoid", name="logit") if classifier else metadata.output_spec("features", None, name="features"),
-        metrics=metrics, init_used=init_used, provenance=provenance, params=params, framework=framework,
+        output=metadata.output_spec("logits", "sigmoid", name="logit")
+        if classifier
+        else metadata.output_spec("features", None, name="features"),
+        metrics=metrics,
+        init_used=init_used,
+        provenance=provenance,
+        params=params,
+        framework=framework,
     )
 
 
 def fit_summary(result: FitResult) -> dict:
     """The kept epoch of a :class:`medinterp.training.loop.FitResult` and its metrics."""
-    return {"best_epoch": result.best_epoch, "epochs_run": result.epochs_run,
-            **{k: v for k, v in result.best.items() if k != "epoch"}}
+    return {
+        "best_epoch": result.best_epoch,
+        "epochs_run": result.epochs_run,
+        **{k: v for k, v in result.best.items() if k != "epoch"},
+    }

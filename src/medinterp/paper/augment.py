@@ -10,7 +10,7 @@ image stays a plausible histology image. Plain numpy, on ``(N, S, S, 3)`` batche
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -37,13 +37,20 @@ def dihedral(images: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def epoch_batches(images: np.ndarray, targets: np.ndarray | None, labels: np.ndarray, batch_size: int,
-                  rng: np.random.Generator, balance: bool, augment: bool) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def epoch_batches(
+    images: np.ndarray,
+    targets: np.ndarray | None,
+    labels: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    balance: bool,
+    augment: bool,
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """One epoch of float32 batches in [0, 1] from ``uint8`` images: ``(x, targets)``, or ``(x, x)`` when
     ``targets`` is ``None`` (an autoencoder reconstructs its input, augmented or not)."""
     order = balanced_order(labels, rng, balance)
     for start in range(0, len(order), batch_size):
-        index = order[start:start + batch_size]
+        index = order[start : start + batch_size]
         batch = images[index]
         x = (dihedral(batch, rng) if augment else batch).astype(np.float32) / 255.0
         yield x, (x if targets is None else np.asarray(targets, dtype=np.float32)[index])

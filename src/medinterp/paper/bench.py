@@ -3,16 +3,16 @@ benchmark. Variants that were one training run (``paper.runs()``) are loaded, an
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from medinterp.interpret.adapter import ModelAdapter
-from medinterp.paper import artifacts
-from medinterp.paper import data
+from medinterp.paper import artifacts, data
 from medinterp.paper.networks import PaperNetworks, networks_for
 from medinterp.params import Paper, Params
 from medinterp.registry import ModelSpec
@@ -24,9 +24,9 @@ class EvaluationBench:
     spec: ModelSpec
     settings: Paper
     nets: PaperNetworks
-    frame: pd.DataFrame           # splits/brecahad.csv's rows: image, annotation, width, height, label, ...
-    images: np.ndarray            # (N, S, S, 3) float32 in [0, 1], S = paper.evaluate.image_size
-    points: list[np.ndarray]      # per image, the normalised (x, y) points of paper.evaluate.points
+    frame: pd.DataFrame  # splits/brecahad.csv's rows: image, annotation, width, height, label, ...
+    images: np.ndarray  # (N, S, S, 3) float32 in [0, 1], S = paper.evaluate.image_size
+    points: list[np.ndarray]  # per image, the normalised (x, y) points of paper.evaluate.points
     model: Any
     adapter: ModelAdapter
 
@@ -44,8 +44,16 @@ def evaluation_bench(params: Params, backbone: str) -> EvaluationBench:
     nets = networks_for(spec)
     nets.configure(params.seed)
     test = data.brecahad(s.evaluate.image_size)
-    encoder, _ = nets.build_encoder(spec, s.evaluate.image_size, "random")   # trained weights fit any input size
+    encoder, _ = nets.build_encoder(spec, s.evaluate.image_size, "random")  # trained weights fit any input size
     model = nets.build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
-    return EvaluationBench(backbone, spec, s, nets, test.frame, data.as_float(test.images),
-                     data.points(test, Path(params.data.root), s.evaluate.points), model,
-                     nets.adapter(model, s.evaluate.image_size))
+    return EvaluationBench(
+        backbone,
+        spec,
+        s,
+        nets,
+        test.frame,
+        data.as_float(test.images),
+        data.points(test, Path(params.data.root), s.evaluate.points),
+        model,
+        nets.adapter(model, s.evaluate.image_size),
+    )

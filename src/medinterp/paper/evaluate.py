@@ -27,12 +27,19 @@ THRESHOLD = 0.5
 class RowResult:
     per_image: pd.DataFrame
     summary: dict
-    probabilities: np.ndarray                                       # P(malignant) per image
-    heatmaps: dict[int, np.ndarray] = field(default_factory=dict)   # image index -> full-size heatmap, for the overlays
+    probabilities: np.ndarray  # P(malignant) per image
+    heatmaps: dict[int, np.ndarray] = field(default_factory=dict)  # image index -> full-size heatmap, for the overlays
 
 
-def evaluate(adapter: ModelAdapter, images: np.ndarray, table: pd.DataFrame, points: list[np.ndarray], layer: str,
-             constant_heatmap: str, keep_heatmaps: set[int] = frozenset()) -> RowResult:
+def evaluate(
+    adapter: ModelAdapter,
+    images: np.ndarray,
+    table: pd.DataFrame,
+    points: list[np.ndarray],
+    layer: str,
+    constant_heatmap: str,
+    keep_heatmaps: set[int] = frozenset(),
+) -> RowResult:
     """``images``: float32 ``(N, S, S, 3)`` in [0, 1], row for row with ``table`` (``image``, ``label``,
     ``width``, ``height``) and ``points`` (normalised ``(n, 2)`` per image). ``adapter`` is a
     single-logit binary classifier: its class-1 score is the malignant logit."""
@@ -52,13 +59,20 @@ def evaluate(adapter: ModelAdapter, images: np.ndarray, table: pd.DataFrame, poi
     rows = []
     for i in range(len(table)):
         r = results.get(i)
-        rows.append({
-            "image": table["image"].iloc[i], "correct": bool(correct[i]), "logit": float(logits[i]),
-            "probability": float(probability[i]),
-            "points": len(points[i]), "points_inside": None if r is None else r.inside,
-            "ira": None if r is None else r.ira, "mask_area": None if r is None else r.mask_area,
-            "otsu_threshold": None if r is None else r.threshold, "constant_heatmap": None if r is None else r.constant,
-        })
+        rows.append(
+            {
+                "image": table["image"].iloc[i],
+                "correct": bool(correct[i]),
+                "logit": float(logits[i]),
+                "probability": float(probability[i]),
+                "points": len(points[i]),
+                "points_inside": None if r is None else r.inside,
+                "ira": None if r is None else r.ira,
+                "mask_area": None if r is None else r.mask_area,
+                "otsu_threshold": None if r is None else r.threshold,
+                "constant_heatmap": None if r is None else r.constant,
+            }
+        )
     summary = {
         "accuracy": binary_metrics(labels, probability, THRESHOLD)["accuracy"],
         "images": int(len(table)),

@@ -9,8 +9,9 @@ classifier's single output is the malignant logit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,7 +35,7 @@ class Trainer(Protocol):
 
 class PaperNetworks(Protocol):
     family: str
-    weights_suffix: str           # of the weights files in models/paper (``.weights.h5``, ``.npz``)
+    weights_suffix: str  # of the weights files in models/paper (``.weights.h5``, ``.npz``)
 
     def configure(self, seed: int) -> None:
         """Seed the framework (and Python's and numpy's global generators)."""
@@ -57,8 +58,17 @@ class PaperNetworks(Protocol):
 
     def classification_loss(self) -> Any: ...
 
-    def trainable(self, model: Any, loss: Any, optimizer: str, learning_rate: float, val_x: np.ndarray,
-                  val_y: np.ndarray, batch_size: int, metrics: Callable | None = None) -> Trainer: ...
+    def trainable(
+        self,
+        model: Any,
+        loss: Any,
+        optimizer: str,
+        learning_rate: float,
+        val_x: np.ndarray,
+        val_y: np.ndarray,
+        batch_size: int,
+        metrics: Callable | None = None,
+    ) -> Trainer: ...
 
     def get_weights(self, model: Any) -> Any: ...
 

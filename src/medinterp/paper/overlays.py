@@ -20,16 +20,18 @@ class OverlayPanel:
     """One BreCaHAD image of an overlay figure; ``heatmap`` and ``mask`` are ``None`` when misclassified."""
 
     name: str
-    image: np.ndarray                  # (H, W, 3) uint8, full size
+    image: np.ndarray  # (H, W, 3) uint8, full size
     probability: float
-    points: np.ndarray                 # (n, 2) normalised (x, y)
+    points: np.ndarray  # (n, 2) normalised (x, y)
     heatmap: np.ndarray | None = None  # (H, W) in [0, 1]
-    mask: np.ndarray | None = None     # (H, W) bool
-    inside: np.ndarray | None = None   # (n,) bool: each point's pixel is in the mask
+    mask: np.ndarray | None = None  # (H, W) bool
+    inside: np.ndarray | None = None  # (n,) bool: each point's pixel is in the mask
     ira: float | None = None
 
 
-def overlay_panels(result: RowResult, table: pd.DataFrame, points: list[np.ndarray], pictures: dict[int, np.ndarray]) -> list[OverlayPanel]:
+def overlay_panels(
+    result: RowResult, table: pd.DataFrame, points: list[np.ndarray], pictures: dict[int, np.ndarray]
+) -> list[OverlayPanel]:
     """Panels for the test images ``pictures`` (index -> full-size image) from one row's evaluation."""
     panels = []
     for i, picture in pictures.items():

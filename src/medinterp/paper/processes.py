@@ -10,7 +10,8 @@ results come back. The caller writes every file.
 from __future__ import annotations
 
 import multiprocessing
-from typing import Callable, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from medinterp.params import Params, validate
 

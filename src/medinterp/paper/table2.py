@@ -22,9 +22,9 @@ from medinterp.params import Params
 class BackboneTable:
     """One backbone's part of Table 2 and what the stage draws and writes for it."""
 
-    rows: dict[str, dict] = field(default_factory=dict)                # variant -> Table 2 row
-    per_image: dict[str, pd.DataFrame] = field(default_factory=dict)   # variant -> one line per test image
-    overlays: dict[str, tuple[str, list[OverlayPanel]]] = field(default_factory=dict)   # variant -> (title, panels)
+    rows: dict[str, dict] = field(default_factory=dict)  # variant -> Table 2 row
+    per_image: dict[str, pd.DataFrame] = field(default_factory=dict)  # variant -> one line per test image
+    overlays: dict[str, tuple[str, list[OverlayPanel]]] = field(default_factory=dict)  # variant -> (title, panels)
     conventions: dict = field(default_factory=dict)
 
 
@@ -38,13 +38,28 @@ def evaluate_backbone(params: Params, backbone: str) -> BackboneTable:
     to every variant that was that run."""
     bench = evaluation_bench(params, backbone)
     s = bench.settings
-    pictures = {i: read_rgb(Path(params.data.root) / bench.frame["image"].iloc[i])
-                for i in range(min(s.evaluate.overlays, len(bench.frame)))}
-    table = BackboneTable(conventions={"image_size": s.evaluate.image_size, "gradcam_layer": s.evaluate.gradcam_layer,
-                                       "points": list(s.evaluate.points), "constant_heatmap": s.evaluate.constant_heatmap})
+    pictures = {
+        i: read_rgb(Path(params.data.root) / bench.frame["image"].iloc[i])
+        for i in range(min(s.evaluate.overlays, len(bench.frame)))
+    }
+    table = BackboneTable(
+        conventions={
+            "image_size": s.evaluate.image_size,
+            "gradcam_layer": s.evaluate.gradcam_layer,
+            "points": list(s.evaluate.points),
+            "constant_heatmap": s.evaluate.constant_heatmap,
+        }
+    )
     for name, members in bench.runs():
-        result = evaluate(bench.adapter, bench.images, bench.frame, bench.points, s.evaluate.gradcam_layer,
-                          s.evaluate.constant_heatmap, set(pictures))
+        result = evaluate(
+            bench.adapter,
+            bench.images,
+            bench.frame,
+            bench.points,
+            s.evaluate.gradcam_layer,
+            s.evaluate.constant_heatmap,
+            set(pictures),
+        )
         panels = overlay_panels(result, bench.frame, bench.points, pictures)
         for member in members:
             table.rows[member] = table2_row(backbone, member, bench.spec.family, result)

@@ -10,8 +10,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from medinterp.errors import ConfigError
-from medinterp.paper import artifacts
-from medinterp.paper import data
+from medinterp.paper import artifacts, data
 from medinterp.paper.augment import epoch_batches
 from medinterp.paper.networks import PaperNetworks, networks_for
 from medinterp.params import Paper, Params
@@ -24,10 +23,10 @@ class TrainingSetup(NamedTuple):
     spec: ModelSpec
     settings: Paper
     seed: int
-    train: ImageTable            # BreakHis training split
-    val: ImageTable              # BreakHis validation split
-    nets: PaperNetworks          # the backbone's family
-    encoder: Any                 # the backbone: seeded random weights, the settings' batch-norm momentum
+    train: ImageTable  # BreakHis training split
+    val: ImageTable  # BreakHis validation split
+    nets: PaperNetworks  # the backbone's family
+    encoder: Any  # the backbone: seeded random weights, the settings' batch-norm momentum
 
 
 def precision_scope(spec: ModelSpec, settings: Paper) -> AbstractContextManager:
@@ -35,8 +34,10 @@ def precision_scope(spec: ModelSpec, settings: Paper) -> AbstractContextManager:
     if settings.precision == "fp32":
         return nullcontext()
     if spec.family != "keras":
-        raise ConfigError(f"paper.precision '{settings.precision}' is for the Keras family; {spec.name} is {spec.family} (use fp32)")
-    from medinterp.models.keras.train import precision   # the family's framework is already imported
+        raise ConfigError(
+            f"paper.precision '{settings.precision}' is for the Keras family; {spec.name} is {spec.family} (use fp32)"
+        )
+    from medinterp.models.keras.train import precision  # the family's framework is already imported
 
     return precision(settings.precision)
 
@@ -66,13 +67,19 @@ def start_from(nets: PaperNetworks, model, initial, encoder, spec: ModelSpec, si
     return used
 
 
-def batches(table: ImageTable, targets: np.ndarray | None, batch_size: int, seed: int, balance: bool, augment: bool) -> SeededBatches:
+def batches(
+    table: ImageTable, targets: np.ndarray | None, batch_size: int, seed: int, balance: bool, augment: bool
+) -> SeededBatches:
     """An epoch-batch source whose random draws start from ``seed`` (each run sees the same sequence)."""
-    return SeededBatches(np.random.default_rng(seed),
-                         lambda epoch, rng: epoch_batches(table.images, targets, table.labels, batch_size, rng, balance, augment))
+    return SeededBatches(
+        np.random.default_rng(seed),
+        lambda epoch, rng: epoch_batches(table.images, targets, table.labels, batch_size, rng, balance, augment),
+    )
 
 
 def run_resume(stage: str, run: str, settings: dict[str, Any], seed: int, *inputs: str) -> ResumeFile:
     """The resume file of one run of a paper stage: its fingerprint covers ``settings``, ``seed``, the
     BreakHis arrays and the md5 of ``inputs`` (e.g. the encoder weights it starts from)."""
-    return resume_file(stage, run, settings, seed, {"arrays": array_inputs(artifacts.ARRAYS.stem), "files": file_digests(*inputs)})
+    return resume_file(
+        stage, run, settings, seed, {"arrays": array_inputs(artifacts.ARRAYS.stem), "files": file_digests(*inputs)}
+    )

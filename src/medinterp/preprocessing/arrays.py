@@ -54,8 +54,8 @@ from medinterp.io import atomic_path, write_json
 ARRAYS = Path("arrays")
 SPLITS = Path("splits")
 INDEX = "index.json"
-DRAFT_FACTOR = 4    # JPEGs decoded at >= this many times the target size (module docstring)
-CHUNK_ROWS = 64     # rows written per mapping of an output file: at most 9.6 MB resident at 224 px
+DRAFT_FACTOR = 4  # JPEGs decoded at >= this many times the target size (module docstring)
+CHUNK_ROWS = 64  # rows written per mapping of an output file: at most 9.6 MB resident at 224 px
 
 
 def decode_resized(path: str | Path, size: int) -> np.ndarray:
@@ -87,7 +87,9 @@ def _decode_into(target: Path, rows: list[int], paths: list[Path]) -> int:
     return len(rows)
 
 
-def _decode_rows(pool: Executor | None, jobs: int, target: Path, rows: list[int], paths: list[Path], bar: tqdm, desc: str) -> None:
+def _decode_rows(
+    pool: Executor | None, jobs: int, target: Path, rows: list[int], paths: list[Path], bar: tqdm, desc: str
+) -> None:
     """Fill ``rows`` of ``target`` from ``paths``, in the ``jobs`` processes of ``pool`` (or here without one).
 
     The first image (in ``paths`` order) that cannot be decoded stops it with the same
@@ -95,7 +97,7 @@ def _decode_rows(pool: Executor | None, jobs: int, target: Path, rows: list[int]
     its first failure.
     """
     step = max(1, min(CHUNK_ROWS, len(rows) // (4 * max(1, jobs))))
-    chunks = [(rows[i:i + step], paths[i:i + step]) for i in range(0, len(rows), step)]
+    chunks = [(rows[i : i + step], paths[i : i + step]) for i in range(0, len(rows), step)]
     if pool is None or len(rows) < 2:
         for chunk_rows, chunk_paths in chunks:
             bar.update(_decode_into(target, chunk_rows, chunk_paths))
@@ -105,7 +107,7 @@ def _decode_rows(pool: Executor | None, jobs: int, target: Path, rows: list[int]
             bar.update(done)
     except MedinterpError as exc:
         pool.shutdown(wait=True, cancel_futures=True)
-        raise exc.with_traceback(None) from None   # the worker's error, as jobs=1 raises it; no remote traceback
+        raise exc.with_traceback(None) from None  # the worker's error, as jobs=1 raises it; no remote traceback
     except BrokenProcessPool as exc:
         raise MedinterpError(
             f"a worker decoding images for '{desc}' died ({exc}); rerun with prepare.jobs: 1 to see which image"
@@ -117,7 +119,7 @@ def _copy_rows(copies: list[tuple[Path, int, int]], target: Path) -> None:
     for start in range(0, len(copies), CHUNK_ROWS):
         out = open_memmap(target, mode="r+")
         sources: dict[Path, np.memmap] = {}
-        for source, source_row, row in copies[start:start + CHUNK_ROWS]:
+        for source, source_row, row in copies[start : start + CHUNK_ROWS]:
             if source not in sources:
                 sources[source] = open_memmap(source, mode="r")
             out[row] = sources[source][source_row]
@@ -127,21 +129,23 @@ def csv_digest(path: Path) -> str:
     return hashlib.md5(path.read_bytes()).hexdigest()
 
 
-def build_all(sizes: dict[str, int], data_root: Path, jobs: int = 2, splits: Path = SPLITS, out: Path = ARRAYS) -> dict[str, dict]:
+def build_all(
+    sizes: dict[str, int], data_root: Path, jobs: int = 2, splits: Path = SPLITS, out: Path = ARRAYS
+) -> dict[str, dict]:
     """Write ``out/<table>.npy`` for each ``table: size`` of ``sizes`` from ``splits/<table>.csv``,
     decoding each distinct image and size once; return the index entries.
 
     The files are renamed into place together once all are written; a failure leaves none.
     """
-    csvs = {table: _split_csv(splits, table) for table in sizes}   # every table found before decoding any
+    csvs = {table: _split_csv(splits, table) for table in sizes}  # every table found before decoding any
     entries = {}
-    decoded: dict[tuple[Path, int], tuple[Path, int]] = {}   # (image, size) -> (file, row) that holds it
-    with ExitStack() as outputs, (ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext()) as pool:
+    decoded: dict[tuple[Path, int], tuple[Path, int]] = {}  # (image, size) -> (file, row) that holds it
+    with ExitStack() as outputs, ProcessPoolExecutor(max_workers=jobs) if jobs > 1 else nullcontext() as pool:
         for table, size in sizes.items():
             frame = pd.read_csv(csvs[table])
             paths = [data_root / p for p in frame["image"]]
             target = outputs.enter_context(atomic_path(out / f"{table}.npy"))
-            open_memmap(target, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))   # header and length only
+            open_memmap(target, mode="w+", dtype=np.uint8, shape=(len(paths), size, size, 3))  # header and length only
             new_rows, copies = [], []
             for row, path in enumerate(paths):
                 source = decoded.setdefault((path, size), (target, row))
@@ -154,7 +158,12 @@ def build_all(sizes: dict[str, int], data_root: Path, jobs: int = 2, splits: Pat
                 _decode_rows(pool, jobs, target, new_rows, [paths[row] for row in new_rows], bar, desc)
                 _copy_rows(copies, target)
                 bar.update(len(copies))
-            entries[table] = {"size": size, "rows": len(frame), "csv": csvs[table].as_posix(), "csv_md5": csv_digest(csvs[table])}
+            entries[table] = {
+                "size": size,
+                "rows": len(frame),
+                "csv": csvs[table].as_posix(),
+                "csv_md5": csv_digest(csvs[table]),
+            }
     return entries
 
 
@@ -179,9 +188,9 @@ class ImageTable:
     """A split table and its decoded images, row for row."""
 
     frame: pd.DataFrame
-    images: np.ndarray      # (N, S, S, 3) uint8, memory-mapped
+    images: np.ndarray  # (N, S, S, 3) uint8, memory-mapped
 
-    def subset(self, mask) -> "ImageTable":
+    def subset(self, mask) -> ImageTable:
         index = np.flatnonzero(np.asarray(mask))
         return ImageTable(self.frame.iloc[index].reset_index(drop=True), self.images[index])
 
@@ -202,7 +211,9 @@ def load(table: str, size: int, arrays: Path = ARRAYS, splits: Path = SPLITS) ->
     if entry is None:
         raise DatasetError(index_path, f"has no arrays for '{table}'")
     if entry["size"] != size:
-        raise ConfigError(f"{arrays / table}.npy holds {entry['size']}px images but this stage wants {size}px; rerun the prepare stage")
+        raise ConfigError(
+            f"{arrays / table}.npy holds {entry['size']}px images but this stage wants {size}px; rerun the prepare stage"
+        )
     csv = splits / f"{table}.csv"
     if csv_digest(csv) != entry["csv_md5"]:
         raise DatasetError(csv, f"changed since {arrays / table}.npy was made; rerun the prepare stage")

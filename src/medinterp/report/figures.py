@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,8 +22,9 @@ def confusion_counts(predictions: pd.DataFrame, classes: Sequence[str]) -> np.nd
     return counts
 
 
-def confusion_figure(predictions: pd.DataFrame, classes: Sequence[str], title: str, path: str | Path,
-                     normalise: bool) -> None:
+def confusion_figure(
+    predictions: pd.DataFrame, classes: Sequence[str], title: str, path: str | Path, normalise: bool
+) -> None:
     """A confusion matrix; ``normalise`` divides each row by its class's images (recall on the diagonal)."""
     counts = confusion_counts(predictions, classes)
     shown = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1) if normalise else counts
@@ -31,8 +32,15 @@ def confusion_figure(predictions: pd.DataFrame, classes: Sequence[str], title: s
     axes.imshow(shown, cmap="Blues", vmin=0, vmax=1 if normalise else max(int(counts.max()), 1))
     for (i, j), value in np.ndenumerate(shown):
         dark = value > (0.5 if normalise else counts.max() / 2)
-        axes.text(j, i, f"{value:.2f}" if normalise else str(value), ha="center", va="center",
-                  fontsize=8, color="white" if dark else "black")
+        axes.text(
+            j,
+            i,
+            f"{value:.2f}" if normalise else str(value),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if dark else "black",
+        )
     axes.set_xticks(range(len(classes)), classes, rotation=45, ha="right")
     axes.set_yticks(range(len(classes)), classes)
     axes.set_xlabel("predicted")

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import html
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from medinterp.report.tables import Table
 
@@ -34,8 +35,9 @@ def _cells(table: Table, row: list[Any]) -> list[str]:
     return [cell(v, i in published) for i, v in enumerate(row)]
 
 
-def markdown(title: str, context: dict[str, Any], tables: Sequence[Table], figures: Sequence[tuple[str, Path]],
-             base: Path) -> str:
+def markdown(
+    title: str, context: dict[str, Any], tables: Sequence[Table], figures: Sequence[tuple[str, Path]], base: Path
+) -> str:
     """The report in Markdown; figure links are relative to ``base`` (the report's folder)."""
     lines = [f"# {title}", ""]
     lines += [f"- **{k}**: {cell(v, False)}" for k, v in context.items()]
@@ -52,15 +54,19 @@ def markdown(title: str, context: dict[str, Any], tables: Sequence[Table], figur
     return "\n".join(lines) + "\n"
 
 
-def html_page(title: str, context: dict[str, Any], tables: Sequence[Table], figures: Sequence[tuple[str, Path]],
-              base: Path) -> str:
+def html_page(
+    title: str, context: dict[str, Any], tables: Sequence[Table], figures: Sequence[tuple[str, Path]], base: Path
+) -> str:
     """The report as a standalone HTML page that shows the figures (linked relative to ``base``)."""
     esc = html.escape
-    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
-             "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}"
-             "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
-             "th.pub,td.pub{background:#f3f3f3}figure{display:inline-block;margin:8px;vertical-align:top}"
-             "img{max-width:560px}</style></head><body>", f"<h1>{esc(title)}</h1><ul>"]
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1200px;margin:2em auto}"
+        "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}"
+        "th.pub,td.pub{background:#f3f3f3}figure{display:inline-block;margin:8px;vertical-align:top}"
+        "img{max-width:560px}</style></head><body>",
+        f"<h1>{esc(title)}</h1><ul>",
+    ]
     parts += [f"<li><b>{esc(k)}</b>: {esc(cell(v, False))}</li>" for k, v in context.items()]
     parts.append("</ul>")
     for table in tables:
@@ -70,15 +76,21 @@ def html_page(title: str, context: dict[str, Any], tables: Sequence[Table], figu
         parts.append("</tr>")
         for row in table.rows:
             cells = _cells(table, row)
-            parts.append("<tr>" + "".join(f"<td{' class=pub' if i in published else ''}>{esc(c)}</td>"
-                                          for i, c in enumerate(cells)) + "</tr>")
+            parts.append(
+                "<tr>"
+                + "".join(f"<td{' class=pub' if i in published else ''}>{esc(c)}</td>" for i, c in enumerate(cells))
+                + "</tr>"
+            )
         parts.append("</table>")
         if table.note:
             parts.append(f"<p>{esc(table.note)}</p>")
     if figures:
         parts.append("<h2>Figures</h2>")
-        parts += [f"<figure><img src='{esc(_relative(path, base))}' alt='{esc(caption)}'>"
-                  f"<figcaption>{esc(caption)}</figcaption></figure>" for caption, path in figures]
+        parts += [
+            f"<figure><img src='{esc(_relative(path, base))}' alt='{esc(caption)}'>"
+            f"<figcaption>{esc(caption)}</figcaption></figure>"
+            for caption, path in figures
+        ]
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"
 

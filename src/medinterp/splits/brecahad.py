@@ -11,13 +11,19 @@ from medinterp.datasets.brecahad import ANNOTATION_KEYS, pixel_hash
 from medinterp.errors import ConfigError
 
 
-def clean_brecahad(records: pd.DataFrame, data_root: str | Path, required_points: list[str]) -> tuple[pd.DataFrame, list[tuple[str, str]], dict]:
+def clean_brecahad(
+    records: pd.DataFrame, data_root: str | Path, required_points: list[str]
+) -> tuple[pd.DataFrame, list[tuple[str, str]], dict]:
     """Drop pictures seen before (same decoded pixels) and images without ``required_points``."""
     unknown = [k for k in required_points if k not in ANNOTATION_KEYS]
     if unknown:
-        raise ConfigError(f"split.brecahad.required_points: unknown class(es) {unknown}; choose from {list(ANNOTATION_KEYS)}")
+        raise ConfigError(
+            f"split.brecahad.required_points: unknown class(es) {unknown}; choose from {list(ANNOTATION_KEYS)}"
+        )
     table = records.copy()
-    table["pixel_sha256"] = [pixel_hash(Path(data_root) / p) for p in tqdm(table["image"], desc="BreCaHAD hashes", unit="img")]
+    table["pixel_sha256"] = [
+        pixel_hash(Path(data_root) / p) for p in tqdm(table["image"], desc="BreCaHAD hashes", unit="img")
+    ]
     removed: list[tuple[str, str]] = []
     first_of: dict[str, str] = {}
     keep = []
@@ -36,9 +42,11 @@ def clean_brecahad(records: pd.DataFrame, data_root: str | Path, required_points
         keep.append(True)
     table = table[keep].reset_index(drop=True)
     if table.empty:
-        raise ConfigError(f"brecahad: none of the {len(records)} annotated images read is left as a test image: "
-                          f"{len(removed)} removed ({_reasons(removed)}), split.brecahad.required_points = {list(required_points)}; "
-                          "list annotation classes the images have points of in split.brecahad.required_points")
+        raise ConfigError(
+            f"brecahad: none of the {len(records)} annotated images read is left as a test image: "
+            f"{len(removed)} removed ({_reasons(removed)}), split.brecahad.required_points = {list(required_points)}; "
+            "list annotation classes the images have points of in split.brecahad.required_points"
+        )
     table["label"] = 1
     table["class_name"] = "malignant"
     table["split"] = "test"

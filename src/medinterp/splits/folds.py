@@ -22,17 +22,31 @@ def stratified_folds(labels, groups, n_folds: int, seed: int) -> np.ndarray:
     if n_folds < 2:
         raise FoldError(f"need at least 2 folds, got {n_folds}", "folds", n_folds)
     if n_groups < n_folds:
-        raise FoldError(f"cannot make {n_folds} folds from {n_groups} {'groups' if grouped else 'rows'}", "groups", n_folds, n_groups, grouped=grouped)
+        raise FoldError(
+            f"cannot make {n_folds} folds from {n_groups} {'groups' if grouped else 'rows'}",
+            "groups",
+            n_folds,
+            n_groups,
+            grouped=grouped,
+        )
     values, counts = np.unique(labels, return_counts=True)
     smallest = int(counts.min())
     if smallest < n_folds:
         label = values[counts.argmin()].item()
-        raise FoldError(f"the smallest class has {smallest} images, fewer than the {n_folds} folds it must be spread over",
-                        "class", n_folds, smallest, label, grouped)
+        raise FoldError(
+            f"the smallest class has {smallest} images, fewer than the {n_folds} folds it must be spread over",
+            "class",
+            n_folds,
+            smallest,
+            label,
+            grouped,
+        )
     if groups is None:
         splitter = StratifiedKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(labels, labels)
     else:
-        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(labels, labels, np.asarray(groups))
+        splitter = StratifiedGroupKFold(n_splits=n_folds, shuffle=True, random_state=seed).split(
+            labels, labels, np.asarray(groups)
+        )
     fold = np.full(len(labels), -1, dtype=int)
     for k, (_, held_out) in enumerate(splitter):
         fold[held_out] = k

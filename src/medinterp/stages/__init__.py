@@ -8,7 +8,7 @@ are pinned here, before any stage imports numpy or a framework (``medinterp.nume
 from __future__ import annotations
 
 import sys
-from typing import Callable
+from collections.abc import Callable
 
 from medinterp import numerics
 from medinterp.errors import ConfigError, MedinterpError, debugging
@@ -53,5 +53,7 @@ def foreach_item(list_param: str) -> str:
     """The one argument of a ``foreach`` stage (``python -m medinterp.stages.<name> <entry>``): the
     entry of the list param ``list_param`` that dvc.yaml passes as ``${item}``."""
     if len(sys.argv) != 2:
-        raise ConfigError(f"expected one argument, an entry of {list_param} (dvc.yaml passes it as ${{item}}), got {sys.argv[1:]}")
+        raise ConfigError(
+            f"expected one argument, an entry of {list_param} (dvc.yaml passes it as ${{item}}), got {sys.argv[1:]}"
+        )
     return sys.argv[1]

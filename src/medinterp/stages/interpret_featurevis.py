@@ -14,8 +14,7 @@ visualization go to ``logs/interpret_featurevis@<entry>.json``).
 
 from __future__ import annotations
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.featurevis_report import write_featurevis
 from medinterp.interpret.subjects import isic_initial, isic_subject
@@ -25,8 +24,9 @@ from medinterp.stages import foreach_item, run
 def main() -> None:
     entry, config = foreach_item("models"), params.load()
     interpret = config.interpret_settings()
-    speed = write_featurevis(isic_subject(entry), isic_initial(entry), interpret,
-                             settings_from_params(interpret.featurevis, config.seed))
+    speed = write_featurevis(
+        isic_subject(entry), isic_initial(entry), interpret, settings_from_params(interpret.featurevis, config.seed)
+    )
     runlog.write(f"interpret_featurevis@{entry}", speed=speed)
 
 

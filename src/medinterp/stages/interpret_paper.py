@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import sys
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.errors import ConfigError
 from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.featurevis_report import write_featurevis
@@ -30,16 +29,26 @@ from medinterp.stages import run
 
 def main() -> None:
     if len(sys.argv) != 3:
-        raise ConfigError(f"expected two arguments, an entry of interpret.paper.backbones and of interpret.paper.variants, got {sys.argv[1:]}")
+        raise ConfigError(
+            f"expected two arguments, an entry of interpret.paper.backbones and of interpret.paper.variants, got {sys.argv[1:]}"
+        )
     backbone, variant = sys.argv[1:]
     config = params.load()
     interpret = config.interpret_settings()
     settings = settings_from_params(interpret.featurevis, config.seed)
     subject, initial = paper_classifier_subject(config, backbone, variant)
-    write_outliers(subject.name, subject.validation, interpret.outliers.z, interpret.outliers.min_share, interpret.outliers.examples)
+    write_outliers(
+        subject.name,
+        subject.validation,
+        interpret.outliers.z,
+        interpret.outliers.min_share,
+        interpret.outliers.examples,
+    )
     write_filters(subject, interpret, None)
-    speed = {"featurevis": write_featurevis(subject, initial, interpret, settings),
-             "sanity": write_sanity(subject, interpret, settings, config.seed)}
+    speed = {
+        "featurevis": write_featurevis(subject, initial, interpret, settings),
+        "sanity": write_sanity(subject, interpret, settings, config.seed),
+    }
     runlog.write(f"interpret_paper@{backbone}-{variant}", speed=speed)
 
 

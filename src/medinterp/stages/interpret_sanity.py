@@ -15,8 +15,7 @@ and the plots ``plots/interpret/<entry>/sanity_similarity.png`` (Figs. 33-35) an
 
 from __future__ import annotations
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.interpret.featurevis import settings_from_params
 from medinterp.interpret.sanity_report import write_sanity
 from medinterp.interpret.subjects import isic_subject
@@ -26,7 +25,9 @@ from medinterp.stages import foreach_item, run
 def main() -> None:
     entry, config = foreach_item("models"), params.load()
     interpret = config.interpret_settings()
-    speed = write_sanity(isic_subject(entry), interpret, settings_from_params(interpret.featurevis, config.seed), config.seed)
+    speed = write_sanity(
+        isic_subject(entry), interpret, settings_from_params(interpret.featurevis, config.seed), config.seed
+    )
     runlog.write(f"interpret_sanity@{entry}", speed=speed)
 
 

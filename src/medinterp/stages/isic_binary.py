@@ -19,20 +19,19 @@ from __future__ import annotations
 
 import numpy as np
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.evaluation.curves import roc_table
 from medinterp.io import write_csv, write_json
-from medinterp.isic.crossval import cross_validate
 from medinterp.isic import layout
+from medinterp.isic.crossval import cross_validate
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import binary_report, run_block
-from medinterp.training.classifier import TrainingData, run_resume
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import load
 from medinterp.splits.isic import BINARY_CLASSES
 from medinterp.stages import foreach_item, run
 from medinterp.training import class_weights
+from medinterp.training.classifier import TrainingData, run_resume
 from medinterp.training.resume import discard_stage
 
 
@@ -51,13 +50,23 @@ def main() -> None:
     class_names = list(BINARY_CLASSES)
 
     with Live(str(plots / "training"), dvcyaml=False, save_dvc_exp=False) as live:
+
         def train_fold(fold: int, train_index: np.ndarray, val_index: np.ndarray):
-            live.step = 1   # each fold's curves start at epoch 1
+            live.step = 1  # each fold's curves start at epoch 1
             labels = table.labels[train_index]
             weights = class_weights.balanced(labels, len(class_names))
-            data = TrainingData(table.images, train_index, labels, np.asarray(table.images[val_index]), table.labels[val_index])
+            data = TrainingData(
+                table.images, train_index, labels, np.asarray(table.images[val_index]), table.labels[val_index]
+            )
             return train_classifier(
-                spec, settings, class_names, weights, data, seed + fold, live, prefix=f"fold{fold}/",
+                spec,
+                settings,
+                class_names,
+                weights,
+                data,
+                seed + fold,
+                live,
+                prefix=f"fold{fold}/",
                 desc=f"{spec.name} binary fold {fold}",
                 resume=run_resume(stage, f"fold{fold}", spec, settings, weights, seed + fold, "isic_binary"),
             )
@@ -66,13 +75,24 @@ def main() -> None:
 
     best = cv.best
     run_info = run_block(spec.name, spec.family, best.init_used, seed, config.data.profile, settings.image_size)
-    best.save(layout.checkpoint(entry, "binary"), fold=cv.best_fold, trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}")
-    write_csv(plots / "predictions_val.csv", predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}))
+    best.save(
+        layout.checkpoint(entry, "binary"),
+        fold=cv.best_fold,
+        trained_on=f"splits/isic_binary.csv folds other than {cv.best_fold}",
+    )
+    write_csv(
+        plots / "predictions_val.csv",
+        predictions_table(table.frame, cv.val_prob, class_names, {"fold": table.frame["fold"]}),
+    )
     write_csv(plots / "predictions_test.csv", predictions_table(test.frame, cv.test_prob, class_names))
     write_csv(plots / "roc_val.csv", roc_table(table.labels, cv.val_prob))
     write_csv(plots / "roc_test.csv", roc_table(test.labels, cv.test_prob))
-    write_json(layout.report(entry, "binary"), binary_report(cv, test.labels, class_names, run_info, settings.as_dict()))
-    runlog.write(stage, speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}})
+    write_json(
+        layout.report(entry, "binary"), binary_report(cv, test.labels, class_names, run_info, settings.as_dict())
+    )
+    runlog.write(
+        stage, speed={"train_images_per_second": {f"fold{k}": v for k, v in enumerate(cv.train_images_per_second)}}
+    )
     discard_stage(stage)
 
 

@@ -15,8 +15,7 @@ import json
 
 import numpy as np
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.export import metadata
 from medinterp.io import write_json
 from medinterp.isic import layout
@@ -35,8 +34,12 @@ TASKS = {
 
 def flat_numbers(report: dict, blocks: tuple[str, ...]) -> dict[str, float]:
     """The numeric entries of ``report[block]`` as ``<block>_<key>``."""
-    return {f"{block}_{key}": float(value) for block in blocks for key, value in report.get(block, {}).items()
-            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+    return {
+        f"{block}_{key}": float(value)
+        for block in blocks
+        for key, value in report.get(block, {}).items()
+        if isinstance(value, (int, float)) and not isinstance(value, bool)
+    }
 
 
 def main() -> None:
@@ -51,13 +54,20 @@ def main() -> None:
             test = test.subset(test.frame["split"] == test_split)
         report = json.loads(layout.report(entry, task).read_text(encoding="utf-8"))
         fields = {
-            "name": f"isic-{task}-{info['architecture']}", "dataset": dataset, "split": info["trained_on"],
+            "name": f"isic-{task}-{info['architecture']}",
+            "dataset": dataset,
+            "split": info["trained_on"],
             "metrics": flat_numbers(report, blocks),
-            "params": {"model": info["architecture"], "family": info["family"], "seed": info["seed"],
-                       "data.profile": report["profile"], f"isic.{task}": info["settings"]},
+            "params": {
+                "model": info["architecture"],
+                "family": info["family"],
+                "seed": info["seed"],
+                "data.profile": report["profile"],
+                f"isic.{task}": info["settings"],
+            },
             "provenance": metadata.provenance(__spec__.name, [checkpoint]),
         }
-        export = family_function("export_checkpoint", info["family"])   # imports the checkpoint's framework
+        export = family_function("export_checkpoint", info["family"])  # imports the checkpoint's framework
         onnx = layout.model_folder(entry, task) / "model.onnx"
         results[task], measured[task] = export(checkpoint, onnx, fields, np.asarray(test.images), tolerance, opset)
     write_json(layout.report(entry, "export"), results)

@@ -19,19 +19,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.errors import DatasetError
 from medinterp.evaluation.curves import macro_roc_table
 from medinterp.io import write_csv, write_json
 from medinterp.isic import layout
 from medinterp.isic.predictions import predictions_table
 from medinterp.isic.reports import multiclass_report, run_block
-from medinterp.training.classifier import TrainingData, run_resume
 from medinterp.models.families import family_function
 from medinterp.preprocessing.arrays import SPLITS, load
 from medinterp.stages import foreach_item, run
 from medinterp.training import class_weights
+from medinterp.training.classifier import TrainingData, run_resume
 from medinterp.training.resume import discard_stage
 
 EVALUATED = ("val", "test")
@@ -52,18 +51,32 @@ def main() -> None:
     table = load("isic_multiclass", settings.image_size)
     named = [class_names[k] if 0 <= k < len(class_names) else None for k in table.labels]
     if named != table.frame["class_name"].tolist():
-        raise DatasetError(SPLITS / "isic_multiclass.csv", f"labels do not follow split.isic_multiclass.classes {class_names}; rerun the split stage")
+        raise DatasetError(
+            SPLITS / "isic_multiclass.csv",
+            f"labels do not follow split.isic_multiclass.classes {class_names}; rerun the split stage",
+        )
     split = table.frame["split"].to_numpy()
     train_index = np.flatnonzero(split == "train")
     labels = table.labels[train_index]
-    weights = class_weights.manual(labels, class_names, block.class_weights, list(block.class_weight_range), "isic.multiclass")
+    weights = class_weights.manual(
+        labels, class_names, block.class_weights, list(block.class_weight_range), "isic.multiclass"
+    )
     parts = {name: table.subset(split == name) for name in EVALUATED}
 
     with Live(str(plots / "training"), dvcyaml=False, save_dvc_exp=False) as live:
         live.step = 1
         data = TrainingData(table.images, train_index, labels, np.asarray(parts["val"].images), parts["val"].labels)
-        trained = train_classifier(spec, settings, class_names, weights, data, seed, live, desc=f"{spec.name} multiclass",
-                                   resume=run_resume(stage, "model", spec, settings, weights, seed, "isic_multiclass"))
+        trained = train_classifier(
+            spec,
+            settings,
+            class_names,
+            weights,
+            data,
+            seed,
+            live,
+            desc=f"{spec.name} multiclass",
+            resume=run_resume(stage, "model", spec, settings, weights, seed, "isic_multiclass"),
+        )
 
     probs = {name: trained.predict(np.asarray(part.images)) for name, part in parts.items()}
     run_info = run_block(spec.name, spec.family, trained.init_used, seed, config.data.profile, settings.image_size)
@@ -71,8 +84,14 @@ def main() -> None:
     for name, part in parts.items():
         write_csv(plots / f"predictions_{name}.csv", predictions_table(part.frame, probs[name], class_names))
         write_csv(plots / f"roc_{name}.csv", macro_roc_table(part.labels, probs[name]))
-    report = multiclass_report(trained.fit, {name: (parts[name].labels, probs[name]) for name in EVALUATED}, class_names,
-                               run_info, [float(w) for w in weights], settings.as_dict())
+    report = multiclass_report(
+        trained.fit,
+        {name: (parts[name].labels, probs[name]) for name in EVALUATED},
+        class_names,
+        run_info,
+        [float(w) for w in weights],
+        settings.as_dict(),
+    )
     write_json(layout.report(entry, "multiclass"), report)
     runlog.write(stage, speed={"train_images_per_second": trained.train_images_per_second})
     discard_stage(stage)

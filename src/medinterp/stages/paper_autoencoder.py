@@ -27,12 +27,10 @@ from pathlib import Path
 from dvclive import Live
 from PIL import Image
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.export import metadata
 from medinterp.io import write_json
-from medinterp.paper import artifacts
-from medinterp.paper import data
+from medinterp.paper import artifacts, data
 from medinterp.paper.figures import reconstruction_grid
 from medinterp.paper.training import batches, precision_scope, run_resume, start_from, training_setup
 from medinterp.stages import run
@@ -49,8 +47,15 @@ def main() -> None:
     with precision_scope(spec, s):
         model = nets.build_autoencoder(encoder, s.autoencoder.decoder_filters)
     initial = nets.get_weights(model)
-    trainer = nets.trainable(model, nets.reconstruction_loss(), s.autoencoder.optimizer, s.autoencoder.learning_rate,
-                             val_x, val_x, s.batch_size)   # batches: per run
+    trainer = nets.trainable(
+        model,
+        nets.reconstruction_loss(),
+        s.autoencoder.optimizer,
+        s.autoencoder.learning_rate,
+        val_x,
+        val_x,
+        s.batch_size,
+    )  # batches: per run
     # the ONNX files hold float32 networks: a float32 copy of a mixed-precision encoder is exported
     exported = encoder if s.precision == "fp32" else nets.build_encoder(spec, s.image_size, "random")[0]
     exporter = nets.exporter(exported, "features")
@@ -61,24 +66,47 @@ def main() -> None:
         used = start_from(nets, model, initial, encoder, spec, s.image_size, "random" if tag == "random" else s.weights)
         trainer.restart(batches(train, None, s.batch_size, seed, balance=False, augment=s.augment))
         starts_from = [s.weights] if tag != "random" and Path(s.weights).is_file() else []
-        resume = run_resume(stage, tag, {**s.as_dict(backbone, "autoencoder"), "weights_used": used}, seed, *starts_from)
+        resume = run_resume(
+            stage, tag, {**s.as_dict(backbone, "autoencoder"), "weights_used": used}, seed, *starts_from
+        )
         live.step = 0
-        result = fit(trainer, FitConfig.of(s.autoencoder), live, prefix=f"{tag}/", desc=f"{backbone} autoencoder ({tag})", resume=resume)
+        result = fit(
+            trainer,
+            FitConfig.of(s.autoencoder),
+            live,
+            prefix=f"{tag}/",
+            desc=f"{backbone} autoencoder ({tag})",
+            resume=resume,
+        )
         grid = reconstruction_grid(shown, trainer.predict(data.as_float(shown)))
         live.log_image(f"{tag}/reconstructions.png", Image.fromarray(grid))
         nets.save_weights(encoder, artifacts.encoder_path(backbone, tag, nets.weights_suffix))
         summary = {"weights_requested": tag, "weights_used": used, **artifacts.fit_summary(result)}
-        meta = artifacts.onnx_metadata(spec, "encoder", tag, s.image_size, used, summary,
-                                       {"seed": seed, "data.profile": config.data.profile, "paper": s.as_dict(backbone, "autoencoder")}, nets.framework(),
-                                       metadata.provenance(__spec__.name, [artifacts.ARRAYS, artifacts.SPLIT]))
+        meta = artifacts.onnx_metadata(
+            spec,
+            "encoder",
+            tag,
+            s.image_size,
+            used,
+            summary,
+            {"seed": seed, "data.profile": config.data.profile, "paper": s.as_dict(backbone, "autoencoder")},
+            nets.framework(),
+            metadata.provenance(__spec__.name, [artifacts.ARRAYS, artifacts.SPLIT]),
+        )
         if exported is not encoder:
             nets.set_weights(exported, nets.get_weights(encoder))
-        summary["onnx_parity"], measured[tag] = exporter.export(artifacts.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance)
+        summary["onnx_parity"], measured[tag] = exporter.export(
+            artifacts.encoder_path(backbone, tag, ".onnx"), meta, val_x, s.parity_tolerance
+        )
         report[tag] = summary
     live.end()
-    write_json(artifacts.METRICS / backbone / "autoencoder.json", {**report, "seed": seed, "settings": s.as_dict(backbone, "autoencoder")})
+    write_json(
+        artifacts.METRICS / backbone / "autoencoder.json",
+        {**report, "seed": seed, "settings": s.as_dict(backbone, "autoencoder")},
+    )
     runlog.write(stage, onnx_parity=measured)
     discard_stage(stage)
+
 
 if __name__ == "__main__":
     run(main)

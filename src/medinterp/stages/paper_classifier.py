@@ -38,16 +38,14 @@ import numpy as np
 from dvclive import Live
 from scipy.special import expit
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.evaluation.classification import binary_metrics
 from medinterp.export import metadata
 from medinterp.io import copy_file, write_json
-from medinterp.paper import artifacts
-from medinterp.paper import data
+from medinterp.paper import artifacts, data
 from medinterp.paper.networks import PaperNetworks
-from medinterp.params import VARIANTS
 from medinterp.paper.training import batches, precision_scope, run_resume, start_from, training_setup
+from medinterp.params import VARIANTS
 from medinterp.stages import run
 from medinterp.training.loop import FitConfig, fit
 from medinterp.training.resume import discard_stage
@@ -80,8 +78,16 @@ def main() -> None:
     with precision_scope(spec, s):
         model = nets.build_classifier(encoder, s.classifier.head_units, s.classifier.dropout)
     initial = nets.get_weights(model)
-    trainer = nets.trainable(model, nets.classification_loss(), s.classifier.optimizer, s.classifier.learning_rate,
-                             val_x, val_y, s.batch_size, validation_metrics)
+    trainer = nets.trainable(
+        model,
+        nets.classification_loss(),
+        s.classifier.optimizer,
+        s.classifier.learning_rate,
+        val_x,
+        val_y,
+        s.batch_size,
+        validation_metrics,
+    )
     exported_model, exporter, parity_x = export_setup(nets, model, trainer, spec, s, val_x)
     runs = s.runs()
     report, measured = {}, {}
@@ -101,34 +107,65 @@ def main() -> None:
             inputs = [artifacts.ARRAYS, artifacts.SPLIT]
             starts_from = [used] if Path(used).is_file() else []
         trainer.restart(batches(train, train_y, s.batch_size, seed, s.classifier.balance_classes, s.augment))
-        resume = run_resume(stage, name, {**s.as_dict(backbone, "classifier"), "weights_used": used}, seed, *starts_from)
+        resume = run_resume(
+            stage, name, {**s.as_dict(backbone, "classifier"), "weights_used": used}, seed, *starts_from
+        )
         live.step = 0
-        result = fit(trainer, FitConfig.of(s.classifier), live, prefix=f"{name}/", desc=f"{backbone} classifier ({name})", resume=resume)
+        result = fit(
+            trainer,
+            FitConfig.of(s.classifier),
+            live,
+            prefix=f"{name}/",
+            desc=f"{backbone} classifier ({name})",
+            resume=resume,
+        )
         summary = artifacts.fit_summary(result)
         exported = None
         for member in (v for v in s.variant_list if runs[v.name] == name):
-            row = {"training": member.training, "weights_requested": member.weights, "weights_used": used,
-                   "same_run_as": None if member.name == name else name, **summary}
+            row = {
+                "training": member.training,
+                "weights_requested": member.weights,
+                "weights_used": used,
+                "same_run_as": None if member.name == name else name,
+                **summary,
+            }
             nets.save_weights(model, artifacts.classifier_path(backbone, member.name, nets.weights_suffix))
-            meta = artifacts.onnx_metadata(spec, "classifier", member.name, s.evaluate.image_size, used, summary,
-                                           {"seed": seed, "data.profile": config.data.profile, "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
-                                            "trained_at_image_size": s.image_size, "paper": s.as_dict(backbone, "classifier")},
-                                           nets.framework(), metadata.provenance(__spec__.name, inputs))
+            meta = artifacts.onnx_metadata(
+                spec,
+                "classifier",
+                member.name,
+                s.evaluate.image_size,
+                used,
+                summary,
+                {
+                    "seed": seed,
+                    "data.profile": config.data.profile,
+                    "variant": {k: row[k] for k in ("training", "weights_requested", "same_run_as")},
+                    "trained_at_image_size": s.image_size,
+                    "paper": s.as_dict(backbone, "classifier"),
+                },
+                nets.framework(),
+                metadata.provenance(__spec__.name, inputs),
+            )
             path = artifacts.classifier_path(backbone, member.name, ".onnx")
             if exported is None:
                 if exported_model is not model:
                     nets.set_weights(exported_model, nets.get_weights(model))
                 record, measured[name] = exporter.export(path, meta, parity_x, s.parity_tolerance)
                 exported = (path, record)
-            else:   # the same network: copy the export, with this variant's metadata
-                copy_file(exported[0], path)   # the first export is still pending in this stage's transaction
+            else:  # the same network: copy the export, with this variant's metadata
+                copy_file(exported[0], path)  # the first export is still pending in this stage's transaction
                 metadata.attach(path, {**meta, "metrics": {**meta["metrics"], "onnx_parity": exported[1]}})
             report[member.name] = {**row, "onnx_parity": exported[1]}
     live.end()
     ordered = {v.name: report[v.name] for v in s.variant_list}
-    write_json(artifacts.METRICS / backbone / "classifier.json", {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")})
+    write_json(
+        artifacts.METRICS / backbone / "classifier.json",
+        {**ordered, "seed": seed, "settings": s.as_dict(backbone, "classifier")},
+    )
     runlog.write(stage, onnx_parity=measured)
     discard_stage(stage)
+
 
 if __name__ == "__main__":
     run(main)

@@ -38,5 +38,6 @@ def main() -> None:
     table2["seed"] = config.seed
     write_json(artifacts.TABLE2, table2)
 
+
 if __name__ == "__main__":
     run(main)

@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from medinterp import params
-from medinterp import runlog
+from medinterp import params, runlog
 from medinterp.interpret import figures, layout
 from medinterp.io import write_csv, write_json
 from medinterp.paper.explanations import explain_all
@@ -43,23 +42,48 @@ def main() -> None:
             curves = result.curves[variant]
             write_csv(layout.explanations_csv(backbone, variant, "_randomization"), curves)
             grid = result.grids[variant]
-            scores = {m: [None if pd.isna(v) else float(v) for v in frame.loc[frame["method"] == m, "ira"].iloc[:len(grid.names)]]
-                      for m in grid.heatmaps}
-            figures.save(figures.method_grid(grid.pictures, grid.names, grid.points, grid.heatmaps, scores,
-                                             f"{backbone}, {variant}: heatmaps of each method (points: tumour)"),
-                         layout.explanations_plot(backbone, variant, "methods.png"), dpi=72, colours=128)
+            scores = {
+                m: [
+                    None if pd.isna(v) else float(v)
+                    for v in frame.loc[frame["method"] == m, "ira"].iloc[: len(grid.names)]
+                ]
+                for m in grid.heatmaps
+            }
+            figures.save(
+                figures.method_grid(
+                    grid.pictures,
+                    grid.names,
+                    grid.points,
+                    grid.heatmaps,
+                    scores,
+                    f"{backbone}, {variant}: heatmaps of each method (points: tumour)",
+                ),
+                layout.explanations_plot(backbone, variant, "methods.png"),
+                dpi=72,
+                colours=128,
+            )
             if len(curves):
-                means = (curves.groupby(["method", "step"], sort=False)
-                         [["layers_randomized", "share_randomized", "spearman", "ssim", "ira"]].mean().reset_index())
+                means = (
+                    curves.groupby(["method", "step"], sort=False)[
+                        ["layers_randomized", "share_randomized", "spearman", "ssim", "ira"]
+                    ]
+                    .mean()
+                    .reset_index()
+                )
                 write_csv(layout.explanations_plot(backbone, variant, "randomization.csv"), means)
-                figures.save(figures.randomization_curves(curves, f"{backbone}, {variant}: cascading randomization",
-                                                          settings.randomization.max_spearman),
-                             layout.explanations_plot(backbone, variant, "randomization.png"))
+                figures.save(
+                    figures.randomization_curves(
+                        curves, f"{backbone}, {variant}: cascading randomization", settings.randomization.max_spearman
+                    ),
+                    layout.explanations_plot(backbone, variant, "randomization.png"),
+                )
     conventions = {backbone: result.conventions for backbone, result in found.items()}
     write_json(layout.EXPLANATIONS, {**explanations, "conventions": conventions, "seed": config.seed})
     write_json(layout.RANDOMIZATION, {**randomization, "conventions": conventions, "seed": config.seed})
-    runlog.write("paper_explanations",
-                 seconds_per_image={backbone: result.seconds_per_image for backbone, result in found.items()})
+    runlog.write(
+        "paper_explanations",
+        seconds_per_image={backbone: result.seconds_per_image for backbone, result in found.items()},
+    )
 
 
 if __name__ == "__main__":

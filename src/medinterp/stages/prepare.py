@@ -24,7 +24,9 @@ def main() -> None:
     config = params.load()
     write_index(build_all(config.image_sizes(), Path(config.data.root), config.prepare.jobs))
     # ru_maxrss is in KiB on Linux; for children, that of the largest decoding process that has ended
-    parent, child = (resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    parent, child = (
+        resource.getrusage(who).ru_maxrss / 1024 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+    )
     log.info("prepare: peak RSS %.0f MiB in this process, %.0f MiB in the largest decoding process", parent, child)
 
 

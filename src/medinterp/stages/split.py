@@ -54,13 +54,24 @@ def main() -> None:
     breakhis_split, breakhis_removed, breakhis_summary = split_breakhis(
         breakhis, c.magnification, c.val_fraction, c.group_by_slide, c.drop_relabelled_copies, seed
     )
-    brecahad_split, brecahad_removed, brecahad_summary = clean_brecahad(brecahad, root, list(cfg.brecahad.required_points))
+    brecahad_split, brecahad_removed, brecahad_summary = clean_brecahad(
+        brecahad, root, list(cfg.brecahad.required_points)
+    )
     b = cfg.isic_binary
     binary, isic2016_split, binary_removed, binary_summary = isic_binary(
-        isic2020, read_duplicates(root / paths.isic2020), isic2019, isic2016_test,
-        list(b.extra_malignant_classes), b.drop_duplicates, b.folds, b.group_by_patient, seed,
+        isic2020,
+        read_duplicates(root / paths.isic2020),
+        isic2019,
+        isic2016_test,
+        list(b.extra_malignant_classes),
+        b.drop_duplicates,
+        b.folds,
+        b.group_by_patient,
+        seed,
     )
-    binary_summary["isic2016_train_ids_in_test"] = int(isic2016_train["image_id"].isin(set(isic2016_test["image_id"])).sum())
+    binary_summary["isic2016_train_ids_in_test"] = int(
+        isic2016_train["image_id"].isin(set(isic2016_test["image_id"])).sum()
+    )
     m = cfg.isic_multiclass
     multiclass, multiclass_removed, multiclass_summary = isic_multiclass(
         isic2019, list(m.classes), m.test_fraction, m.val_fraction, m.group_by_lesion, seed
@@ -76,15 +87,23 @@ def main() -> None:
     removed += [(task, f, reason) for task, (dropped, _) in tasks.items() for f, reason in dropped]
     summary = {
         "read": {r.dataset: r.summary() for r in reads},
-        **{task: {"removed": len(dropped), "removed_by_reason": _by_reason(dropped), **details} for task, (dropped, details) in tasks.items()},
+        **{
+            task: {"removed": len(dropped), "removed_by_reason": _by_reason(dropped), **details}
+            for task, (dropped, details) in tasks.items()
+        },
     }
 
     for task, (_, details) in tasks.items():
         for warning in details.get("warnings", []):
             print(f"warning: {task}: {warning}", file=sys.stderr)
 
-    tables = {"breakhis": breakhis_split, "brecahad": brecahad_split, "isic_binary": binary,
-              "isic2016_test": isic2016_split, "isic_multiclass": multiclass}
+    tables = {
+        "breakhis": breakhis_split,
+        "brecahad": brecahad_split,
+        "isic_binary": binary,
+        "isic2016_test": isic2016_split,
+        "isic_multiclass": multiclass,
+    }
     for name, table in tables.items():
         write_csv(SPLITS / f"{name}.csv", table)
     write_csv(SPLITS / "sources.csv", file_digests(root, referenced_files(tables.values())))

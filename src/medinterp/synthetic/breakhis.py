@@ -57,12 +57,19 @@ def breakhis_tasks(out: Path, counts: BreakHisCounts, seed: int) -> list[ImageTa
         for mag in sorted(counts.images):
             for seq in range(1, per_patient[patient["slide_key"]][mag] + 1):
                 key = keys.setdefault((source, mag, seq), (seed, DATASET_KEY, len(keys)))
-                tasks.append(ImageTask(
-                    path=folder / f"{mag}X" / f"SOB_{cls}_{type_code}-{slide}-{mag}-{seq:03d}.png",
-                    renderer="breakhis",
-                    key=key,
-                    args={"width": WIDTH, "height": patient["height"], "malignant": class_name == "malignant", "magnification": mag},
-                ))
+                tasks.append(
+                    ImageTask(
+                        path=folder / f"{mag}X" / f"SOB_{cls}_{type_code}-{slide}-{mag}-{seq:03d}.png",
+                        renderer="breakhis",
+                        key=key,
+                        args={
+                            "width": WIDTH,
+                            "height": patient["height"],
+                            "malignant": class_name == "malignant",
+                            "magnification": mag,
+                        },
+                    )
+                )
     _vary_png_modes(rng, tasks)
     return tasks
 
@@ -78,7 +85,14 @@ def _patients(rng: np.random.Generator, counts: BreakHisCounts) -> dict[str, lis
             if type_code == "DC" and i == 0:
                 slide = RELABELLED_SLIDE
             elif type_code == "LC" and i == n - 1:
-                patients[type_code].append({"type": "LC", "slide": RELABELLED_SLIDE, "slide_key": f"LC:{RELABELLED_SLIDE}", "copy_of": f"DC:{RELABELLED_SLIDE}"})
+                patients[type_code].append(
+                    {
+                        "type": "LC",
+                        "slide": RELABELLED_SLIDE,
+                        "slide_key": f"LC:{RELABELLED_SLIDE}",
+                        "copy_of": f"DC:{RELABELLED_SLIDE}",
+                    }
+                )
                 continue
             elif type_code == "PC" and i == 0 and n > 1:
                 slide = "15-190EF"

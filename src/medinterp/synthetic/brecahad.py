@@ -24,16 +24,20 @@ def brecahad_tasks(out: Path, counts: BreCaHADCounts, seed: int) -> list[ImageTa
         numbers = sorted(rng.choice(np.arange(1, n + 4), size=n, replace=False))
         stems += [f"Case_{case}-{int(k):02d}" for k in numbers]
     order = rng.permutation(len(stems))
-    duplicates = {int(i): int(s) for i, s in zip(order[: counts.duplicates], order[counts.duplicates : 2 * counts.duplicates])}
+    duplicates = {
+        int(i): int(s) for i, s in zip(order[: counts.duplicates], order[counts.duplicates : 2 * counts.duplicates])
+    }
     without_tumor = {int(i) for i in order[2 * counts.duplicates : 2 * counts.duplicates + counts.without_tumor]}
     tasks = []
     for i, stem in enumerate(stems):
         source = duplicates.get(i, i)
-        tasks.append(ImageTask(
-            path=root / "images" / f"{stem}.tif",
-            renderer="brecahad",
-            key=(seed, DATASET_KEY, source),
-            args={"width": WIDTH, "height": HEIGHT, "with_tumor": source not in without_tumor},
-            annotation=root / "groundTruth" / f"{stem}.json",
-        ))
+        tasks.append(
+            ImageTask(
+                path=root / "images" / f"{stem}.tif",
+                renderer="brecahad",
+                key=(seed, DATASET_KEY, source),
+                args={"width": WIDTH, "height": HEIGHT, "with_tumor": source not in without_tumor},
+                annotation=root / "groundTruth" / f"{stem}.json",
+            )
+        )
     return tasks

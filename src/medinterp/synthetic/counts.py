@@ -17,8 +17,8 @@ BREAKHIS_TYPES = ("A", "F", "PT", "TA", "DC", "LC", "MC", "PC")
 @dataclass(frozen=True)
 class BreakHisCounts:
     images: dict[int, dict[str, int]]  # magnification -> tumour type -> images
-    patients: dict[str, int]           # tumour type -> patient folders (the relabelled slide counted in DC and LC)
-    short_image_share: float           # share of patients whose images are 700x456 instead of 700x460
+    patients: dict[str, int]  # tumour type -> patient folders (the relabelled slide counted in DC and LC)
+    short_image_share: float  # share of patients whose images are 700x456 instead of 700x460
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,14 @@ class ISIC2020Counts:
 
 @dataclass(frozen=True)
 class ISIC2019Counts:
-    images: dict[str, int]   # class code -> images
+    images: dict[str, int]  # class code -> images
     downsampled: int
     shared_with_isic2016: int
 
 
 @dataclass(frozen=True)
 class ISIC2016Counts:
-    train: tuple[int, int]   # benign, malignant
+    train: tuple[int, int]  # benign, malignant
     test: tuple[int, int]
 
 
@@ -70,7 +70,25 @@ FULL = Counts(
         short_image_share=0.05,
     ),
     brecahad=BreCaHADCounts(
-        images_per_case={1: 8, 2: 8, 3: 10, 4: 10, 5: 6, 6: 9, 7: 11, 8: 4, 9: 8, 10: 10, 11: 7, 12: 12, 13: 10, 14: 12, 15: 12, 16: 13, 17: 12},
+        images_per_case={
+            1: 8,
+            2: 8,
+            3: 10,
+            4: 10,
+            5: 6,
+            6: 9,
+            7: 11,
+            8: 4,
+            9: 8,
+            10: 10,
+            11: 7,
+            12: 12,
+            13: 10,
+            14: 12,
+            15: 12,
+            16: 13,
+            17: 12,
+        },
         duplicates=2,
         without_tumor=1,
     ),
@@ -109,8 +127,8 @@ SAMPLE = Counts(
 # images; ISIC multiclass holds out one of 5 lesion-grouped folds for test and again for
 # validation, so each class needs 5+ images in what the test part leaves. A margin above those
 # bounds absorbs uneven groups.
-MIN_BREAKHIS_PATIENTS = {"DC": 3, "LC": 2}   # LC's second is the relabelled copy of a DC slide
-MIN_PATIENTS_PER_TYPE = 2                     # 8 benign slide groups; DC 3 + LC 1 + MC 2 + PC 2 malignant
+MIN_BREAKHIS_PATIENTS = {"DC": 3, "LC": 2}  # LC's second is the relabelled copy of a DC slide
+MIN_PATIENTS_PER_TYPE = 2  # 8 benign slide groups; DC 3 + LC 1 + MC 2 + PC 2 malignant
 MIN_ISIC2019_PER_CLASS = 10
 MIN_ISIC2020 = ISIC2020Counts(images=60, malignant=5, patients=15, duplicate_pairs=1)
 
@@ -132,7 +150,16 @@ def scaled(fraction: float) -> Counts:
     return Counts(
         breakhis=replace(bh, images=images, patients=patients),
         brecahad=replace(bc, images_per_case={c: n(k, 2) for c, k in bc.images_per_case.items()}),
-        isic2020=ISIC2020Counts(*(n(getattr(i20, f), getattr(MIN_ISIC2020, f)) for f in ("images", "malignant", "patients", "duplicate_pairs"))),
-        isic2019=ISIC2019Counts({c: n(k, MIN_ISIC2019_PER_CLASS) for c, k in i19.images.items()}, n(i19.downsampled), n(i19.shared_with_isic2016)),
+        isic2020=ISIC2020Counts(
+            *(
+                n(getattr(i20, f), getattr(MIN_ISIC2020, f))
+                for f in ("images", "malignant", "patients", "duplicate_pairs")
+            )
+        ),
+        isic2019=ISIC2019Counts(
+            {c: n(k, MIN_ISIC2019_PER_CLASS) for c, k in i19.images.items()},
+            n(i19.downsampled),
+            n(i19.shared_with_isic2016),
+        ),
         isic2016=ISIC2016Counts((n(i16.train[0]), n(i16.train[1])), (n(i16.test[0]), n(i16.test[1]))),
     )

@@ -23,7 +23,7 @@ from medinterp.synthetic.texture import blob_mask, smooth_field, to_uint8
 
 @dataclass(frozen=True)
 class LesionStyle:
-    radius: tuple[float, float]          # fraction of the shorter image side
+    radius: tuple[float, float]  # fraction of the shorter image side
     irregularity: float
     stretch: tuple[float, float]
     colors: tuple[tuple[float, float, float], ...]  # mixed by smooth fields inside the lesion
@@ -31,7 +31,9 @@ class LesionStyle:
 
 
 STYLES: dict[str, LesionStyle] = {
-    "MEL": LesionStyle((0.26, 0.36), 0.6, (1.0, 1.7), ((0.35, 0.20, 0.12), (0.08, 0.05, 0.05), (0.42, 0.48, 0.58), (0.55, 0.30, 0.25))),
+    "MEL": LesionStyle(
+        (0.26, 0.36), 0.6, (1.0, 1.7), ((0.35, 0.20, 0.12), (0.08, 0.05, 0.05), (0.42, 0.48, 0.58), (0.55, 0.30, 0.25))
+    ),
     "NV": LesionStyle((0.16, 0.26), 0.12, (1.0, 1.2), ((0.55, 0.36, 0.24), (0.50, 0.32, 0.21)), "network"),
     "BCC": LesionStyle((0.18, 0.28), 0.35, (1.0, 1.4), ((0.86, 0.62, 0.62), (0.80, 0.55, 0.58)), "vessels"),
     "AK": LesionStyle((0.18, 0.28), 0.30, (1.0, 1.5), ((0.80, 0.45, 0.42), (0.72, 0.40, 0.38)), "scales"),
@@ -41,12 +43,14 @@ STYLES: dict[str, LesionStyle] = {
     "SCC": LesionStyle((0.20, 0.30), 0.45, (1.0, 1.5), ((0.82, 0.42, 0.40), (0.74, 0.36, 0.36)), "keratin"),
 }
 ARTEFACTS = ("hair", "ruler", "sticker", "ink", "vignette")
-FAST_SHRINK = 2     # fast pictures are drawn at half their width and height
-DRAWN_SIDE = 768    # no picture is drawn longer than this; bigger ones are scaled up to their size
-GRAIN = 6           # +- grey levels of per-pixel noise on scaled-up big pictures
+FAST_SHRINK = 2  # fast pictures are drawn at half their width and height
+DRAWN_SIDE = 768  # no picture is drawn longer than this; bigger ones are scaled up to their size
+GRAIN = 6  # +- grey levels of per-pixel noise on scaled-up big pictures
 
 
-def render_lesion(rng: np.random.Generator, width: int, height: int, style: str, artefact_rate: float = 0.15, fast: bool = False) -> np.ndarray:
+def render_lesion(
+    rng: np.random.Generator, width: int, height: int, style: str, artefact_rate: float = 0.15, fast: bool = False
+) -> np.ndarray:
     """An RGB dermoscopy-like image of one lesion of ``style`` (an ISIC 2019 class code)."""
     shrink = max(FAST_SHRINK if fast else 1, max(width, height) / DRAWN_SIDE)
     if shrink == 1:
@@ -147,8 +151,14 @@ def _keratin(canvas, mask, rng, center, radius) -> None:
 
 
 _STRUCTURES = {
-    "none": _none, "network": _network, "vessels": _vessels, "scales": _scales,
-    "fissures": _fissures, "white_center": _white_center, "lobules": _lobules, "keratin": _keratin,
+    "none": _none,
+    "network": _network,
+    "vessels": _vessels,
+    "scales": _scales,
+    "fissures": _fissures,
+    "white_center": _white_center,
+    "lobules": _lobules,
+    "keratin": _keratin,
 }
 
 
@@ -176,7 +186,7 @@ def _hair(canvas: np.ndarray, rng: np.random.Generator) -> None:
 def _ruler(canvas: np.ndarray, rng: np.random.Generator) -> None:
     h, w = canvas.shape[:2]
     top = int(rng.uniform(0.82, 0.9) * h)
-    canvas[top:top + max(6, h // 18)] = (0.92, 0.92, 0.88)
+    canvas[top : top + max(6, h // 18)] = (0.92, 0.92, 0.88)
     for i, x in enumerate(range(0, w, max(3, w // 40))):
         _line(canvas, top, x, top + (h // 30 if i % 5 == 0 else h // 60), x, (0.05, 0.05, 0.05))
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import numpy as np
 from PIL import Image
@@ -30,8 +30,8 @@ class ImageTask:
     renderer: str
     key: tuple[int, ...]
     args: dict = field(default_factory=dict)
-    save: dict = field(default_factory=dict)   # format options: mode (RGB/RGBA/P), quality, compression, optimize
-    annotation: Path | None = None             # BreCaHAD: where the points go as JSON
+    save: dict = field(default_factory=dict)  # format options: mode (RGB/RGBA/P), quality, compression, optimize
+    annotation: Path | None = None  # BreCaHAD: where the points go as JSON
 
 
 def run_task(task: ImageTask) -> None:
@@ -61,7 +61,14 @@ def run_tasks(tasks: Sequence[ImageTask], jobs: int, description: str) -> None:
 QUICK_PNG_LEVEL = 3
 
 
-def save_image(path: Path, pixels: np.ndarray, mode: str = "RGB", quality: int = 90, compression: str | None = None, optimize: bool = True) -> None:
+def save_image(
+    path: Path,
+    pixels: np.ndarray,
+    mode: str = "RGB",
+    quality: int = 90,
+    compression: str | None = None,
+    optimize: bool = True,
+) -> None:
     image = Image.fromarray(pixels)
     suffix = path.suffix.lower()
     if mode == "RGBA":
@@ -73,7 +80,9 @@ def save_image(path: Path, pixels: np.ndarray, mode: str = "RGB", quality: int =
     elif suffix in (".tif", ".tiff"):
         image.save(path, format="TIFF", compression=compression or "tiff_adobe_deflate")
     else:
-        image.save(path, format="PNG", optimize=True) if optimize else image.save(path, format="PNG", compress_level=QUICK_PNG_LEVEL)
+        image.save(path, format="PNG", optimize=True) if optimize else image.save(
+            path, format="PNG", compress_level=QUICK_PNG_LEVEL
+        )
 
 
 def write_annotation(path: Path, points: dict[str, list[tuple[float, float]]]) -> None:
@@ -82,7 +91,9 @@ def write_annotation(path: Path, points: dict[str, list[tuple[float, float]]]) -
     path.write_bytes(json.dumps(obj, indent=2).encode("utf-8"))
 
 
-def write_csv_rows(path: Path, rows: Iterable[Sequence[str]], newline: str = "\r\n", final_newline: bool = True) -> None:
+def write_csv_rows(
+    path: Path, rows: Iterable[Sequence[str]], newline: str = "\r\n", final_newline: bool = True
+) -> None:
     """A CSV written byte for byte: the archives differ in line endings and in the final newline."""
     path.parent.mkdir(parents=True, exist_ok=True)
     text = newline.join(",".join(row) for row in rows)

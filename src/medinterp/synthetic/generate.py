@@ -32,8 +32,13 @@ def counts_for(size: str, fraction: float | None = None) -> Counts:
 
 
 def generate(
-    out: str | Path, counts: Counts = SAMPLE, seed: int = 0, jobs: int = 1, datasets: tuple[str, ...] = DATASETS,
-    fast: bool = False, original_resolution: float = 0.0,
+    out: str | Path,
+    counts: Counts = SAMPLE,
+    seed: int = 0,
+    jobs: int = 1,
+    datasets: tuple[str, ...] = DATASETS,
+    fast: bool = False,
+    original_resolution: float = 0.0,
 ) -> None:
     """Write ``datasets`` below ``out``; their folders are replaced, so a rerun gives the same bytes.
 
@@ -72,13 +77,18 @@ def generate(
     if "isic" in datasets:
         run(isic_tasks(out, counts.isic2016, counts.isic2019, counts.isic2020, seed, original_resolution), "ISIC")
     info = {"generator": "medinterp synth", "seed": seed, "datasets": list(datasets), "counts": asdict(counts)}
-    if fast or original_resolution:   # the sample's marker stays as it was
+    if fast or original_resolution:  # the sample's marker stays as it was
         info.update(fast=fast, original_resolution=original_resolution)
     write_marker(out, info)
 
 
 def check_original_resolution(share: float) -> None:
-    if isinstance(share, bool) or not isinstance(share, (int, float)) or not math.isfinite(share) or not 0 <= share <= 1:
+    if (
+        isinstance(share, bool)
+        or not isinstance(share, (int, float))
+        or not math.isfinite(share)
+        or not 0 <= share <= 1
+    ):
         raise ValueError(f"original_resolution must be a share in [0, 1], got {share!r}")
 
 

@@ -20,13 +20,13 @@ from medinterp.synthetic.texture import blob_mask, polygon_blob, smooth_field, t
 
 @dataclass(frozen=True)
 class NucleusStyle:
-    radius: float          # mean radius as a fraction of the image width, at 400X
-    radius_spread: float   # relative standard deviation of the radius (pleomorphism)
+    radius: float  # mean radius as a fraction of the image width, at 400X
+    radius_spread: float  # relative standard deviation of the radius (pleomorphism)
     stretch: tuple[float, float]
-    irregularity: float    # relative jitter of the outline
+    irregularity: float  # relative jitter of the outline
     color: tuple[float, float, float]
     color_spread: float
-    coverage: float        # share of the area covered by nuclei
+    coverage: float  # share of the area covered by nuclei
 
 
 BENIGN = NucleusStyle(0.011, 0.10, (1.0, 1.5), 0.05, (0.56, 0.40, 0.68), 0.03, 0.07)
@@ -49,7 +49,9 @@ def stroma(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
 OUTLINE_VERTICES = 14
 
 
-def draw_nucleus(canvas: np.ndarray, rng: np.random.Generator, cy: float, cx: float, radius_px: float, style: NucleusStyle) -> None:
+def draw_nucleus(
+    canvas: np.ndarray, rng: np.random.Generator, cy: float, cx: float, radius_px: float, style: NucleusStyle
+) -> None:
     radius = max(1.0, radius_px * (1 + style.radius_spread * rng.standard_normal()))
     dy, dx = polygon_blob(rng, radius, style.irregularity, rng.uniform(*style.stretch), OUTLINE_VERTICES)
     rr, cc = polygon(cy + dy, cx + dx, shape=canvas.shape[:2])
@@ -57,7 +59,9 @@ def draw_nucleus(canvas: np.ndarray, rng: np.random.Generator, cy: float, cx: fl
     canvas[rr, cc] = np.clip(color, 0, 1)
 
 
-def draw_nuclei(canvas: np.ndarray, rng: np.random.Generator, centers: np.ndarray, radius_px: float, style: NucleusStyle) -> None:
+def draw_nuclei(
+    canvas: np.ndarray, rng: np.random.Generator, centers: np.ndarray, radius_px: float, style: NucleusStyle
+) -> None:
     """Every nucleus at ``centers`` at once, each shaped as :func:`draw_nucleus` shapes one (a
     jittered, stretched, rotated outline); later nuclei cover earlier ones."""
     n = len(centers)
@@ -91,13 +95,16 @@ def draw_nuclei(canvas: np.ndarray, rng: np.random.Generator, centers: np.ndarra
         k = np.minimum(position.astype(int), OUTLINE_VERTICES - 1)
         step = position - k
         own = outline[group][:, None, None, :]
-        edge = np.take_along_axis(own, k[..., None], -1)[..., 0] * (1 - step) + np.take_along_axis(own, ((k + 1) % OUTLINE_VERTICES)[..., None], -1)[..., 0] * step
+        edge = (
+            np.take_along_axis(own, k[..., None], -1)[..., 0] * (1 - step)
+            + np.take_along_axis(own, ((k + 1) % OUTLINE_VERTICES)[..., None], -1)[..., 0] * step
+        )
         inside = (np.hypot(x, y) <= edge) & (rows >= 0) & (rows < height) & (cols >= 0) & (cols < width)
         which, r, c = np.nonzero(inside)
         ids.append(group[which])
         pixels.append(rows[which, r, 0] * width + cols[which, 0, c])
     ids, pixels = np.concatenate(ids), np.concatenate(pixels)
-    order = np.argsort(ids, kind="stable")   # nucleus order, so later nuclei are written last
+    order = np.argsort(ids, kind="stable")  # nucleus order, so later nuclei are written last
     canvas.reshape(-1, 3)[pixels[order]] = color[ids[order]]
 
 
@@ -114,7 +121,9 @@ def nucleus_count(area_px: float, radius_px: float, coverage: float) -> int:
     return int(round(coverage * area_px / (np.pi * radius_px**2)))
 
 
-def paint_nuclei(canvas: np.ndarray, rng: np.random.Generator, centers: np.ndarray, radius_px: float, style: NucleusStyle, fast: bool) -> None:
+def paint_nuclei(
+    canvas: np.ndarray, rng: np.random.Generator, centers: np.ndarray, radius_px: float, style: NucleusStyle, fast: bool
+) -> None:
     if fast:
         draw_nuclei(canvas, rng, centers, radius_px, style)
         return
@@ -122,24 +131,37 @@ def paint_nuclei(canvas: np.ndarray, rng: np.random.Generator, centers: np.ndarr
         draw_nucleus(canvas, rng, cy, cx, radius_px, style)
 
 
-def render_breakhis(rng: np.random.Generator, width: int, height: int, malignant: bool, magnification: int, fast: bool = False) -> np.ndarray:
+def render_breakhis(
+    rng: np.random.Generator, width: int, height: int, malignant: bool, magnification: int, fast: bool = False
+) -> np.ndarray:
     """A BreakHis-like field of view; nuclei shrink at lower magnification."""
     style = MALIGNANT if malignant else BENIGN
     canvas = stroma(rng, height, width)
     radius = style.radius * width * (magnification / 400) ** 0.6
     everywhere = np.ones((height, width), dtype=bool)
-    paint_nuclei(canvas, rng, scatter(rng, everywhere, nucleus_count(height * width, radius, style.coverage)), radius, style, fast)
+    paint_nuclei(
+        canvas,
+        rng,
+        scatter(rng, everywhere, nucleus_count(height * width, radius, style.coverage)),
+        radius,
+        style,
+        fast,
+    )
     return to_uint8(canvas, levels=POSTERISE_LEVELS)
 
 
-def render_brecahad(rng: np.random.Generator, width: int, height: int, with_tumor: bool = True, fast: bool = False) -> tuple[np.ndarray, dict[str, list[tuple[float, float]]]]:
+def render_brecahad(
+    rng: np.random.Generator, width: int, height: int, with_tumor: bool = True, fast: bool = False
+) -> tuple[np.ndarray, dict[str, list[tuple[float, float]]]]:
     """A BreCaHAD-like 400X image and its point annotations (normalised ``(x, y)``)."""
     canvas = stroma(rng, height, width)
     tumor_region = np.zeros((height, width), dtype=bool)
     if with_tumor:
         for _ in range(rng.integers(1, 4)):
             center = (rng.uniform(0.2, 0.8) * height, rng.uniform(0.2, 0.8) * width)
-            tumor_region |= blob_mask(rng, height, width, center, rng.uniform(0.12, 0.22) * width, 0.5, rng.uniform(1, 1.6))
+            tumor_region |= blob_mask(
+                rng, height, width, center, rng.uniform(0.12, 0.22) * width, 0.5, rng.uniform(1, 1.6)
+            )
     stroma_region = ~tumor_region
     points: dict[str, list[tuple[float, float]]] = {
         k: [] for k in ("mitosis", "non_mitosis", "apoptosis", "tumor", "non_tumor", "lumen", "non_lumen")
@@ -161,7 +183,7 @@ def render_brecahad(rng: np.random.Generator, width: int, height: int, with_tumo
     if fast:
         draw_nuclei(canvas, rng, benign, radius, BENIGN)
         marked = rng.random(len(benign)) < 0.3
-    else:   # the one-by-one order draws the mark between nuclei
+    else:  # the one-by-one order draws the mark between nuclei
         marked = []
         for cy, cx in benign:
             draw_nucleus(canvas, rng, cy, cx, radius, BENIGN)

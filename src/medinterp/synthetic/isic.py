@@ -20,24 +20,52 @@ SIZES = ((384, 256), (400, 300), (448, 336), (512, 384), (360, 270))
 # uniformly. UNCERTAIN: seen in the releases, their shares are not known (not in shared/datasets.md).
 ORIGINAL_SIZES = {
     ISIC2016_KEY: ((1024, 768), (4288, 2848)),
-    ISIC2019_KEY: ((1024, 1024), (600, 450), (1024, 768)),   # BCN_20000, HAM10000, MSK
+    ISIC2019_KEY: ((1024, 1024), (600, 450), (1024, 768)),  # BCN_20000, HAM10000, MSK
     ISIC2020_KEY: ((6000, 4000), (4288, 2848), (1024, 768)),
 }
 
 # Vocabularies and their real frequencies (shared/datasets.md), used as sampling weights.
 ISIC2020_BENIGN_DIAGNOSES = {
-    "unknown": 27124, "nevus": 5193, "seborrheic keratosis": 135, "lentigo NOS": 44, "lichenoid keratosis": 37,
-    "solar lentigo": 7, "cafe-au-lait macule": 1, "atypical melanocytic proliferation": 1,
+    "unknown": 27124,
+    "nevus": 5193,
+    "seborrheic keratosis": 135,
+    "lentigo NOS": 44,
+    "lichenoid keratosis": 37,
+    "solar lentigo": 7,
+    "cafe-au-lait macule": 1,
+    "atypical melanocytic proliferation": 1,
 }
 ISIC2020_STYLE = {
-    "melanoma": "MEL", "nevus": "NV", "unknown": "NV", "seborrheic keratosis": "BKL", "lentigo NOS": "BKL",
-    "lichenoid keratosis": "BKL", "solar lentigo": "BKL", "cafe-au-lait macule": "NV", "atypical melanocytic proliferation": "NV",
+    "melanoma": "MEL",
+    "nevus": "NV",
+    "unknown": "NV",
+    "seborrheic keratosis": "BKL",
+    "lentigo NOS": "BKL",
+    "lichenoid keratosis": "BKL",
+    "solar lentigo": "BKL",
+    "cafe-au-lait macule": "NV",
+    "atypical melanocytic proliferation": "NV",
 }
-ISIC2020_SITES = {"torso": 16845, "lower extremity": 8417, "upper extremity": 4983, "head/neck": 1855, "palms/soles": 375, "oral/genital": 124, "": 527}
+ISIC2020_SITES = {
+    "torso": 16845,
+    "lower extremity": 8417,
+    "upper extremity": 4983,
+    "head/neck": 1855,
+    "palms/soles": 375,
+    "oral/genital": 124,
+    "": 527,
+}
 ISIC2020_SEX = {"male": 17080, "female": 15981, "": 65}
 ISIC2019_SITES = {
-    "anterior torso": 6915, "lower extremity": 4990, "head/neck": 4587, "upper extremity": 2910, "posterior torso": 2787,
-    "palms/soles": 398, "oral/genital": 59, "lateral torso": 54, "": 2631,
+    "anterior torso": 6915,
+    "lower extremity": 4990,
+    "head/neck": 4587,
+    "upper extremity": 2910,
+    "posterior torso": 2787,
+    "palms/soles": 398,
+    "oral/genital": 59,
+    "lateral torso": 54,
+    "": 2631,
 }
 ISIC2019_SEX = {"male": 13286, "female": 11661, "": 384}
 ISIC2019_LESION_SOURCES = {"BCN": 12413, "HAM": 10015, "MSK4": 819, "": 2084}
@@ -72,7 +100,12 @@ def _size(rng: np.random.Generator) -> dict:
 
 
 def isic_tasks(
-    out: Path, c2016: ISIC2016Counts, c2019: ISIC2019Counts, c2020: ISIC2020Counts, seed: int, original_resolution: float = 0.0,
+    out: Path,
+    c2016: ISIC2016Counts,
+    c2019: ISIC2019Counts,
+    c2020: ISIC2020Counts,
+    seed: int,
+    original_resolution: float = 0.0,
 ) -> list[ImageTask]:
     """Write every ISIC CSV and return the picture tasks; 2016 comes first because 2019 reuses it.
 
@@ -81,7 +114,11 @@ def isic_tasks(
     """
     ids = IdPool(np.random.default_rng((seed, 199)))
     tasks_2016, shared = _isic2016(out / "ISIC_2016", c2016, seed, ids)
-    tasks = tasks_2016 + _isic2019(out / "ISIC_2019", c2019, seed, ids, shared) + _isic2020(out / "ISIC_2020", c2020, seed, ids)
+    tasks = (
+        tasks_2016
+        + _isic2019(out / "ISIC_2019", c2019, seed, ids, shared)
+        + _isic2020(out / "ISIC_2020", c2020, seed, ids)
+    )
     return _at_original_resolution(tasks, original_resolution, seed) if original_resolution > 0 else tasks
 
 
@@ -99,7 +136,9 @@ def _at_original_resolution(tasks: list[ImageTask], share: float, seed: int) -> 
     return [replace(task, args={**task.args, **sizes[task.key]}) if task.key in sizes else task for task in tasks]
 
 
-def _isic2016(root: Path, counts: ISIC2016Counts, seed: int, ids: IdPool) -> tuple[list[ImageTask], list[tuple[str, int, ImageTask]]]:
+def _isic2016(
+    root: Path, counts: ISIC2016Counts, seed: int, ids: IdPool
+) -> tuple[list[ImageTask], list[tuple[str, int, ImageTask]]]:
     rng = np.random.default_rng((seed, 100 + ISIC2016_KEY))
     tasks, everything = [], []
     index = 0
@@ -112,7 +151,9 @@ def _isic2016(root: Path, counts: ISIC2016Counts, seed: int, ids: IdPool) -> tup
         rows = []
         for name, label in zip(names, labels):
             style = "MEL" if label else str(rng.choice(["NV", "NV", "BKL"]))
-            task = ImageTask(root / folder / f"{name}.jpg", "lesion", (seed, ISIC2016_KEY, index), {**_size(rng), "style": style})
+            task = ImageTask(
+                root / folder / f"{name}.jpg", "lesion", (seed, ISIC2016_KEY, index), {**_size(rng), "style": style}
+            )
             index += 1
             tasks.append(task)
             everything.append((name, int(label), task))
@@ -122,10 +163,14 @@ def _isic2016(root: Path, counts: ISIC2016Counts, seed: int, ids: IdPool) -> tup
     return tasks, everything
 
 
-def _isic2019(root: Path, counts: ISIC2019Counts, seed: int, ids: IdPool, isic2016: list[tuple[str, int, ImageTask]]) -> list[ImageTask]:
+def _isic2019(
+    root: Path, counts: ISIC2019Counts, seed: int, ids: IdPool, isic2016: list[tuple[str, int, ImageTask]]
+) -> list[ImageTask]:
     rng = np.random.default_rng((seed, 100 + ISIC2019_KEY))
     # Reuse 2016 pictures under their ids; take test ones first so the leakage check has work to do.
-    shared = sorted(isic2016, key=lambda item: "ISBI2016_ISIC_Part3_Test_Data" not in str(item[2].path))[: counts.shared_with_isic2016]
+    shared = sorted(isic2016, key=lambda item: "ISBI2016_ISIC_Part3_Test_Data" not in str(item[2].path))[
+        : counts.shared_with_isic2016
+    ]
     images: list[tuple[str, str, ImageTask | None]] = []
     remaining = dict(counts.images)
     for name, label, task in shared:
@@ -141,7 +186,11 @@ def _isic2019(root: Path, counts: ISIC2019Counts, seed: int, ids: IdPool, isic20
     images.sort()
 
     folder = root / "ISIC_2019_Training_Input"
-    tasks, truth, metadata = [], [("image", *ISIC2019_CLASSES)], [("image", "age_approx", "anatom_site_general", "lesion_id", "sex")]
+    tasks, truth, metadata = (
+        [],
+        [("image", *ISIC2019_CLASSES)],
+        [("image", "age_approx", "anatom_site_general", "lesion_id", "sex")],
+    )
     sources = _pick(rng, ISIC2019_LESION_SOURCES, len(images))
     lesion_ids = ids.take(len(images), prefix="")
     last_ham: dict[str, str] = {}
@@ -170,10 +219,14 @@ def _isic2020(root: Path, counts: ISIC2020Counts, seed: int, ids: IdPool) -> lis
     rng = np.random.default_rng((seed, 100 + ISIC2020_KEY))
     names = ids.take(counts.images)
     patients = ids.take(counts.patients, prefix="IP_")
-    patient_of = np.repeat(np.arange(counts.patients), split_count(rng, counts.images, counts.patients))[: counts.images]
+    patient_of = np.repeat(np.arange(counts.patients), split_count(rng, counts.images, counts.patients))[
+        : counts.images
+    ]
     rng.shuffle(patient_of)
     malignant = set(rng.choice(counts.images, size=counts.malignant, replace=False))
-    diagnoses = ["melanoma" if i in malignant else d for i, d in enumerate(_pick(rng, ISIC2020_BENIGN_DIAGNOSES, counts.images))]
+    diagnoses = [
+        "melanoma" if i in malignant else d for i, d in enumerate(_pick(rng, ISIC2020_BENIGN_DIAGNOSES, counts.images))
+    ]
     sex = _pick(rng, ISIC2020_SEX, counts.patients)
     age = [None if rng.random() < 68 / 33126 else int(rng.integers(0, 19)) * 5 for _ in range(counts.patients)]
     sites = _pick(rng, ISIC2020_SITES, counts.images)
@@ -186,17 +239,49 @@ def _isic2020(root: Path, counts: ISIC2020Counts, seed: int, ids: IdPool) -> lis
     for a, b in zip(benign[0 : 2 * counts.duplicate_pairs : 2], benign[1 : 2 * counts.duplicate_pairs : 2]):
         first, second = sorted((int(a), int(b)), key=lambda i: names[i])
         copy_of[second] = first
-        patient_of[second], diagnoses[second], sites[second], lesions[second] = patient_of[first], diagnoses[first], sites[first], lesions[first]
+        patient_of[second], diagnoses[second], sites[second], lesions[second] = (
+            patient_of[first],
+            diagnoses[first],
+            sites[first],
+            lesions[first],
+        )
 
     args = [{**_size(rng), "style": ISIC2020_STYLE[d]} for d in diagnoses]
     tasks = []
     for i, name in enumerate(names):
         source = copy_of.get(i, i)
         quality = 80 if i in copy_of else 90
-        tasks.append(ImageTask(root / "train" / f"{name}.jpg", "lesion", (seed, ISIC2020_KEY, source), args[source], {"quality": quality}))
+        tasks.append(
+            ImageTask(
+                root / "train" / f"{name}.jpg",
+                "lesion",
+                (seed, ISIC2020_KEY, source),
+                args[source],
+                {"quality": quality},
+            )
+        )
 
-    header_v1 = ("image_name", "patient_id", "sex", "age_approx", "anatom_site_general_challenge", "diagnosis", "benign_malignant", "target")
-    header_v2 = ("image_name", "patient_id", "lesion_id", "sex", "age_approx", "anatom_site_general_challenge", "diagnosis", "benign_malignant", "target")
+    header_v1 = (
+        "image_name",
+        "patient_id",
+        "sex",
+        "age_approx",
+        "anatom_site_general_challenge",
+        "diagnosis",
+        "benign_malignant",
+        "target",
+    )
+    header_v2 = (
+        "image_name",
+        "patient_id",
+        "lesion_id",
+        "sex",
+        "age_approx",
+        "anatom_site_general_challenge",
+        "diagnosis",
+        "benign_malignant",
+        "target",
+    )
     rows_v1, rows_v2 = [header_v1], [header_v2]
     odd_lesion = int(rng.integers(counts.images))  # one v2 row has lesion_id "0", as ISIC_3746471 does
     for i in rng.permutation(counts.images):
@@ -205,9 +290,21 @@ def _isic2020(root: Path, counts: ISIC2020Counts, seed: int, ids: IdPool) -> lis
         a = age[p]
         common = (sex[p], diagnoses[i], "malignant" if label else "benign", str(label))
         rows_v1.append((names[i], patients[p], common[0], "" if a is None else f"{a:.1f}", sites[i], *common[1:]))
-        rows_v2.append((names[i], patients[p], "0" if i == odd_lesion else lesions[i], common[0], "" if a is None else str(a), sites[i], *common[1:]))
+        rows_v2.append(
+            (
+                names[i],
+                patients[p],
+                "0" if i == odd_lesion else lesions[i],
+                common[0],
+                "" if a is None else str(a),
+                sites[i],
+                *common[1:],
+            )
+        )
     write_csv_rows(root / "ISIC_2020_Training_GroundTruth.csv", rows_v1, newline="\n")
     write_csv_rows(root / "ISIC_2020_Training_GroundTruth_v2.csv", rows_v2)
     pairs = sorted((names[first], names[second]) for second, first in copy_of.items())
-    write_csv_rows(root / "ISIC_2020_Training_Duplicates.csv", [("image_name_1", "image_name_2"), *pairs], final_newline=False)
+    write_csv_rows(
+        root / "ISIC_2020_Training_Duplicates.csv", [("image_name_1", "image_name_2"), *pairs], final_newline=False
+    )
     return tasks

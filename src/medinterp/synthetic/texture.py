@@ -16,8 +16,14 @@ def smooth_field(rng: np.random.Generator, height: int, width: int, cell: int) -
 
 
 def blob_mask(
-    rng: np.random.Generator, height: int, width: int, center: tuple[float, float], radius: float,
-    irregularity: float, stretch: float = 1.0, harmonics: int = 6,
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    center: tuple[float, float],
+    radius: float,
+    irregularity: float,
+    stretch: float = 1.0,
+    harmonics: int = 6,
 ) -> np.ndarray:
     """Boolean mask of a star-shaped blob: radius ``r(t) = radius * (1 + sum a_k cos(k t + p_k))``."""
     cy, cx = center
@@ -44,7 +50,9 @@ def blob_mask(
     return mask
 
 
-def polygon_blob(rng: np.random.Generator, radius: float, irregularity: float, stretch: float, vertices: int = 14) -> tuple[np.ndarray, np.ndarray]:
+def polygon_blob(
+    rng: np.random.Generator, radius: float, irregularity: float, stretch: float, vertices: int = 14
+) -> tuple[np.ndarray, np.ndarray]:
     """Vertices (dy, dx) of a small irregular ellipse centred on the origin (a nucleus outline)."""
     t = np.linspace(0, 2 * np.pi, vertices, endpoint=False)
     r = radius * (1 + irregularity * rng.uniform(-1, 1, vertices))

@@ -21,14 +21,14 @@ from medinterp.params import Augment
 class BatchDraws:
     """The augmentation of ``n`` images, one row each (float64 as drawn; the boxes float32)."""
 
-    boxes: np.ndarray         # (n, 4) crop [y0, x0, y1, x1] in [0, 1] of the image's height and width
-    affine: np.ndarray        # (n, 2, 2) output -> input map of (x, y) pixel offsets from the image centre
+    boxes: np.ndarray  # (n, 4) crop [y0, x0, y1, x1] in [0, 1] of the image's height and width
+    affine: np.ndarray  # (n, 2, 2) output -> input map of (x, y) pixel offsets from the image centre
     flip_horizontal: np.ndarray  # (n,) bool
-    flip_vertical: np.ndarray    # (n,) bool
-    brightness: np.ndarray    # (n,) factors
-    contrast: np.ndarray      # (n,) factors
-    saturation: np.ndarray    # (n,) factors
-    hue: np.ndarray           # (n,) shifts, fractions of the hue circle
+    flip_vertical: np.ndarray  # (n,) bool
+    brightness: np.ndarray  # (n,) factors
+    contrast: np.ndarray  # (n,) factors
+    saturation: np.ndarray  # (n,) factors
+    hue: np.ndarray  # (n,) shifts, fractions of the hue circle
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -67,6 +67,10 @@ def draw(n: int, augment: Augment, rng: np.random.Generator) -> BatchDraws:
         horizontal, vertical = rng.random(n) < 0.5, rng.random(n) < 0.5
     else:
         horizontal = vertical = np.zeros(n, dtype=bool)
-    colour = [rng.uniform(*augment.brightness, size=n), rng.uniform(*augment.contrast, size=n),
-              rng.uniform(*augment.saturation, size=n), rng.uniform(*augment.hue, size=n)]
+    colour = [
+        rng.uniform(*augment.brightness, size=n),
+        rng.uniform(*augment.contrast, size=n),
+        rng.uniform(*augment.saturation, size=n),
+        rng.uniform(*augment.hue, size=n),
+    ]
     return BatchDraws(boxes, affine, horizontal, vertical, *colour)

@@ -27,7 +27,9 @@ def balanced(labels, n_classes: int) -> np.ndarray:
     counts = class_counts(labels, n_classes)
     if (counts == 0).any():
         missing = np.flatnonzero(counts == 0).tolist()
-        raise ConfigError(f"class(es) {missing} have no training images, so no weight inversely proportional to their frequency exists")
+        raise ConfigError(
+            f"class(es) {missing} have no training images, so no weight inversely proportional to their frequency exists"
+        )
     return counts.sum() / (n_classes * counts.astype(np.float64))
 
 
@@ -35,7 +37,7 @@ def by_frequency_rank(labels, n_classes: int, rarest: float, most_frequent: floa
     counts = class_counts(labels, n_classes)
     if n_classes == 1:
         return np.array([float(rarest)])
-    rank = rankdata(counts, method="average")          # 1 = fewest images
+    rank = rankdata(counts, method="average")  # 1 = fewest images
     return rarest + (most_frequent - rarest) * (rank - 1) / (n_classes - 1)
 
 
@@ -44,7 +46,9 @@ def from_mapping(class_names: list[str], mapping: dict, where: str) -> np.ndarra
     missing = [c for c in class_names if c not in mapping]
     unknown = [c for c in mapping if c not in class_names]
     if missing or unknown:
-        raise ConfigError(f"params.yaml: {where} must give a weight for each of {class_names}; missing {missing}, unknown {unknown}")
+        raise ConfigError(
+            f"params.yaml: {where} must give a weight for each of {class_names}; missing {missing}, unknown {unknown}"
+        )
     return np.array([float(mapping[c]) for c in class_names])
 
 
@@ -53,6 +57,12 @@ def manual(labels, class_names: list[str], mapping: dict | None, weight_range, w
     ``weight_range`` (``[rarest, most_frequent]``) spread over the classes by frequency rank."""
     if mapping:
         return from_mapping(class_names, mapping, f"{where}.class_weights")
-    if not (isinstance(weight_range, list) and len(weight_range) == 2 and all(isinstance(w, (int, float)) for w in weight_range)):
-        raise ConfigError(f"params.yaml: {where}.class_weight_range should be [rarest, most_frequent], found {weight_range!r}")
+    if not (
+        isinstance(weight_range, list)
+        and len(weight_range) == 2
+        and all(isinstance(w, (int, float)) for w in weight_range)
+    ):
+        raise ConfigError(
+            f"params.yaml: {where}.class_weight_range should be [rarest, most_frequent], found {weight_range!r}"
+        )
     return by_frequency_rank(labels, len(class_names), float(weight_range[0]), float(weight_range[1]))

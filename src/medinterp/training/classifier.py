@@ -57,7 +57,7 @@ class Throughput:
 
 class Trained(Protocol):
     fit: FitResult
-    class_weights: list[float]          # of the loss, per class
+    class_weights: list[float]  # of the loss, per class
     train_images_per_second: float
 
     @property
@@ -72,10 +72,16 @@ class Trained(Protocol):
         """Write the model's checkpoint, its :func:`checkpoint_info` extended by ``extra``."""
 
 
-def run_resume(stage: str, run: str, spec: ModelSpec, settings: TaskSettings, class_weights: np.ndarray, seed: int,
-               table: str) -> ResumeFile:
+def run_resume(
+    stage: str, run: str, spec: ModelSpec, settings: TaskSettings, class_weights: np.ndarray, seed: int, table: str
+) -> ResumeFile:
     """The resume file of run ``run`` (``fold2``, ``model``) of an ISIC stage training on the arrays of ``table``."""
-    described = {"model": spec.name, "family": spec.family, "task": settings.as_dict(), "class_weights": [float(w) for w in class_weights]}
+    described = {
+        "model": spec.name,
+        "family": spec.family,
+        "task": settings.as_dict(),
+        "class_weights": [float(w) for w in class_weights],
+    }
     return resume_file(stage, run, described, seed, {"arrays": array_inputs(table)})
 
 
@@ -90,16 +96,35 @@ def probabilities(logits: np.ndarray) -> np.ndarray:
     return expit(logits[:, 0]) if logits.shape[1] == 1 else softmax(logits, axis=1)
 
 
-def checkpoint_info(spec: ModelSpec, settings: TaskSettings, class_names: list[str], init_used: str, seed: int,
-                    normalisation: dict[str, Any], fit: FitResult, class_weights: list[float], **extra: Any) -> dict[str, Any]:
+def checkpoint_info(
+    spec: ModelSpec,
+    settings: TaskSettings,
+    class_names: list[str],
+    init_used: str,
+    seed: int,
+    normalisation: dict[str, Any],
+    fit: FitResult,
+    class_weights: list[float],
+    **extra: Any,
+) -> dict[str, Any]:
     """The ``info`` of a checkpoint (``models.checkpoint``): ``normalisation`` gives the network's
     input ``layout`` and the ``mean``/``std`` applied after dividing by 255 (``None`` when the
     network normalises inside)."""
     return {
-        "architecture": spec.name, "family": spec.family, "task": settings.task,
-        "class_names": list(class_names), "num_outputs": num_outputs(class_names),
-        "image_size": settings.image_size, "normalisation": normalisation,
-        "init_used": init_used, "seed": seed, "settings": settings.as_dict(), "dropout": settings.dropout,
-        "class_weights": [float(w) for w in class_weights], "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
-        "best": fit.best, **extra,
+        "architecture": spec.name,
+        "family": spec.family,
+        "task": settings.task,
+        "class_names": list(class_names),
+        "num_outputs": num_outputs(class_names),
+        "image_size": settings.image_size,
+        "normalisation": normalisation,
+        "init_used": init_used,
+        "seed": seed,
+        "settings": settings.as_dict(),
+        "dropout": settings.dropout,
+        "class_weights": [float(w) for w in class_weights],
+        "best_epoch": fit.best_epoch,
+        "epochs_run": fit.epochs_run,
+        "best": fit.best,
+        **extra,
     }

@@ -90,20 +90,24 @@ def direction(metric: str) -> str:
 class FitConfig:
     epochs: int
     learning_rate: float
-    monitor: str = "val_loss"         # a key of evaluate() prefixed with "val_"
-    mode: str = ""                    # "min" for losses, "max" for accuracies; "": by the monitor's name
+    monitor: str = "val_loss"  # a key of evaluate() prefixed with "val_"
+    mode: str = ""  # "min" for losses, "max" for accuracies; "": by the monitor's name
     early_stopping_patience: int | None = None
     plateau_factor: float | None = None
     plateau_patience: int | None = None
 
     @classmethod
-    def of(cls, settings: Any) -> "FitConfig":
+    def of(cls, settings: Any) -> FitConfig:
         """The fit of a settings block (``params.IsicTask``, ``params.PaperClassifier``, ...): its
         epochs, learning rate and monitor, and the patience fields where the block has them."""
-        return cls(epochs=settings.epochs, learning_rate=settings.learning_rate, monitor=settings.monitor,
-                   early_stopping_patience=getattr(settings, "early_stopping_patience", None),
-                   plateau_factor=getattr(settings, "plateau_factor", None),
-                   plateau_patience=getattr(settings, "plateau_patience", None))
+        return cls(
+            epochs=settings.epochs,
+            learning_rate=settings.learning_rate,
+            monitor=settings.monitor,
+            early_stopping_patience=getattr(settings, "early_stopping_patience", None),
+            plateau_factor=getattr(settings, "plateau_factor", None),
+            plateau_patience=getattr(settings, "plateau_patience", None),
+        )
 
     def __post_init__(self):
         self.mode = self.mode or direction(self.monitor)
@@ -115,8 +119,8 @@ class FitConfig:
 
 @dataclass
 class FitResult:
-    best_epoch: int                   # 1-based
-    best: dict[str, float]            # the metrics of the kept epoch
+    best_epoch: int  # 1-based
+    best: dict[str, float]  # the metrics of the kept epoch
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
 
@@ -133,8 +137,14 @@ def _log(logger: MetricLogger | None, prefix: str, row: dict[str, float]) -> Non
         logger.next_step()
 
 
-def fit(model: Trainable, config: FitConfig, logger: MetricLogger | None = None, prefix: str = "", desc: str = "train",
-        resume: ResumeFile | None = None) -> FitResult:
+def fit(
+    model: Trainable,
+    config: FitConfig,
+    logger: MetricLogger | None = None,
+    prefix: str = "",
+    desc: str = "train",
+    resume: ResumeFile | None = None,
+) -> FitResult:
     """Train for up to ``config.epochs`` epochs and leave ``model`` at its best epoch.
 
     Each epoch logs ``<prefix>train_<metric>``, ``<prefix>val_<metric>`` and ``<prefix>lr`` to
@@ -157,7 +167,12 @@ def fit(model: Trainable, config: FitConfig, logger: MetricLogger | None = None,
     saved = resume.load() if resume is not None else None
     if saved is not None:
         history, lr, stopped = saved["history"], saved["lr"], saved["stopped"]
-        best_value, best_state, best_epoch, since_best = saved["best_value"], saved["best_state"], saved["best_epoch"], saved["since_best"]
+        best_value, best_state, best_epoch, since_best = (
+            saved["best_value"],
+            saved["best_state"],
+            saved["best_epoch"],
+            saved["since_best"],
+        )
         if schedule is not None:
             schedule.lr, schedule.best, schedule.bad_epochs = saved["schedule"]
         model.set_training_state(saved["model"])
@@ -188,10 +203,19 @@ def fit(model: Trainable, config: FitConfig, logger: MetricLogger | None = None,
                 lr = new_lr
                 model.set_learning_rate(lr)
         if resume is not None:
-            resume.save({"history": history, "lr": lr, "stopped": stopped, "best_value": best_value, "best_state": best_state,
-                         "best_epoch": best_epoch, "since_best": since_best,
-                         "schedule": None if schedule is None else (schedule.lr, schedule.best, schedule.bad_epochs),
-                         "model": model.training_state()})
+            resume.save(
+                {
+                    "history": history,
+                    "lr": lr,
+                    "stopped": stopped,
+                    "best_value": best_value,
+                    "best_state": best_state,
+                    "best_epoch": best_epoch,
+                    "since_best": since_best,
+                    "schedule": None if schedule is None else (schedule.lr, schedule.best, schedule.bad_epochs),
+                    "model": model.training_state(),
+                }
+            )
         if stopped:
             break
     bar.close()

@@ -30,10 +30,11 @@ import json
 import pickle
 import shutil
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 import numpy as np
 
@@ -41,7 +42,7 @@ import medinterp
 from medinterp.io import atomic_path
 
 RESUME_DIR = Path(".resume")
-ARRAYS_INDEX = Path("arrays/index.json")   # preprocessing.arrays's index; read as JSON to avoid importing it
+ARRAYS_INDEX = Path("arrays/index.json")  # preprocessing.arrays's index; read as JSON to avoid importing it
 
 
 def warn(message: str) -> None:
@@ -63,17 +64,21 @@ class ResumeFile:
             with self.path.open("rb") as file:
                 saved = pickle.load(file)
             fingerprint, state = saved["fingerprint"], saved["state"]
-        except Exception as exc:   # a truncated or foreign file fails in many ways (EOFError, UnpicklingError, KeyError, ...)
+        except (
+            Exception
+        ) as exc:  # a truncated or foreign file fails in many ways (EOFError, UnpicklingError, KeyError, ...)
             warn(f"ignoring unreadable resume file {self.path} ({type(exc).__name__}); training from epoch 1")
             return None
         if fingerprint != self.fingerprint:
-            warn(f"ignoring stale resume file {self.path} (its settings, seed, data or code differ); training from epoch 1")
+            warn(
+                f"ignoring stale resume file {self.path} (its settings, seed, data or code differ); training from epoch 1"
+            )
             return None
         return state
 
     def save(self, state: dict[str, Any]) -> None:
         """Replace the file with ``state`` atomically: a kill mid-write leaves the previous file."""
-        with atomic_path(self.path, now=True) as tmp, open(tmp, "wb") as file:   # now: not at the stage's end
+        with atomic_path(self.path, now=True) as tmp, open(tmp, "wb") as file:  # now: not at the stage's end
             pickle.dump({"fingerprint": self.fingerprint, "state": state}, file, protocol=pickle.HIGHEST_PROTOCOL)
 
 
@@ -82,8 +87,9 @@ def _check_name(kind: str, name: str) -> None:
         raise ValueError(f"{kind} must be a non-empty name without path separators, got {name!r}")
 
 
-def resume_file(stage: str, run: str, settings: dict[str, Any], seed: int, data: dict[str, Any],
-                root: Path = RESUME_DIR) -> ResumeFile:
+def resume_file(
+    stage: str, run: str, settings: dict[str, Any], seed: int, data: dict[str, Any], root: Path = RESUME_DIR
+) -> ResumeFile:
     """The resume file of run ``run`` of stage ``stage`` (e.g. ``isic_binary@resnet50``, ``fold2``):
     its fingerprint covers ``settings`` (JSON-serialisable), ``seed``, ``data`` (e.g.
     :func:`array_inputs`, :func:`file_digests`) and the package's code (:func:`code_digest`)."""

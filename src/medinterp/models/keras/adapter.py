@@ -24,7 +24,7 @@ model's class 1 score is its logit and class 0 score the negated logit.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import keras
 import numpy as np
@@ -33,7 +33,12 @@ import tensorflow as tf
 from medinterp.errors import ConfigError
 from medinterp.interpret.adapter import checked_weights, image_batch
 
-CONV_TYPES = (keras.layers.Conv2D, keras.layers.DepthwiseConv2D, keras.layers.SeparableConv2D, keras.layers.Conv2DTranspose)
+CONV_TYPES = (
+    keras.layers.Conv2D,
+    keras.layers.DepthwiseConv2D,
+    keras.layers.SeparableConv2D,
+    keras.layers.Conv2DTranspose,
+)
 GRADIENT_BATCH = 32
 
 
@@ -69,8 +74,13 @@ class KerasAdapter:
         function = self._function("activations", layer)
         return self._batched(lambda x: function(x).numpy().transpose(0, 3, 1, 2), images, batch_size)
 
-    def layer_activations(self, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
-                          reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def layer_activations(
+        self,
+        images: np.ndarray,
+        layers: Sequence[str],
+        batch_size: int = 32,
+        reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
         layers = tuple(dict.fromkeys(layers))
         function = self._function("layer_activations", layers)
         parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
@@ -81,14 +91,19 @@ class KerasAdapter:
                 parts[layer].append(reduce(np.ascontiguousarray(acts)) if reduce is not None else acts)
         return {layer: np.concatenate(parts[layer]) for layer in layers}
 
-    def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def gradcam_parts(
+        self, images: np.ndarray, layer: str, class_index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         function = self._function("gradcam", layer)
-        parts = [function(x, np.full(len(x), class_index, np.int32))
-                 for x in _chunks(image_batch(images), GRADIENT_BATCH)]
+        parts = [
+            function(x, np.full(len(x), class_index, np.int32)) for x in _chunks(image_batch(images), GRADIENT_BATCH)
+        ]
         acts, grads, scores = (np.concatenate([p[i].numpy() for p in parts]) for i in range(3))
         return acts.transpose(0, 3, 1, 2), grads.transpose(0, 3, 1, 2), scores
 
-    def input_gradient(self, images: np.ndarray, layer: str | None, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def input_gradient(
+        self, images: np.ndarray, layer: str | None, targets: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         images = image_batch(images)
         targets = np.asarray(targets, dtype=np.int32)
         if len(targets) != len(images):
@@ -117,15 +132,19 @@ class KerasAdapter:
     def _parameter_layer(self, layer: str) -> keras.layers.Layer:
         found = self._parameter_layers().get(layer)
         if found is None:
-            raise ConfigError(f"layer '{layer}' is not a parameter layer of {self.model.name} "
-                              f"({len(self._parameter_layers())} parameter layers; see parameter_layers())")
+            raise ConfigError(
+                f"layer '{layer}' is not a parameter layer of {self.model.name} "
+                f"({len(self._parameter_layers())} parameter layers; see parameter_layers())"
+            )
         return found
 
     def _output(self, layer: str):
         try:
             found = self.model.get_layer(layer)
         except ValueError:
-            raise ConfigError(f"layer '{layer}' is not a layer of {self.model.name}; convolutional layers: {self.conv_layers()}") from None
+            raise ConfigError(
+                f"layer '{layer}' is not a layer of {self.model.name}; convolutional layers: {self.conv_layers()}"
+            ) from None
         try:
             output = found.output
         except (AttributeError, ValueError) as exc:
@@ -142,7 +161,7 @@ class KerasAdapter:
 
     def _trace(self, kind: str, layer: str | tuple[str, ...] | None):
         model = self.model
-        if kind == "layer_activations":   # `layer` is a tuple of layers: one model with an output per layer
+        if kind == "layer_activations":  # `layer` is a tuple of layers: one model with an output per layer
             outputs = keras.Model(model.inputs, [self._output(name) for name in layer])
             # flattened: a model with a one-element list of outputs returns the bare tensor
             return tf.function(lambda x: tf.nest.flatten(outputs(x, training=False)), input_signature=[self._spec])
@@ -154,13 +173,15 @@ class KerasAdapter:
                     tape.watch(x)
                     acts, outputs = probe(x, training=False)
                     scores = class_scores(outputs, classes)
-                return acts, tape.gradient(scores, acts), scores   # a vector target: the gradient of its sum
+                return acts, tape.gradient(scores, acts), scores  # a vector target: the gradient of its sum
+
             return tf.function(gradcam, input_signature=[self._spec, self._index])
         if layer is None:
+
             def objective(x, targets):
                 return class_scores(model(x, training=False), targets)
         else:
-            upto = keras.Model(model.inputs, self._output(layer))   # the forward pass ends at the layer
+            upto = keras.Model(model.inputs, self._output(layer))  # the forward pass ends at the layer
             if kind == "activations":
                 return tf.function(lambda x: upto(x, training=False), input_signature=[self._spec])
 
@@ -173,6 +194,7 @@ class KerasAdapter:
                 tape.watch(x)
                 value = objective(x, targets)
             return value, tape.gradient(value, x)
+
         return tf.function(input_gradient, input_signature=[self._spec, self._index])
 
     @staticmethod
@@ -181,4 +203,4 @@ class KerasAdapter:
 
 
 def _chunks(images: np.ndarray, size: int):
-    return (images[i:i + size] for i in range(0, len(images), size)) if len(images) else iter([images])
+    return (images[i : i + size] for i in range(0, len(images), size)) if len(images) else iter([images])

@@ -79,8 +79,10 @@ class InputScaling(keras.layers.Layer):
 
 def keras_spec(spec: ModelSpec) -> ModelSpec:
     if spec.family != "keras" or spec.constructor not in PREPROCESSING:
-        raise ConfigError(f"model '{spec.name}' ({spec.family}) is not a keras.applications backbone; "
-                          f"choose one of {sorted(c.rsplit('.', 1)[1] for c in PREPROCESSING)}")
+        raise ConfigError(
+            f"model '{spec.name}' ({spec.family}) is not a keras.applications backbone; "
+            f"choose one of {sorted(c.rsplit('.', 1)[1] for c in PREPROCESSING)}"
+        )
     return spec
 
 
@@ -112,8 +114,10 @@ def build_backbone(spec: ModelSpec, size: int, weights: str = "random") -> tuple
         app = application(include_top=False, weights=None, input_tensor=scaled)
         try:
             app.load_weights(str(path))
-        except Exception as exc:   # Keras raises ValueError, KeyError or OSError by format
-            raise ConfigError(f"{path}: not weights of {spec.constructor} without its top ({type(exc).__name__}: {exc})") from exc
+        except Exception as exc:  # Keras raises ValueError, KeyError or OSError by format
+            raise ConfigError(
+                f"{path}: not weights of {spec.constructor} without its top ({type(exc).__name__}: {exc})"
+            ) from exc
         used = str(path)
     features = keras.layers.Identity(name="output")(app.output)
     return keras.Model(images, features, name=spec.name), used
@@ -129,17 +133,21 @@ def _imagenet(spec: ModelSpec, application, scaled, size: int):
         )
     try:
         return application(include_top=False, weights="imagenet", input_tensor=scaled)
-    except Exception as exc:   # a file with the wrong hash makes Keras try to download it again
-        raise ConfigError(f"{path}: Keras could not load it ({type(exc).__name__}: {exc}); replace it with Keras's "
-                          f"original {path.name}") from exc
+    except Exception as exc:  # a file with the wrong hash makes Keras try to download it again
+        raise ConfigError(
+            f"{path}: Keras could not load it ({type(exc).__name__}: {exc}); replace it with Keras's "
+            f"original {path.name}"
+        ) from exc
 
 
 def _local_file(spec: ModelSpec, size: int, path: Path) -> Path:
     if path.is_dir():
         path = path / imagenet_file_name(spec, size)
     if not path.is_file():
-        raise ConfigError(f"{path}: weights file not found (paper.weights is imagenet, random, a weights file "
-                          f"or a folder holding Keras's {imagenet_file_name(spec, size)})")
+        raise ConfigError(
+            f"{path}: weights file not found (paper.weights is imagenet, random, a weights file "
+            f"or a folder holding Keras's {imagenet_file_name(spec, size)})"
+        )
     return path
 
 
@@ -160,16 +168,22 @@ def set_batchnorm_momentum(model: keras.Model, momentum: float | None) -> None:
 # -- the ISIC classifier on a backbone ---------------------------------------------------------
 
 HEAD = "head_logits"
-CLASSIFIER = "classifier"   # in ``freeze``: the classifier block, here the new final layer alone
+CLASSIFIER = "classifier"  # in ``freeze``: the classifier block, here the new final layer alone
 
 
-def build_finetune(spec: ModelSpec, size: int, outputs: int, weights: str = "random", dropout: float = 0.1,
-                   freeze: tuple[str, ...] | list[str] = ()) -> tuple[keras.Model, str, tuple[str, ...]]:
+def build_finetune(
+    spec: ModelSpec,
+    size: int,
+    outputs: int,
+    weights: str = "random",
+    dropout: float = 0.1,
+    freeze: tuple[str, ...] | list[str] = (),
+) -> tuple[keras.Model, str, tuple[str, ...]]:
     """The classifier, the initialisation really used, and the names of its frozen layers."""
     backbone, used = build_backbone(spec, size, weights)
     x = keras.layers.GlobalAveragePooling2D(name="head_pool")(backbone.output)
     x = keras.layers.Dropout(dropout, name="head_dropout")(x)
-    logits = keras.layers.Dense(outputs, name=HEAD, dtype="float32")(x)   # float32 logits under mixed precision too
+    logits = keras.layers.Dense(outputs, name=HEAD, dtype="float32")(x)  # float32 logits under mixed precision too
     model = keras.Model(backbone.input, logits, name=f"{spec.name}_isic")
     return model, used, _freeze(model, tuple(freeze), spec.name)
 
@@ -179,8 +193,10 @@ def _freeze(model: keras.Model, prefixes: tuple[str, ...], model_name: str) -> t
     weighted = [layer for layer in model.layers if layer.weights and layer.name != HEAD]
     for prefix in prefixes:
         if not any(layer.name.startswith(prefix) for layer in weighted):
-            raise ConfigError(f"freeze: '{prefix}' names no layer of the Keras {model_name} (a prefix of its layer "
-                              f"names, e.g. {[layer.name for layer in weighted[:3]]})")
+            raise ConfigError(
+                f"freeze: '{prefix}' names no layer of the Keras {model_name} (a prefix of its layer "
+                f"names, e.g. {[layer.name for layer in weighted[:3]]})"
+            )
     frozen = []
     for layer in weighted:
         if any(layer.name.startswith(prefix) for prefix in prefixes):

@@ -35,7 +35,7 @@ def save_weights(model: keras.Model, path: str | Path) -> None:
     path = Path(path)
     if not path.name.endswith(SUFFIX):
         raise ValueError(f"{path}: a checkpoint's name must end with {SUFFIX}")
-    with atomic_path(path, suffix=SUFFIX) as tmp:   # Keras insists on the suffix
+    with atomic_path(path, suffix=SUFFIX) as tmp:  # Keras insists on the suffix
         model.save_weights(str(tmp), overwrite=True)
 
 
@@ -43,7 +43,7 @@ def load_weights(model: keras.Model, path: str | Path) -> None:
     path = Path(path)
     if not readable(path).is_file():
         raise ConfigError(f"{path}: checkpoint not found; run the stage that writes it (dvc repro)")
-    model.load_weights(str(readable(path)))   # this stage's own, not yet renamed, if it wrote one
+    model.load_weights(str(readable(path)))  # this stage's own, not yet renamed, if it wrote one
 
 
 # -- the ISIC checkpoint (medinterp.models.checkpoint) and what reads it -------------------------
@@ -57,7 +57,9 @@ def save_checkpoint(path: str | Path, model: keras.Model, info: dict[str, Any]) 
 
 def _network(info: dict[str, Any], weights: str = "random", freeze: tuple[str, ...] = ()) -> keras.Model:
     spec = registry.get(info["architecture"], FAMILY)
-    model, _, _ = build_finetune(spec, int(info["image_size"]), int(info["num_outputs"]), weights, float(info["dropout"]), freeze)
+    model, _, _ = build_finetune(
+        spec, int(info["image_size"]), int(info["num_outputs"]), weights, float(info["dropout"]), freeze
+    )
     return model
 
 

@@ -13,9 +13,10 @@ is Keras's own forward pass of an exported checkpoint, for the inference benchma
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -73,14 +74,17 @@ class OnnxExporter:
         concrete = self.function.get_concrete_function()
         frozen, _ = convert_to_constants._replace_variables_by_constants(
             converter_data=convert_to_constants._FunctionConverterDataInEager(
-                func=concrete, lower_control_flow=False, aggressive_inlining=True))
+                func=concrete, lower_control_flow=False, aggressive_inlining=True
+            )
+        )
         inputs = [t.name for t in concrete.inputs if t.dtype != tf.resource]
         outputs = [t.name for t in concrete.outputs]
         renames = {inputs[0]: "input", outputs[0]: self.output_name}
         with _tf2onnx_fail_fast():
-            proto, _ = tf2onnx.convert.from_graph_def(frozen, input_names=inputs, output_names=outputs, opset=OPSET,
-                                                      tensors_to_rename=renames)
-        return canonical_model(proto)   # tf2onnx's node order and made-up names change from run to run
+            proto, _ = tf2onnx.convert.from_graph_def(
+                frozen, input_names=inputs, output_names=outputs, opset=OPSET, tensors_to_rename=renames
+            )
+        return canonical_model(proto)  # tf2onnx's node order and made-up names change from run to run
 
     def keras_outputs(self, x: np.ndarray) -> np.ndarray:
         return run_batched(self.function, x, self.batch_size)
@@ -103,8 +107,15 @@ class OnnxExporter:
 
 # -- the ISIC checkpoints (checkpoint.npz) -----------------------------------------------------
 
-def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
-                      tolerance: float, opset: int) -> tuple[dict, dict]:
+
+def export_checkpoint(
+    checkpoint: str | Path,
+    onnx_path: str | Path,
+    fields: dict[str, Any],
+    images: np.ndarray,
+    tolerance: float,
+    opset: int,
+) -> tuple[dict, dict]:
     """The checkpoint as ONNX (``input`` [0, 1] NHWC, output ``logits``) with the metadata
     ``export.metadata.for_checkpoint`` makes of its info and ``fields``, checked against Keras on
     ``images`` (``uint8`` NHWC): the parity record and measurement (``OnnxExporter.export``)."""
@@ -112,7 +123,9 @@ def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dic
         raise ConfigError(f"isic.export.opset is {opset}; the Keras family exports at opset {OPSET} (tf2onnx)")
     model, info = load_checkpoint(checkpoint)
     meta = metadata.for_checkpoint(info, framework=framework(), **fields)
-    return OnnxExporter(model, "logits").export(onnx_path, meta, np.asarray(images, dtype=np.float32) / 255.0, tolerance)
+    return OnnxExporter(model, "logits").export(
+        onnx_path, meta, np.asarray(images, dtype=np.float32) / 255.0, tolerance
+    )
 
 
 def eager_runner(onnx_path: str | Path, meta: dict[str, Any]):

@@ -15,30 +15,32 @@ thesis's protocol with the same settings, loop, checkpoint contract and interpre
   built under (``train.precision``); the logits and the loss stay float32.
 - Resume: ``train_classifier(resume=...)`` continues an interrupted fit (``training.resume``).
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
 from medinterp.evaluation.scalars import scalars
-from medinterp.params import TaskSettings
 from medinterp.models.keras.build import HEAD, build_finetune
 from medinterp.models.keras.checkpoint import save_checkpoint
 from medinterp.models.keras.optimizers import FusedOptimizer
 from medinterp.models.keras.train import KerasTrainable, configure_tensorflow, precision, run_batched
 from medinterp.models.keras.transforms import augment_batch
+from medinterp.params import TaskSettings
 from medinterp.registry import ModelSpec
 from medinterp.training.classifier import Throughput, TrainingData, checkpoint_info, num_outputs, probabilities
 from medinterp.training.loop import FitConfig, FitResult, MetricLogger, fit
 from medinterp.training.resume import ResumeFile, SeededBatches
 
-NORMALISATION = {"layout": "NHWC", "mean": None, "std": None}   # [0, 1] in, the network normalises inside
+NORMALISATION = {"layout": "NHWC", "mean": None, "std": None}  # [0, 1] in, the network normalises inside
 
 
 def targets(labels: np.ndarray, outputs: int) -> np.ndarray:
@@ -75,7 +77,9 @@ class FineTuning(KerasTrainable):
         self.class_names = class_names
         self.throughput = Throughput()
         metrics = lambda _, logits: scalars(val_labels, probabilities(logits), class_names)
-        super().__init__(model, loss, optimizer, batches, val_x, targets(val_labels, model.output_shape[-1]), batch_size, metrics)
+        super().__init__(
+            model, loss, optimizer, batches, val_x, targets(val_labels, model.output_shape[-1]), batch_size, metrics
+        )
 
     def train_epoch(self, epoch: int) -> dict[str, float]:
         start = time.perf_counter()
@@ -90,8 +94,9 @@ class FineTuning(KerasTrainable):
         return {"loss": float(self.loss(y, logits)), **scalars(labels, probabilities(logits), self.class_names)}
 
 
-def training_batches(images: np.ndarray, index: np.ndarray, labels: np.ndarray, outputs: int, settings: TaskSettings,
-                     seed: int) -> SeededBatches:
+def training_batches(
+    images: np.ndarray, index: np.ndarray, labels: np.ndarray, outputs: int, settings: TaskSettings, seed: int
+) -> SeededBatches:
     """An epoch-batch source: rows ``index`` of ``uint8`` ``images`` shuffled and augmented, the
     draws starting from ``seed``; a last batch of one image is dropped (batch normalisation)."""
     y = targets(labels, outputs)
@@ -99,7 +104,7 @@ def training_batches(images: np.ndarray, index: np.ndarray, labels: np.ndarray, 
     def epoch(_: int, rng: np.random.Generator) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         order = rng.permutation(len(index))
         for start in range(0, len(order), settings.batch_size):
-            rows = order[start:start + settings.batch_size]
+            rows = order[start : start + settings.batch_size]
             if len(rows) < 2:
                 continue
             x = np.asarray(images[index[rows]], dtype=np.float32) / 255.0
@@ -120,32 +125,73 @@ class TrainedKeras:
     class_weights: list[float]
     seed: int
     train_images_per_second: float
-    forward: Any                          # the model's traced inference function (``train.inference_function``)
+    forward: Any  # the model's traced inference function (``train.inference_function``)
 
     def predict(self, images: np.ndarray) -> np.ndarray:
         """Class probabilities: ``(N,)`` P(class 1) for a binary model, ``(N, K)`` otherwise."""
-        return probabilities(run_batched(self.forward, np.asarray(images, dtype=np.float32) / 255.0, self.settings.batch_size))
+        return probabilities(
+            run_batched(self.forward, np.asarray(images, dtype=np.float32) / 255.0, self.settings.batch_size)
+        )
 
     def info(self, **extra: Any) -> dict[str, Any]:
-        return checkpoint_info(self.spec, self.settings, self.class_names, self.init_used, self.seed, NORMALISATION,
-                               self.fit, self.class_weights, head=HEAD, frozen_layers=list(self.frozen), **extra)
+        return checkpoint_info(
+            self.spec,
+            self.settings,
+            self.class_names,
+            self.init_used,
+            self.seed,
+            NORMALISATION,
+            self.fit,
+            self.class_weights,
+            head=HEAD,
+            frozen_layers=list(self.frozen),
+            **extra,
+        )
 
     def save(self, path: str | Path, **extra: Any) -> None:
         save_checkpoint(path, self.model, self.info(**extra))
 
 
-def train_classifier(spec: ModelSpec, settings: TaskSettings, class_names: list[str], class_weights: np.ndarray,
-                     data: TrainingData, seed: int, logger: MetricLogger | None = None, prefix: str = "",
-                     desc: str = "train", resume: ResumeFile | None = None) -> TrainedKeras:
+def train_classifier(
+    spec: ModelSpec,
+    settings: TaskSettings,
+    class_names: list[str],
+    class_weights: np.ndarray,
+    data: TrainingData,
+    seed: int,
+    logger: MetricLogger | None = None,
+    prefix: str = "",
+    desc: str = "train",
+    resume: ResumeFile | None = None,
+) -> TrainedKeras:
     """The torch side's ``train_classifier`` in Keras (see :mod:`medinterp.training.classifier`)."""
     configure_tensorflow(seed)
     outputs = num_outputs(class_names)
     with precision(settings.precision):
-        model, used, frozen = build_finetune(spec, settings.image_size, outputs, settings.weights, settings.dropout, settings.freeze)
-    trainable = FineTuning(model, weighted_loss(class_weights), FusedOptimizer("adam", settings.learning_rate),
-                           training_batches(data.images, np.asarray(data.train_index), data.train_labels, outputs, settings, seed),
-                           np.asarray(data.val_images, dtype=np.float32) / 255.0, np.asarray(data.val_labels), settings.batch_size,
-                           class_names)
+        model, used, frozen = build_finetune(
+            spec, settings.image_size, outputs, settings.weights, settings.dropout, settings.freeze
+        )
+    trainable = FineTuning(
+        model,
+        weighted_loss(class_weights),
+        FusedOptimizer("adam", settings.learning_rate),
+        training_batches(data.images, np.asarray(data.train_index), data.train_labels, outputs, settings, seed),
+        np.asarray(data.val_images, dtype=np.float32) / 255.0,
+        np.asarray(data.val_labels),
+        settings.batch_size,
+        class_names,
+    )
     result = fit(trainable, FitConfig.of(settings), logger, prefix=prefix, desc=desc, resume=resume)
-    return TrainedKeras(spec, settings, model, used, frozen, result, class_names, [float(w) for w in class_weights], seed,
-                        trainable.throughput.per_second, trainable.forward)
+    return TrainedKeras(
+        spec,
+        settings,
+        model,
+        used,
+        frozen,
+        result,
+        class_names,
+        [float(w) for w in class_weights],
+        seed,
+        trainable.throughput.per_second,
+        trainable.forward,
+    )

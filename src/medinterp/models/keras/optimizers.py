@@ -11,7 +11,7 @@ momentum; the tests check both against Keras step by step.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import tensorflow as tf
 
@@ -49,8 +49,10 @@ class FusedOptimizer:
     def build(self, variables: Iterable) -> None:
         """Adam's first and second moments, zero, one pair per variable (nothing for SGD)."""
         if self.name == "adam":
-            self._slots = [(tf.Variable(tf.zeros_like(v), trainable=False), tf.Variable(tf.zeros_like(v), trainable=False))
-                           for v in map(_tf_variable, variables)]
+            self._slots = [
+                (tf.Variable(tf.zeros_like(v), trainable=False), tf.Variable(tf.zeros_like(v), trainable=False))
+                for v in map(_tf_variable, variables)
+            ]
 
     def reset(self) -> None:
         """Back to step 0 with zero moments; the learning rate stays."""
@@ -70,9 +72,18 @@ class FusedOptimizer:
         step = tf.cast(self.iterations, tf.float32)
         beta_1_power, beta_2_power = tf.pow(BETA_1, step), tf.pow(BETA_2, step)
         for (grad, var), (m, v) in zip(pairs, self._slots):
-            tf.raw_ops.ResourceApplyAdam(var=var.handle, m=m.handle, v=v.handle, beta1_power=beta_1_power,
-                                         beta2_power=beta_2_power, lr=lr, beta1=BETA_1, beta2=BETA_2, epsilon=EPSILON,
-                                         grad=grad)
+            tf.raw_ops.ResourceApplyAdam(
+                var=var.handle,
+                m=m.handle,
+                v=v.handle,
+                beta1_power=beta_1_power,
+                beta2_power=beta_2_power,
+                lr=lr,
+                beta1=BETA_1,
+                beta2=BETA_2,
+                epsilon=EPSILON,
+                grad=grad,
+            )
 
 
 def _tf_variable(variable) -> tf.Variable:

@@ -31,8 +31,8 @@ from medinterp.models.keras.optimizers import FusedOptimizer
 from medinterp.models.keras.train import KerasTrainable, configure_tensorflow
 from medinterp.registry import ModelSpec
 
-
 # -- the autoencoder ---------------------------------------------------------------------------
+
 
 def build_autoencoder(encoder: keras.Model, filters: int = 256) -> keras.Model:
     """``encoder`` followed by a decoder of stride-2 transposed convolutions, one per halving the
@@ -40,7 +40,9 @@ def build_autoencoder(encoder: keras.Model, filters: int = 256) -> keras.Model:
     convolution to three channels and a sigmoid. The encoder's layers are shared, not copied."""
     x = encoder.output
     for i, width in enumerate(decoder_widths(encoder.name, encoder.input.shape[1], encoder.output.shape[1], filters)):
-        x = keras.layers.Conv2DTranspose(width, 3, strides=2, padding="same", activation="relu", name=f"decoder_up{i + 1}")(x)
+        x = keras.layers.Conv2DTranspose(
+            width, 3, strides=2, padding="same", activation="relu", name=f"decoder_up{i + 1}"
+        )(x)
     x = keras.layers.Conv2D(3, 3, padding="same", name="decoder_out")(x)
     reconstruction = keras.layers.Activation("sigmoid", name="reconstruction")(x)
     return keras.Model(encoder.input, reconstruction, name=f"{encoder.name}_autoencoder")
@@ -52,6 +54,7 @@ def reconstruction_loss() -> keras.losses.Loss:
 
 
 # -- the classifier ----------------------------------------------------------------------------
+
 
 def build_classifier(encoder: keras.Model, units: int = 256, dropout: float = 0.5) -> keras.Model:
     """``encoder`` -> global average pooling -> dense ``units`` (ReLU) -> dropout -> one logit.
@@ -86,7 +89,9 @@ class PaperNetworks:
     def build_classifier(self, encoder: keras.Model, units: int, dropout: float) -> keras.Model:
         return build_classifier(encoder, units, dropout)
 
-    def classifier_at_size(self, model: keras.Model, spec: ModelSpec, size: int, units: int, dropout: float) -> keras.Model:
+    def classifier_at_size(
+        self, model: keras.Model, spec: ModelSpec, size: int, units: int, dropout: float
+    ) -> keras.Model:
         """The same network built for ``size`` px inputs (a Keras model fixes its input size); its
         weights are ``model``'s once copied over."""
         encoder, _ = build.build_backbone(spec, size, "random")
@@ -98,9 +103,20 @@ class PaperNetworks:
     def classification_loss(self) -> keras.losses.Loss:
         return classification_loss()
 
-    def trainable(self, model: keras.Model, loss: keras.losses.Loss, optimizer: str, learning_rate: float,
-                  val_x: np.ndarray, val_y: np.ndarray, batch_size: int, metrics=None) -> KerasTrainable:
-        return KerasTrainable(model, loss, FusedOptimizer(optimizer, learning_rate), None, val_x, val_y, batch_size, metrics)
+    def trainable(
+        self,
+        model: keras.Model,
+        loss: keras.losses.Loss,
+        optimizer: str,
+        learning_rate: float,
+        val_x: np.ndarray,
+        val_y: np.ndarray,
+        batch_size: int,
+        metrics=None,
+    ) -> KerasTrainable:
+        return KerasTrainable(
+            model, loss, FusedOptimizer(optimizer, learning_rate), None, val_x, val_y, batch_size, metrics
+        )
 
     def get_weights(self, model: keras.Model) -> list[np.ndarray]:
         return model.get_weights()

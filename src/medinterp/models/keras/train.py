@@ -14,8 +14,9 @@ before the loss, and under float16 scales the loss as Keras's ``LossScaleOptimiz
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import keras
 import numpy as np
@@ -28,7 +29,7 @@ from medinterp.models.keras.optimizers import FusedOptimizer
 Batches = Callable[[int], Iterable[tuple[np.ndarray, np.ndarray]]]
 Metrics = Callable[[np.ndarray, np.ndarray], dict[str, float]]
 
-POLICIES = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}   # None: Keras's default, untouched
+POLICIES = {"fp32": None, "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}  # None: Keras's default, untouched
 
 
 @contextmanager
@@ -41,8 +42,10 @@ def precision(name: str) -> Iterator[None]:
         yield
         return
     if numerics.mode() != "fast":
-        raise ConfigError(f"precision '{name}' needs {numerics.MODE_VARIABLE}=fast: the portable numerics run on the CPU "
-                          "with AVX2 kernels, which have no bfloat16 or float16 convolutions")
+        raise ConfigError(
+            f"precision '{name}' needs {numerics.MODE_VARIABLE}=fast: the portable numerics run on the CPU "
+            "with AVX2 kernels, which have no bfloat16 or float16 convolutions"
+        )
     previous = keras.mixed_precision.dtype_policy()
     keras.mixed_precision.set_dtype_policy(POLICIES[name])
     try:
@@ -105,7 +108,9 @@ def inference_function(model: keras.Model):
 
 def run_batched(function, x: np.ndarray, batch_size: int) -> np.ndarray:
     """``function`` (e.g. an :func:`inference_function`) over ``x`` in float32 batches, outputs concatenated."""
-    parts = [function(np.asarray(x[i:i + batch_size], dtype=np.float32)).numpy() for i in range(0, len(x), batch_size)]
+    parts = [
+        function(np.asarray(x[i : i + batch_size], dtype=np.float32)).numpy() for i in range(0, len(x), batch_size)
+    ]
     return np.concatenate(parts)
 
 
@@ -119,14 +124,23 @@ class KerasTrainable:
     and the batch source's ``rng`` (``training.resume.SeededBatches``), where it has one.
     """
 
-    def __init__(self, model: keras.Model, loss: keras.losses.Loss, optimizer: FusedOptimizer,
-                 batches: Batches | None, val_x: np.ndarray, val_y: np.ndarray, batch_size: int, metrics: Metrics | None = None):
+    def __init__(
+        self,
+        model: keras.Model,
+        loss: keras.losses.Loss,
+        optimizer: FusedOptimizer,
+        batches: Batches | None,
+        val_x: np.ndarray,
+        val_y: np.ndarray,
+        batch_size: int,
+        metrics: Metrics | None = None,
+    ):
         self.model, self.loss, self.optimizer = model, loss, optimizer
         self.batches, self.val_x, self.val_y = batches, val_x, val_y
         self.batch_size, self.metrics = batch_size, metrics
         # as Keras decides it for model.compile: loss scaling when the model computes in float16
         self.loss_scale = DynamicLossScale() if model.dtype_policy.name == "mixed_float16" else None
-        self.optimizer.build(model.trainable_variables)   # before tracing, or the step is traced twice
+        self.optimizer.build(model.trainable_variables)  # before tracing, or the step is traced twice
         x_spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.float32)
         y_spec = tf.TensorSpec((None, *model.output_shape[1:]), tf.float32)
         self._step = tf.function(self._train_step, input_signature=[x_spec, y_spec])
@@ -190,13 +204,17 @@ class KerasTrainable:
 
     def training_state(self) -> dict[str, Any]:
         rng = getattr(self.batches, "rng", None)
-        return {"variables": [np.asarray(v.numpy()) for v in self._state_variables()],
-                "rng": None if rng is None else rng.bit_generator.state}
+        return {
+            "variables": [np.asarray(v.numpy()) for v in self._state_variables()],
+            "rng": None if rng is None else rng.bit_generator.state,
+        }
 
     def set_training_state(self, state: dict[str, Any]) -> None:
         variables = self._state_variables()
         if len(state["variables"]) != len(variables):
-            raise ValueError(f"the training state holds {len(state['variables'])} variables, this trainable {len(variables)}")
+            raise ValueError(
+                f"the training state holds {len(state['variables'])} variables, this trainable {len(variables)}"
+            )
         for variable, value in zip(variables, state["variables"]):
             variable.assign(value)
         if state["rng"] is not None:

@@ -28,7 +28,7 @@ from keras import ops
 from medinterp.params import Augment
 from medinterp.training.augment import BatchDraws, draw
 
-GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)   # ITU-R 601 luma, as torchvision's rgb_to_grayscale
+GREY = np.array([0.299, 0.587, 0.114], dtype=np.float32)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale
 
 
 def projective(affine: np.ndarray, size: int) -> np.ndarray:
@@ -64,8 +64,9 @@ def augment_batch(images: np.ndarray, augment: Augment, rng: np.random.Generator
         return images
     draws = draw(n, augment, rng)
     x = tf.image.crop_and_resize(images, draws.boxes, tf.range(n, dtype=tf.int32), (size, size), method="bilinear")
-    x = ops.image.affine_transform(x, projective(draws.affine, size), interpolation="bilinear",
-                                   fill_mode="reflect", data_format="channels_last")
+    x = ops.image.affine_transform(
+        x, projective(draws.affine, size), interpolation="bilinear", fill_mode="reflect", data_format="channels_last"
+    )
     if augment.flips:
         x = tf.where(tf.constant(draws.flip_horizontal)[:, None, None, None], tf.reverse(x, axis=[2]), x)
         x = tf.where(tf.constant(draws.flip_vertical)[:, None, None, None], tf.reverse(x, axis=[1]), x)

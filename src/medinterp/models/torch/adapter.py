@@ -20,8 +20,8 @@ holding its own weights (a ViT's class token on the root, named ``""``) comes be
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -36,8 +36,14 @@ class _StopForward(Exception):
 
 
 class TorchAdapter:
-    def __init__(self, module: nn.Module, mean: Sequence[float], std: Sequence[float], image_size: int,
-                 device: str | torch.device | None = None):
+    def __init__(
+        self,
+        module: nn.Module,
+        mean: Sequence[float],
+        std: Sequence[float],
+        image_size: int,
+        device: str | torch.device | None = None,
+    ):
         """``image_size`` is the side of the probe image used to find the layers' order and shapes."""
         self.device = torch.device(device) if device is not None else next(module.parameters()).device
         self.module = module.to(self.device).eval()
@@ -66,32 +72,39 @@ class TorchAdapter:
         out = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                out.append(self.module(self._input(images[start:start + batch_size])).cpu().numpy())
+                out.append(self.module(self._input(images[start : start + batch_size])).cpu().numpy())
         return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
     def activations(self, images: np.ndarray, layer: str, batch_size: int = 32) -> np.ndarray:
         out = []
         with torch.no_grad():
             for start in range(0, len(images), batch_size):
-                out.append(self._layer_output(self._input(images[start:start + batch_size]), layer).cpu().numpy())
+                out.append(self._layer_output(self._input(images[start : start + batch_size]), layer).cpu().numpy())
         if not out:
             return np.zeros((0, self.channels(layer), 0, 0), np.float32)
         return np.concatenate(out)
 
-    def layer_activations(self, images: np.ndarray, layers: Sequence[str], batch_size: int = 32,
-                          reduce: Callable[[np.ndarray], np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    def layer_activations(
+        self,
+        images: np.ndarray,
+        layers: Sequence[str],
+        batch_size: int = 32,
+        reduce: Callable[[np.ndarray], np.ndarray] | None = None,
+    ) -> dict[str, np.ndarray]:
         images = image_batch(images)
         layers = list(dict.fromkeys(layers))
         parts: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
         with torch.no_grad():
             # an empty set still makes one (empty) pass, so every layer's shape comes back, as in Keras
             for start in range(0, max(len(images), 1), batch_size):
-                seen = self._reduced_outputs(self._input(images[start:start + batch_size]), layers, reduce)
+                seen = self._reduced_outputs(self._input(images[start : start + batch_size]), layers, reduce)
                 for layer in layers:
                     parts[layer].append(seen[layer])
         return {layer: np.concatenate(parts[layer]) for layer in layers}
 
-    def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def gradcam_parts(
+        self, images: np.ndarray, layer: str, class_index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         x = self._input(images)
         with self._capture(layer, stop=False) as seen:
             logits = self.module(x)
@@ -100,7 +113,9 @@ class TorchAdapter:
         (grad,) = torch.autograd.grad(score.sum(), acts)
         return acts.detach().cpu().numpy(), grad.cpu().numpy(), score.detach().cpu().numpy()
 
-    def input_gradient(self, images: np.ndarray, layer: str | None, targets: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    def input_gradient(
+        self, images: np.ndarray, layer: str | None, targets: Sequence[int]
+    ) -> tuple[np.ndarray, np.ndarray]:
         pixels = torch.as_tensor(image_batch(images), device=self.device).requires_grad_(True)
         x = self._normalise(pixels)
         index = torch.as_tensor(np.asarray(targets, dtype=np.int64), device=self.device)
@@ -136,8 +151,10 @@ class TorchAdapter:
     def _weights(self, layer: str) -> list[torch.Tensor]:
         layers = self.parameter_layers()
         if layer not in layers:
-            raise ConfigError(f"layer '{layer}' is not a parameter layer of this model "
-                              f"({len(layers)} parameter layers; see parameter_layers())")
+            raise ConfigError(
+                f"layer '{layer}' is not a parameter layer of this model "
+                f"({len(layers)} parameter layers; see parameter_layers())"
+            )
         return own_weights(self._named[layer])
 
     def _call_order(self, chosen) -> list[str]:
@@ -177,14 +194,17 @@ class TorchAdapter:
             raise ConfigError(f"layer '{layer}' did not run in the forward pass")
         return seen["output"]
 
-    def _reduced_outputs(self, x: torch.Tensor, layers: list[str],
-                         reduce: Callable[[np.ndarray], np.ndarray] | None) -> dict[str, np.ndarray]:
+    def _reduced_outputs(
+        self, x: torch.Tensor, layers: list[str], reduce: Callable[[np.ndarray], np.ndarray] | None
+    ) -> dict[str, np.ndarray]:
         """Each of ``layers``' output for the normalised batch ``x`` (``reduce``d), from one forward
         pass that ends once the last of them has run. Reduced inside the hook, so that with
         ``reduce`` a batch's maps of all the layers are never held at once."""
         for layer in layers:
             if layer not in self._named:
-                raise ConfigError(f"layer '{layer}' is not a module of this model; convolutional layers: {self.conv_layers()}")
+                raise ConfigError(
+                    f"layer '{layer}' is not a module of this model; convolutional layers: {self.conv_layers()}"
+                )
         seen: dict[str, np.ndarray] = {}
 
         def hook_for(layer: str):
@@ -198,6 +218,7 @@ class TorchAdapter:
                 seen[layer] = np.array(reduce(acts) if reduce is not None else acts)
                 if len(seen) == len(layers):
                     raise _StopForward
+
             return hook
 
         handles = [self._named[layer].register_forward_hook(hook_for(layer)) for layer in layers]
@@ -216,7 +237,9 @@ class TorchAdapter:
     @contextmanager
     def _capture(self, layer: str, stop: bool) -> Iterator[dict[str, torch.Tensor]]:
         if layer not in self._named:
-            raise ConfigError(f"layer '{layer}' is not a module of this model; convolutional layers: {self.conv_layers()}")
+            raise ConfigError(
+                f"layer '{layer}' is not a module of this model; convolutional layers: {self.conv_layers()}"
+            )
         seen: dict[str, torch.Tensor] = {}
 
         def hook(module, inputs, output):
@@ -237,7 +260,7 @@ class TorchAdapter:
 
 def own_weights(module: nn.Module) -> list[torch.Tensor]:
     """``module``'s own parameters, then its floating-point buffers saved in the state dict, in state dict order."""
-    transient = getattr(module, "_non_persistent_buffers_set", set())   # private, but the state dict's own test
+    transient = getattr(module, "_non_persistent_buffers_set", set())  # private, but the state dict's own test
     buffers = [b for name, b in module.named_buffers(recurse=False) if name not in transient and b.is_floating_point()]
     return [p for _, p in module.named_parameters(recurse=False)] + buffers
 

@@ -31,7 +31,6 @@ from torch import nn
 from medinterp.errors import ConfigError
 from medinterp.registry import ModelSpec
 
-
 # In ``freeze``, the classifier block of any architecture: the top-level layer holding its final
 # Linear (``classifier``, or ResNet's ``fc``).
 CLASSIFIER = "classifier"
@@ -40,9 +39,9 @@ CLASSIFIER = "classifier"
 @dataclass(frozen=True)
 class Built:
     model: nn.Module
-    head: str                 # name of the new final block (Sequential(Dropout, Linear))
-    init_used: str            # "random", "imagenet (<enum>)" or "file <path> (md5 <hash>)"
-    frozen: tuple[str, ...]   # names of the parameters that do not train
+    head: str  # name of the new final block (Sequential(Dropout, Linear))
+    init_used: str  # "random", "imagenet (<enum>)" or "file <path> (md5 <hash>)"
+    frozen: tuple[str, ...]  # names of the parameters that do not train
 
 
 def imagenet_file(spec: ModelSpec) -> tuple[Path, str]:
@@ -51,7 +50,13 @@ def imagenet_file(spec: ModelSpec) -> tuple[Path, str]:
     return Path(torch.hub.get_dir()) / "checkpoints" / Path(url).name, url
 
 
-def build(spec: ModelSpec, num_outputs: int, weights: str = "random", dropout: float = 0.1, freeze: tuple[str, ...] | list[str] = ()) -> Built:
+def build(
+    spec: ModelSpec,
+    num_outputs: int,
+    weights: str = "random",
+    dropout: float = 0.1,
+    freeze: tuple[str, ...] | list[str] = (),
+) -> Built:
     """The network of ``spec`` with its new final layer; call under ``torch.manual_seed`` for a
     reproducible random initialisation (the new layer is always drawn at random)."""
     if spec.family != "torch":
@@ -105,8 +110,10 @@ def _freeze(model: nn.Module, prefixes: tuple[str, ...], head: str, model_name: 
     names = [n for n, _ in model.named_parameters()]
     for prefix in prefixes:
         if not any(_under(n, prefix) for n in names):
-            raise ConfigError(f"freeze: '{prefix}' names no layer of {model_name} (its top-level layers: "
-                              f"{sorted({n.split('.')[0] for n in names})})")
+            raise ConfigError(
+                f"freeze: '{prefix}' names no layer of {model_name} (its top-level layers: "
+                f"{sorted({n.split('.')[0] for n in names})})"
+            )
     frozen = []
     for n, p in model.named_parameters():
         if any(_under(n, prefix) for prefix in prefixes) and not _under(n, head):
@@ -139,13 +146,16 @@ def _load_file(model: nn.Module, path: Path, model_name: str) -> str:
         raise ConfigError(f"{path}: expected a state dict (parameter name -> tensor), found {type(state).__name__}")
     own = model.state_dict()
     last = final_linear(model)
-    state = {k: v for k, v in state.items()
-             if not (_under(k, last) and k in own and tuple(v.shape) != tuple(own[k].shape))}
+    state = {
+        k: v for k, v in state.items() if not (_under(k, last) and k in own and tuple(v.shape) != tuple(own[k].shape))
+    }
     missing = sorted(set(own) - set(state) - {f"{last}.weight", f"{last}.bias"})
     unexpected = sorted(set(state) - set(own))
     if missing or unexpected:
-        raise ConfigError(f"{path}: does not fit torchvision's {model_name}: "
-                          f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})")
+        raise ConfigError(
+            f"{path}: does not fit torchvision's {model_name}: "
+            f"{len(missing)} missing (e.g. {missing[:3]}), {len(unexpected)} unexpected (e.g. {unexpected[:3]})"
+        )
     wrong = [k for k, v in state.items() if tuple(v.shape) != tuple(own[k].shape)]
     if wrong:
         raise ConfigError(f"{path}: shapes differ from torchvision's {model_name} at {wrong[:3]}")

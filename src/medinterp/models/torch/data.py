@@ -13,17 +13,18 @@ from __future__ import annotations
 import itertools
 import os
 import time
-from typing import Any, Iterator, Literal
+from collections.abc import Iterator
+from typing import Any, Literal
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Sampler
 
-from medinterp.params import Augment
 from medinterp.models.torch.transforms import augment_batch
+from medinterp.params import Augment
 from medinterp.training.augment import draw
 
-MAX_WORKERS = 8   # more processes than this only copy bytes faster than any augmentation consumes them
+MAX_WORKERS = 8  # more processes than this only copy bytes faster than any augmentation consumes them
 
 
 def worker_count(setting: int | Literal["auto"]) -> int:
@@ -47,7 +48,9 @@ class ArrayBatches(Dataset):
         return len(self.index)
 
     def __getitem__(self, positions: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        return torch.from_numpy(np.asarray(self.images[self.index[positions]])), torch.from_numpy(self.labels[positions])
+        return torch.from_numpy(np.asarray(self.images[self.index[positions]])), torch.from_numpy(
+            self.labels[positions]
+        )
 
 
 class ShuffledBatches(Sampler[list[int]]):
@@ -66,7 +69,7 @@ class ShuffledBatches(Sampler[list[int]]):
     def __iter__(self) -> Iterator[list[int]]:
         order = self.rng.permutation(self.n)
         for start in range(0, self.n, self.batch_size):
-            batch = order[start:start + self.batch_size]
+            batch = order[start : start + self.batch_size]
             if len(batch) > 1:
                 yield batch.tolist()
 
@@ -75,8 +78,15 @@ class AugmentedBatches:
     """The training batches of one epoch per iteration: ``(x, y)`` on ``device``, ``x`` augmented
     and normalised ``(B, 3, size, size)`` float32 in ``memory_format``, ``y`` ``(B,)`` int64."""
 
-    def __init__(self, loader: DataLoader, augment: Augment, size: int, device: torch.device,
-                 memory_format: torch.memory_format, rng: np.random.Generator):
+    def __init__(
+        self,
+        loader: DataLoader,
+        augment: Augment,
+        size: int,
+        device: torch.device,
+        memory_format: torch.memory_format,
+        rng: np.random.Generator,
+    ):
         self.loader, self.augment, self.size, self.device = loader, augment, size, device
         self.memory_format, self.rng = memory_format, rng
 
@@ -98,29 +108,60 @@ class AugmentedBatches:
         self.rng.bit_generator.state = state["augment"]
 
 
-def training_batches(images: np.ndarray, index: np.ndarray, labels: np.ndarray, batch_size: int,
-                     workers: int | Literal["auto"], size: int, augment: Augment, seed: int,
-                     device: torch.device, memory_format: torch.memory_format = torch.channels_last) -> AugmentedBatches:
+def training_batches(
+    images: np.ndarray,
+    index: np.ndarray,
+    labels: np.ndarray,
+    batch_size: int,
+    workers: int | Literal["auto"],
+    size: int,
+    augment: Augment,
+    seed: int,
+    device: torch.device,
+    memory_format: torch.memory_format = torch.channels_last,
+) -> AugmentedBatches:
     """Shuffled, augmented batches of rows ``index`` of ``images``, reproducible by ``seed`` alone;
     ``workers`` loader processes (``"auto"``: :func:`worker_count`) read them, pinned when CUDA is there."""
     order_seed, augment_seed = np.random.SeedSequence(seed).spawn(2)
     workers = worker_count(workers)
-    loader = DataLoader(ArrayBatches(images, index, labels), sampler=ShuffledBatches(len(index), batch_size, order_seed),
-                        batch_size=None, num_workers=workers, persistent_workers=workers > 0,
-                        pin_memory=torch.cuda.is_available())
+    loader = DataLoader(
+        ArrayBatches(images, index, labels),
+        sampler=ShuffledBatches(len(index), batch_size, order_seed),
+        batch_size=None,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+        pin_memory=torch.cuda.is_available(),
+    )
     return AugmentedBatches(loader, augment, size, device, memory_format, np.random.default_rng(augment_seed))
 
 
-def throughput(images: np.ndarray, size: int, batch_size: int, augment: Augment, device: torch.device | str = "cpu",
-               workers: int | Literal["auto"] = "auto", batches: int = 20, seed: int = 0) -> float:
+def throughput(
+    images: np.ndarray,
+    size: int,
+    batch_size: int,
+    augment: Augment,
+    device: torch.device | str = "cpu",
+    workers: int | Literal["auto"] = "auto",
+    batches: int = 20,
+    seed: int = 0,
+) -> float:
     """Images per second that training's data path alone delivers to ``device`` (read, augmented,
     normalised), over ``batches`` batches after one that starts the loader processes."""
     if len(images) < 2:
         raise ValueError(f"throughput needs at least 2 images, got {len(images)}")
     device = torch.device(device)
-    source = training_batches(images, np.arange(len(images)), np.zeros(len(images), dtype=np.int64), batch_size,
-                              workers, size, augment, seed, device)
-    stream = itertools.chain.from_iterable(itertools.repeat(source))   # epoch after epoch
+    source = training_batches(
+        images,
+        np.arange(len(images)),
+        np.zeros(len(images), dtype=np.int64),
+        batch_size,
+        workers,
+        size,
+        augment,
+        seed,
+        device,
+    )
+    stream = itertools.chain.from_iterable(itertools.repeat(source))  # epoch after epoch
     next(stream)
     sync = torch.cuda.synchronize if device.type == "cuda" else lambda: None
     sync()
@@ -134,4 +175,4 @@ def throughput(images: np.ndarray, size: int, batch_size: int, augment: Augment,
 def chunks(images: np.ndarray, batch_size: int) -> Iterator[np.ndarray]:
     """Consecutive batches of ``images`` read into memory one at a time."""
     for start in range(0, len(images), batch_size):
-        yield np.asarray(images[start:start + batch_size])
+        yield np.asarray(images[start : start + batch_size])

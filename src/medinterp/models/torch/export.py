@@ -30,7 +30,7 @@ from medinterp.models.torch.checkpoint import load_checkpoint
 from medinterp.models.torch.train import predict_logits
 from medinterp.models.torch.transforms import to_input
 
-INPUT, OUTPUT = "input", "logits"   # the names export.metadata.for_checkpoint records
+INPUT, OUTPUT = "input", "logits"  # the names export.metadata.for_checkpoint records
 
 
 def pool_matrix(size_in: int, size_out: int) -> torch.Tensor:
@@ -65,8 +65,11 @@ def exportable(model: nn.Module, example: torch.Tensor) -> nn.Module:
     """``model``, or a copy of it whose adaptive average pools that the exporter cannot write are
     replaced by :class:`FixedSizeAdaptiveAvgPool2d` for the input size of ``example``."""
     sizes: dict[str, tuple[int, int]] = {}
-    hooks = [module.register_forward_hook(lambda m, args, out, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
-             for name, module in model.named_modules() if isinstance(module, nn.AdaptiveAvgPool2d)]
+    hooks = [
+        module.register_forward_hook(lambda m, args, out, name=name: sizes.__setitem__(name, tuple(args[0].shape[-2:])))
+        for name, module in model.named_modules()
+        if isinstance(module, nn.AdaptiveAvgPool2d)
+    ]
     with torch.no_grad():
         model(example)
     for hook in hooks:
@@ -92,13 +95,28 @@ def export_onnx(model: nn.Module, path: str | Path, image_size: int, opset: int 
     example = torch.zeros(2, 3, image_size, image_size)
     model = exportable(model.eval().cpu(), example)
     with atomic_path(path) as tmp, warnings.catch_warnings():
-        warnings.filterwarnings("ignore", category=DeprecationWarning)   # the legacy exporter announces its retirement
-        torch.onnx.export(model, (example,), str(tmp), dynamo=False, opset_version=opset, input_names=[INPUT],
-                          output_names=[OUTPUT], dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}})
+        warnings.filterwarnings("ignore", category=DeprecationWarning)  # the legacy exporter announces its retirement
+        torch.onnx.export(
+            model,
+            (example,),
+            str(tmp),
+            dynamo=False,
+            opset_version=opset,
+            input_names=[INPUT],
+            output_names=[OUTPUT],
+            dynamic_axes={INPUT: {0: "batch"}, OUTPUT: {0: "batch"}},
+        )
 
 
-def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, meta: dict, images: np.ndarray,
-                   tolerance: float, opset: int = 17) -> tuple[dict, dict]:
+def export_checked(
+    model: nn.Module,
+    info: dict[str, Any],
+    path: str | Path,
+    meta: dict,
+    images: np.ndarray,
+    tolerance: float,
+    opset: int = 17,
+) -> tuple[dict, dict]:
     """Export, compare ONNX Runtime's logits on ``images`` (``uint8`` NHWC) with PyTorch's, attach
     ``meta`` with the parity record (``export.parity.checked``); returns that record and the
     measurement for the run log. Raises ``RuntimeError`` when they differ by more than ``tolerance``."""
@@ -110,8 +128,14 @@ def export_checked(model: nn.Module, info: dict[str, Any], path: str | Path, met
     return record, measured
 
 
-def export_checkpoint(checkpoint: str | Path, onnx_path: str | Path, fields: dict[str, Any], images: np.ndarray,
-                      tolerance: float, opset: int = 17) -> tuple[dict, dict]:
+def export_checkpoint(
+    checkpoint: str | Path,
+    onnx_path: str | Path,
+    fields: dict[str, Any],
+    images: np.ndarray,
+    tolerance: float,
+    opset: int = 17,
+) -> tuple[dict, dict]:
     """A checkpoint (``checkpoint.load_checkpoint``) as ONNX with the metadata ``export.metadata.for_checkpoint``
     makes of its info and ``fields``, checked against PyTorch on ``images`` (``uint8`` NHWC)."""
     model, info = load_checkpoint(checkpoint)

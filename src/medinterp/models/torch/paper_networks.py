@@ -29,9 +29,10 @@ import copy
 import random
 import warnings
 import zipfile
+from collections.abc import Callable
 from io import BytesIO
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -55,7 +56,7 @@ from medinterp.models.torch.transforms import IMAGENET_MEAN, IMAGENET_STD
 from medinterp.registry import ModelSpec
 
 OPSET = 17
-HEAD_MODULES = ("avgpool", "fc", "classifier")   # where torchvision's feature stages end
+HEAD_MODULES = ("avgpool", "fc", "classifier")  # where torchvision's feature stages end
 GRADIENT_BATCH = 32
 Loss = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -73,7 +74,7 @@ def feature_stages(network: nn.Module) -> dict[str, nn.Module]:
             break
         stages[name] = module
     if isinstance(network, torchvision.models.DenseNet):
-        stages["relu"] = nn.ReLU()   # DenseNet applies its last ReLU in forward(), not as a module
+        stages["relu"] = nn.ReLU()  # DenseNet applies its last ReLU in forward(), not as a module
     return stages
 
 
@@ -126,7 +127,9 @@ class PaperAutoencoder(_OnBackbone):
         channels, side = encoder.feature_shape()
         widths = decoder_widths(encoder.name, encoder.image_size, side, filters)
         for i, width in enumerate(widths):
-            self.add_module(f"decoder_up{i + 1}", nn.ConvTranspose2d(channels, width, 3, stride=2, padding=1, output_padding=1))
+            self.add_module(
+                f"decoder_up{i + 1}", nn.ConvTranspose2d(channels, width, 3, stride=2, padding=1, output_padding=1)
+            )
             channels = width
         self.decoder_out = nn.Conv2d(channels, 3, 3, padding=1)
         self.steps = len(widths)
@@ -185,8 +188,10 @@ def run_batched(model: nn.Module, x: np.ndarray, batch_size: int) -> np.ndarray:
     model.eval()
     on = next(model.parameters()).device
     with torch.no_grad():
-        parts = [model(torch.as_tensor(np.asarray(x[i:i + batch_size], dtype=np.float32), device=on)).cpu().numpy()
-                 for i in range(0, len(x), batch_size)]
+        parts = [
+            model(torch.as_tensor(np.asarray(x[i : i + batch_size], dtype=np.float32), device=on)).cpu().numpy()
+            for i in range(0, len(x), batch_size)
+        ]
     return np.concatenate(parts)
 
 
@@ -196,8 +201,17 @@ class PaperTrainable:
     is the ``state_dict`` (batch-norm statistics included). A batch of one image is skipped: batch
     normalisation cannot train on it (the balanced epoch's last batch can be one image)."""
 
-    def __init__(self, model: nn.Module, loss: Loss, optimizer: str, learning_rate: float, val_x: np.ndarray,
-                 val_y: np.ndarray, batch_size: int, metrics: Callable[[np.ndarray, np.ndarray], dict] | None = None):
+    def __init__(
+        self,
+        model: nn.Module,
+        loss: Loss,
+        optimizer: str,
+        learning_rate: float,
+        val_x: np.ndarray,
+        val_y: np.ndarray,
+        batch_size: int,
+        metrics: Callable[[np.ndarray, np.ndarray], dict] | None = None,
+    ):
         self.model = model.to(device())
         self.loss, self.val_x, self.val_y, self.batch_size, self.metrics = loss, val_x, val_y, batch_size, metrics
         self.optimizer = make_optimizer(optimizer, self.model.parameters(), learning_rate)
@@ -232,7 +246,9 @@ class PaperTrainable:
 
     def evaluate(self) -> dict[str, float]:
         outputs = self.predict(self.val_x)
-        result = {"loss": float(self.loss(torch.from_numpy(outputs), torch.from_numpy(np.asarray(self.val_y, np.float32))))}
+        result = {
+            "loss": float(self.loss(torch.from_numpy(outputs), torch.from_numpy(np.asarray(self.val_y, np.float32))))
+        }
         if self.metrics is not None:
             result |= self.metrics(self.val_y, outputs)
         return result
@@ -250,8 +266,12 @@ class PaperTrainable:
     def training_state(self) -> dict[str, Any]:
         """Weights, optimizer moments, the batch source's generator and torch's random streams, as
         numpy arrays and plain values (``training.resume``)."""
-        return {"model": to_numpy(self.model.state_dict()), "optimizer": to_numpy(self.optimizer.state_dict()),
-                "batches": self.batches.rng.bit_generator.state, "random": random_state()}
+        return {
+            "model": to_numpy(self.model.state_dict()),
+            "optimizer": to_numpy(self.optimizer.state_dict()),
+            "batches": self.batches.rng.bit_generator.state,
+            "random": random_state(),
+        }
 
     def set_training_state(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(to_torch(state["model"]))
@@ -286,10 +306,19 @@ class PaperExporter:
         network = exportable(network, example)
         buffer = BytesIO()
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)   # the legacy exporter announces its retirement
-            torch.onnx.export(network, (example,), buffer, dynamo=False, opset_version=OPSET, input_names=["input"],
-                              output_names=[self.output_name],
-                              dynamic_axes={"input": {0: "batch"}, self.output_name: {0: "batch"}})
+            warnings.filterwarnings(
+                "ignore", category=DeprecationWarning
+            )  # the legacy exporter announces its retirement
+            torch.onnx.export(
+                network,
+                (example,),
+                buffer,
+                dynamo=False,
+                opset_version=OPSET,
+                input_names=["input"],
+                output_names=[self.output_name],
+                dynamic_axes={"input": {0: "batch"}, self.output_name: {0: "batch"}},
+            )
         return canonical_model(onnx.load_from_string(buffer.getvalue()))
 
     def export(self, path: str | Path, meta: dict, parity_inputs: np.ndarray, tolerance: float) -> tuple[dict, dict]:
@@ -315,12 +344,14 @@ class PaperAdapter(TorchAdapter):
     def _normalise(self, pixels: torch.Tensor) -> torch.Tensor:
         return pixels
 
-    def gradcam_parts(self, images: np.ndarray, layer: str, class_index: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def gradcam_parts(
+        self, images: np.ndarray, layer: str, class_index: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         if len(images) <= GRADIENT_BATCH:
             return super().gradcam_parts(images, layer, class_index)
         parts = []
-        for start in range(0, len(images), GRADIENT_BATCH):   # the backward pass holds a batch's activations
-            parts.append(super().gradcam_parts(images[start:start + GRADIENT_BATCH], layer, class_index))
+        for start in range(0, len(images), GRADIENT_BATCH):  # the backward pass holds a batch's activations
+            parts.append(super().gradcam_parts(images[start : start + GRADIENT_BATCH], layer, class_index))
         acts, grads, scores = (np.concatenate([part[k] for part in parts]) for k in range(3))
         return acts, grads, scores
 
@@ -343,10 +374,12 @@ class PaperNetworks:
         if weights == "imagenet":
             path, url = imagenet_file(spec)
             if not path.is_file():
-                raise ConfigError(f"ImageNet weights for torch {spec.name} ({spec.imagenet_weights}) need the file {path}, "
-                                  f"which is missing and cannot be downloaded offline: fetch {url} elsewhere and put it "
-                                  f"there ($TORCH_HOME/hub/checkpoints), or point paper.weights at a local state dict "
-                                  f"file of torchvision's {spec.name}, or use paper.weights=random")
+                raise ConfigError(
+                    f"ImageNet weights for torch {spec.name} ({spec.imagenet_weights}) need the file {path}, "
+                    f"which is missing and cannot be downloaded offline: fetch {url} elsewhere and put it "
+                    f"there ($TORCH_HOME/hub/checkpoints), or point paper.weights at a local state dict "
+                    f"file of torchvision's {spec.name}, or use paper.weights=random"
+                )
         built = build(spec, 1, weights)
         return PaperEncoder(feature_stages(built.model), spec.name, size), built.init_used
 
@@ -363,9 +396,10 @@ class PaperNetworks:
     def build_classifier(self, encoder: PaperEncoder, units: int, dropout: float) -> PaperClassifier:
         return PaperClassifier(encoder, units, dropout)
 
-    def classifier_at_size(self, model: PaperClassifier, spec: ModelSpec, size: int, units: int,
-                           dropout: float) -> PaperClassifier:
-        return model   # nothing in the network depends on the input size
+    def classifier_at_size(
+        self, model: PaperClassifier, spec: ModelSpec, size: int, units: int, dropout: float
+    ) -> PaperClassifier:
+        return model  # nothing in the network depends on the input size
 
     def reconstruction_loss(self) -> Loss:
         return reconstruction_loss
@@ -373,8 +407,17 @@ class PaperNetworks:
     def classification_loss(self) -> Loss:
         return classification_loss
 
-    def trainable(self, model: nn.Module, loss: Loss, optimizer: str, learning_rate: float, val_x: np.ndarray,
-                  val_y: np.ndarray, batch_size: int, metrics=None) -> PaperTrainable:
+    def trainable(
+        self,
+        model: nn.Module,
+        loss: Loss,
+        optimizer: str,
+        learning_rate: float,
+        val_x: np.ndarray,
+        val_y: np.ndarray,
+        batch_size: int,
+        metrics=None,
+    ) -> PaperTrainable:
         return PaperTrainable(model, loss, optimizer, learning_rate, val_x, val_y, batch_size, metrics)
 
     def get_weights(self, model: nn.Module) -> dict[str, torch.Tensor]:
@@ -394,7 +437,7 @@ class PaperNetworks:
 
     def load_weights(self, model: nn.Module, path: str | Path) -> None:
         path = Path(path)
-        found = readable(path)   # this stage's own, not yet renamed, if it wrote one
+        found = readable(path)  # this stage's own, not yet renamed, if it wrote one
         if not found.is_file():
             raise ConfigError(f"{path}: checkpoint not found; run the stage that writes it (dvc repro)")
         try:
@@ -405,8 +448,10 @@ class PaperNetworks:
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            raise ConfigError(f"{path}: its weights do not fit this network ({str(exc).splitlines()[0]}); "
-                              f"rerun the stage that writes it (dvc repro)") from None
+            raise ConfigError(
+                f"{path}: its weights do not fit this network ({str(exc).splitlines()[0]}); "
+                f"rerun the stage that writes it (dvc repro)"
+            ) from None
 
     def exporter(self, model: nn.Module, output_name: str, trainer: PaperTrainable | None = None) -> PaperExporter:
         return PaperExporter(model, output_name)

@@ -52,13 +52,16 @@ def device() -> torch.device:
 def autocast(run_on: torch.device, precision: str) -> contextlib.AbstractContextManager:
     """The mixed precision of ``isic.precision`` on ``run_on``: none for fp32."""
     if precision == "fp16" and run_on.type != "cuda":
-        raise ConfigError(f"isic.precision fp16 needs a CUDA device (its loss scaling), this run has {run_on.type}; "
-                          "use bf16 or fp32")
+        raise ConfigError(
+            f"isic.precision fp16 needs a CUDA device (its loss scaling), this run has {run_on.type}; use bf16 or fp32"
+        )
     dtype = AUTOCAST_DTYPES[precision]
     return contextlib.nullcontext() if dtype is None else torch.autocast(run_on.type, dtype)
 
 
-def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+def weighted_loss(
+    logits: torch.Tensor, labels: torch.Tensor, class_weights: torch.Tensor, reduction: str = "mean"
+) -> torch.Tensor:
     """Class-weighted BCE-with-logits (``logits`` of shape ``(N, 1)``) or cross-entropy (``(N, K)``);
     ``reduction="sum"`` gives ``sum(w[y] * loss)`` for averaging over several batches."""
     weights = class_weights[labels]
@@ -71,8 +74,13 @@ def weighted_loss(logits: torch.Tensor, labels: torch.Tensor, class_weights: tor
 
 
 @torch.no_grad()
-def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64, precision: str = "fp32",
-                   memory_format: str = "channels_last") -> np.ndarray:
+def predict_logits(
+    model: nn.Module,
+    images: np.ndarray,
+    batch_size: int = 64,
+    precision: str = "fp32",
+    memory_format: str = "channels_last",
+) -> np.ndarray:
     """Logits ``(N, K)`` of ``images`` (``(N, H, W, 3) uint8``) with the model in eval mode, its
     inputs in ``memory_format`` and under ``precision`` (``isic.memory_format``, ``isic.precision``)."""
     model.eval()
@@ -87,14 +95,23 @@ def predict_logits(model: nn.Module, images: np.ndarray, batch_size: int = 64, p
 class TorchTrainable:
     """One network, its training batches and validation images, for ``training.loop.fit``."""
 
-    def __init__(self, model: nn.Module, batches: AugmentedBatches, val_images: np.ndarray, val_labels: np.ndarray,
-                 class_weights: np.ndarray, class_names: list[str], desc: str = "", precision: str = "fp32",
-                 memory_format: str = "channels_last"):
+    def __init__(
+        self,
+        model: nn.Module,
+        batches: AugmentedBatches,
+        val_images: np.ndarray,
+        val_labels: np.ndarray,
+        class_weights: np.ndarray,
+        class_names: list[str],
+        desc: str = "",
+        precision: str = "fp32",
+        memory_format: str = "channels_last",
+    ):
         self.model, self.batches, self.desc = model, batches, desc
         self.val_images, self.val_labels, self.class_names = val_images, np.asarray(val_labels), class_names
         self.device = next(model.parameters()).device
         self.precision, self.memory_format = precision, memory_format
-        autocast(self.device, precision)                # a precision this device cannot run stops here, before training
+        autocast(self.device, precision)  # a precision this device cannot run stops here, before training
         self.class_weights = torch.tensor(class_weights, dtype=torch.float32, device=self.device)
         self.optimizer = torch.optim.Adam([p for p in model.parameters() if p.requires_grad])
         self.scaler = torch.amp.GradScaler(self.device.type, enabled=precision == "fp16")
@@ -120,11 +137,16 @@ class TorchTrainable:
             labels_all.append(y.cpu().numpy())
         labels = np.concatenate(labels_all)
         self.throughput.add(len(labels), time.perf_counter() - start)
-        return {"loss": weighted_sum / weight_sum, **scalars(labels, probabilities(np.concatenate(logits_all)), self.class_names)}
+        return {
+            "loss": weighted_sum / weight_sum,
+            **scalars(labels, probabilities(np.concatenate(logits_all)), self.class_names),
+        }
 
     def evaluate(self) -> dict[str, float]:
         logits = predict_logits(self.model, self.val_images, precision=self.precision, memory_format=self.memory_format)
-        loss = weighted_loss(torch.from_numpy(logits), torch.tensor(self.val_labels, dtype=torch.long), self.class_weights.cpu())
+        loss = weighted_loss(
+            torch.from_numpy(logits), torch.tensor(self.val_labels, dtype=torch.long), self.class_weights.cpu()
+        )
         return {"loss": float(loss), **scalars(self.val_labels, probabilities(logits), self.class_names)}
 
     def get_state(self) -> dict[str, torch.Tensor]:
@@ -180,8 +202,10 @@ def to_torch(value: Any) -> Any:
 
 def random_state() -> dict[str, Any]:
     """torch's CPU and CUDA random streams (dropout) as numpy arrays, for a resumable training state."""
-    return {"cpu": torch.get_rng_state().numpy(),
-            "cuda": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else []}
+    return {
+        "cpu": torch.get_rng_state().numpy(),
+        "cuda": [s.numpy() for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+    }
 
 
 def set_random_state(state: dict[str, Any]) -> None:

@@ -23,7 +23,7 @@ from medinterp.training.augment import BatchDraws
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-GREY = (0.299, 0.587, 0.114)   # ITU-R 601 luma, as torchvision's rgb_to_grayscale and the Keras side
+GREY = (0.299, 0.587, 0.114)  # ITU-R 601 luma, as torchvision's rgb_to_grayscale and the Keras side
 
 
 def normalise(x: torch.Tensor, memory_format: torch.memory_format) -> torch.Tensor:
@@ -78,11 +78,17 @@ def shift_hue(x: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     numerator = torch.where(r == high, g - b, torch.where(g == high, b - r, r - g))
     sextant_start = torch.where(r == high, 0.0, torch.where(g == high, 2.0, 4.0))
     # a grey pixel (span 0) has numerator 0: any hue, and its colour does not depend on it
-    hue6 = torch.remainder(numerator / span.clamp_min(1e-12) + sextant_start + 6 * shift.view(-1, 1, 1), 6.0).unsqueeze(1)
+    hue6 = torch.remainder(numerator / span.clamp_min(1e-12) + sextant_start + 6 * shift.view(-1, 1, 1), 6.0).unsqueeze(
+        1
+    )
     per_channel = lambda values: torch.tensor(values, device=x.device).view(1, 3, 1, 1)
     # hsv_to_rgb's clamp(|h - 3| - 1), clamp(2 - |h - 2|), clamp(2 - |h - 4|) for R, G, B
-    channel = torch.addcmul(per_channel([-1.0, 2.0, 2.0]), per_channel([1.0, -1.0, -1.0]), (hue6 - per_channel([3.0, 2.0, 4.0])).abs_())
-    return torch.addcmul(low.unsqueeze(1), span.unsqueeze(1), channel.clamp_(0, 1))   # within the pixel's [min, max]: no clip
+    channel = torch.addcmul(
+        per_channel([-1.0, 2.0, 2.0]), per_channel([1.0, -1.0, -1.0]), (hue6 - per_channel([3.0, 2.0, 4.0])).abs_()
+    )
+    return torch.addcmul(
+        low.unsqueeze(1), span.unsqueeze(1), channel.clamp_(0, 1)
+    )  # within the pixel's [min, max]: no clip
 
 
 def colour_jitter(x: torch.Tensor, draws: BatchDraws, scale: float = 1.0) -> torch.Tensor:
@@ -97,8 +103,9 @@ def colour_jitter(x: torch.Tensor, draws: BatchDraws, scale: float = 1.0) -> tor
     return shift_hue(x, factor(draws.hue).view(-1))
 
 
-def augment_batch(images: torch.Tensor, draws: BatchDraws, size: int,
-                  memory_format: torch.memory_format = torch.channels_last) -> torch.Tensor:
+def augment_batch(
+    images: torch.Tensor, draws: BatchDraws, size: int, memory_format: torch.memory_format = torch.channels_last
+) -> torch.Tensor:
     """``(N, H, W, 3) uint8`` images (on any device) -> augmented, normalised ``(N, 3, size, size)``
     float32 on the same device, in ``memory_format``.
 
@@ -108,7 +115,7 @@ def augment_batch(images: torch.Tensor, draws: BatchDraws, size: int,
     n = len(images)
     if n != len(draws):
         raise ValueError(f"{n} images but {len(draws)} draws")
-    x = images.permute(0, 3, 1, 2).to(torch.float32)      # 0-255 until the colour jitter (its brightness scales)
+    x = images.permute(0, 3, 1, 2).to(torch.float32)  # 0-255 until the colour jitter (its brightness scales)
     as_tensor = lambda values: torch.as_tensor(np.asarray(values, dtype=np.float32), device=images.device)
     grid = F.affine_grid(crop_theta(as_tensor(draws.boxes)), [n, 3, size, size], align_corners=True)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=True)
