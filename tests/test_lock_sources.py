@@ -53,6 +53,16 @@ def test_lock_counts_only_the_committed_source_files():
     assert lock_mismatches(lock, tracked_files) == []
 
 
+def test_lock_holds_only_the_stages_of_dvc_yaml():
+    # DVC rewrites the entries of the stages it runs and keeps the rest: a renamed stage's old entry stays
+    from dvc.repo import Repo
+
+    with Repo(str(REPO)) as repo:
+        stages = {stage.addressing for stage in repo.index.stages if stage.cmd}
+    lock = yaml.safe_load((REPO / "dvc.lock").read_text())
+    assert sorted(set(lock["stages"]) - stages) == []
+
+
 def test_a_stray_file_in_a_locked_folder_is_reported():
     lock = {"stages": {"train": {"deps": [
         {"path": "src/pkg", "md5": "x.dir", "size": 30, "nfiles": 3},
