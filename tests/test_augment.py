@@ -118,13 +118,16 @@ def test_the_reference_keeps_identity_draws_and_zooms_and_mirrors_as_worked_by_h
     images = np.random.default_rng(2).random((2, 9, 9, 3))
     draws = draw(2, IDENTITY, np.random.default_rng(0))
     assert reference_augment(images, draws, 9) == pytest.approx(images, abs=1e-12)
-    with_affine = lambda factor, flips: BatchDraws(
-        **{**draws.__dict__, "affine": np.repeat(np.eye(2)[None] * factor, 2, 0), "flip_horizontal": np.array(flips)}
-    )
+
+    def with_affine(factor, flips):
+        affine = np.repeat(np.eye(2)[None] * factor, 2, 0)
+        return BatchDraws(**{**draws.__dict__, "affine": affine, "flip_horizontal": np.array(flips)})
+
     zoomed = reference_augment(images, with_affine(0.5, [True, False]), 9)
     # x2 zoom about pixel 4: output pixel 0 reads input 2, pixel 1 reads 2.5; image 0 also mirrored left-right
     assert zoomed[1, 0, 0] == pytest.approx(images[1, 2, 2]) and zoomed[0, 0, 8] == pytest.approx(images[0, 2, 2])
     assert zoomed[1, 1, 1] == pytest.approx(images[1, 2:4, 2:4].mean(axis=(0, 1)))
     shrunk = reference_augment(images, with_affine(2.0, [False, False]), 9)
-    # x1/2 zoom: output pixel 0 reads input -4, mirrored about the edge (-0.5) to 3; pixel 8 reads 12, mirrored about 8.5 to 5
+    # x1/2 zoom: output pixel 0 reads input -4, mirrored about the edge (-0.5) to 3;
+    # pixel 8 reads 12, mirrored about 8.5 to 5
     assert shrunk[0, 0, 0] == pytest.approx(images[0, 3, 3]) and shrunk[0, 4, 8] == pytest.approx(images[0, 4, 5])

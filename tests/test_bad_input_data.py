@@ -77,7 +77,8 @@ def _expected_8bit(values: np.ndarray, top: int = 65535) -> np.ndarray:
     return ((2 * 255 * v + top) // (2 * top)).astype(np.uint8)
 
 
-# 16-bit values on both sides of the rounding: 128 -> 0 (0.498), 129 -> 1 (0.502), 385 -> 1 (1.498), 386 -> 2, 32896 -> 128.
+# 16-bit values on both sides of the rounding:
+# 128 -> 0 (0.498), 129 -> 1 (0.502), 385 -> 1 (1.498), 386 -> 2, 32896 -> 128.
 PROBES = np.array([0, 1, 128, 129, 256, 257, 385, 386, 32767, 32896, 65406, 65407, 65534, 65535], dtype=np.uint16)
 
 
@@ -496,7 +497,8 @@ def test_isic_multiclass_class_without_images_and_tiny_parts(tiny_records):
         r"images read is of that class; remove it from split\.isic_multiclass\.classes",
     ):
         isic_multiclass(isic2019[isic2019.diagnosis != "DF"], classes, 0.34, 0.5, True, seed=0)
-    # NV: three images of one lesion go to one part whole; absent from validation or test it is a warning, from training an error
+    # NV: three images of one lesion go to one part whole;
+    # absent from validation or test it is a warning, from training an error
     rows = [dict(image=f"m{i}.jpg", image_id=f"ISIC_{i:07d}", diagnosis="MEL", lesion_id=f"L{i}") for i in range(12)]
     rows += [dict(image=f"n{i}.jpg", image_id=f"ISIC_{90 + i:07d}", diagnosis="NV", lesion_id="L_NV") for i in range(3)]
     frame = pd.DataFrame(rows)

@@ -61,7 +61,8 @@ def good_outputs(tiny_data, tmp_path_factory) -> Path:
 
 @pytest.fixture
 def work(data_copy, good_outputs, tmp_path, monkeypatch) -> Path:
-    """A work folder with params.yaml pointed at a private copy of the tiny data, holding the outputs of a good split run."""
+    """A work folder with params.yaml pointed at a private copy of the tiny data, holding the outputs
+    of a good split run."""
     folder = tmp_path / "work"
     for name in OUTPUTS:
         (folder / name).parent.mkdir(parents=True, exist_ok=True)

@@ -95,7 +95,10 @@ def test_full_profile_is_set_in_the_clone_params_with_comments_kept(tmp_path):
 
 
 def test_measure_reports_wall_time_and_peak_memory_and_fails_loudly(tmp_path):
-    grow = "import time; x = bytearray(64 * 2**20); time.sleep(1.2); t = time.process_time(); \nwhile time.process_time() - t < 0.3: pass"
+    grow = (
+        "import time; x = bytearray(64 * 2**20); time.sleep(1.2); t = time.process_time(); \n"
+        "while time.process_time() - t < 0.3: pass"
+    )
     result = scale.measure(["python", "-c", grow], tmp_path, _python_path())
     assert result["wall_s"] >= 1.5 and 0.3 <= result["cpu_s"] < result["wall_s"]  # the sleep costs no CPU
     assert result["peak_rss_largest_process_mb"] >= 64 and result["peak_rss_tree_mb"] >= 64

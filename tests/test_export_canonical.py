@@ -66,9 +66,11 @@ def test_the_computation_is_unchanged_and_valid():
     ]
     assert canonical.graph.input[0].type.tensor_type.shape.dim[0].dim_param == "dim_1"
     x = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
-    run = lambda m: ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {"input": x}
-    )[0]  # noqa: E731
+
+    def run(model):
+        session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {"input": x})[0]
+
     np.testing.assert_array_equal(run(canonical), run(original))
     np.testing.assert_allclose(run(canonical), 2 * np.maximum(x, 0) + np.maximum(x, 0) + 1, rtol=1e-6)
 

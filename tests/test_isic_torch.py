@@ -225,15 +225,18 @@ def test_train_classifier_resumes_through_the_loop(tmp_path):
     images, labels = tiny_task()
     train, val = np.arange(16), np.arange(16, 24)
     data = TrainingData(images, train, labels[train], images[val], labels[val])
-    run = lambda epochs, resume=None: train_classifier(
-        registry.get("mobilenet_v2"),
-        tiny_task_settings(epochs=epochs),
-        ["benign", "malignant"],
-        np.array([1.0, 1.0]),
-        data,
-        seed=3,
-        resume=resume,
-    )
+
+    def run(epochs, resume=None):
+        return train_classifier(
+            registry.get("mobilenet_v2"),
+            tiny_task_settings(epochs=epochs),
+            ["benign", "malignant"],
+            np.array([1.0, 1.0]),
+            data,
+            seed=3,
+            resume=resume,
+        )
+
     uninterrupted = run(2)
     resume = ResumeFile(tmp_path / "run.pkl", fingerprint="same run")
     run(1, resume)  # stands for a run killed after its first epoch

@@ -294,9 +294,9 @@ def test_mixed_precision_trains_in_fast_numerics():
         "CUDA_VISIBLE_DEVICES": "",
     }
     script = (
-        "import test_keras_training as t\n"
-        "t.check_mixed_precision('bf16', 'bfloat16'); t.check_mixed_precision('fp16', 'float16')\n"
-        "t.check_loss_scaling_skips_an_overflowing_step(); print('mixed precision ok')\n"
+        "import test_keras_training as checks\n"
+        "checks.check_mixed_precision('bf16', 'bfloat16'); checks.check_mixed_precision('fp16', 'float16')\n"
+        "checks.check_loss_scaling_skips_an_overflowing_step(); print('mixed precision ok')\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", script], cwd=Path(__file__).parent, env=env, capture_output=True, text=True

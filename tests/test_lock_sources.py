@@ -17,8 +17,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def tracked_files(folder: str, repo: Path = REPO) -> dict[str, int]:
     """path -> size in bytes of each file git tracks below ``folder`` at HEAD."""
-    listing = subprocess.run(["git", "ls-tree", "-r", "-l", "HEAD", "--", folder], cwd=repo,
-                             capture_output=True, text=True, check=True).stdout
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "-l", "HEAD", "--", folder], cwd=repo, capture_output=True, text=True, check=True
+    ).stdout
     files = {}
     for line in listing.splitlines():
         meta, path = line.split("\t", 1)
@@ -35,14 +36,17 @@ def lock_mismatches(lock: dict, tracked) -> list[str]:
                 continue
             files = tracked(dep["path"])
             if (dep["nfiles"], dep["size"]) != (len(files), sum(files.values())):
-                wrong.append(f"{stage}: {dep['path']} locked with {dep['nfiles']} files, {dep['size']} bytes; "
-                             f"git holds {len(files)} files, {sum(files.values())} bytes")
+                wrong.append(
+                    f"{stage}: {dep['path']} locked with {dep['nfiles']} files, {dep['size']} bytes; "
+                    f"git holds {len(files)} files, {sum(files.values())} bytes"
+                )
     return wrong
 
 
 def source_changed_since_head() -> bool:
-    status = subprocess.run(["git", "status", "--porcelain", "--", "src", "dvc.lock"], cwd=REPO,
-                            capture_output=True, text=True, check=True).stdout
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--", "src", "dvc.lock"], cwd=REPO, capture_output=True, text=True, check=True
+    ).stdout
     return bool(status.strip())
 
 
@@ -64,19 +68,27 @@ def test_lock_holds_only_the_stages_of_dvc_yaml():
 
 
 def test_a_stray_file_in_a_locked_folder_is_reported():
-    lock = {"stages": {"train": {"deps": [
-        {"path": "src/pkg", "md5": "x.dir", "size": 30, "nfiles": 3},
-        {"path": "arrays/a.npy", "md5": "y", "size": 5},
-    ]}}}
+    lock = {
+        "stages": {
+            "train": {
+                "deps": [
+                    {"path": "src/pkg", "md5": "x.dir", "size": 30, "nfiles": 3},
+                    {"path": "arrays/a.npy", "md5": "y", "size": 5},
+                ]
+            }
+        }
+    }
     committed = {"src/pkg": {"src/pkg/a.py": 10, "src/pkg/b.py": 12}}
     assert lock_mismatches(lock, committed.__getitem__) == [
-        "train: src/pkg locked with 3 files, 30 bytes; git holds 2 files, 22 bytes"]
+        "train: src/pkg locked with 3 files, 30 bytes; git holds 2 files, 22 bytes"
+    ]
     lock["stages"]["train"]["deps"][0].update(nfiles=2, size=22)
     assert lock_mismatches(lock, committed.__getitem__) == []
 
 
-@pytest.mark.parametrize("path", ["src/medinterp/isic/__pycache__/trained.cpython-311.pyc",
-                                  "src/medinterp/trained.cpython-312.pyc"])
+@pytest.mark.parametrize(
+    "path", ["src/medinterp/isic/__pycache__/trained.cpython-311.pyc", "src/medinterp/trained.cpython-312.pyc"]
+)
 def test_dvc_ignores_python_bytecode_in_source_folders(path):
     from dvc.repo import Repo
 

@@ -10,7 +10,8 @@ from medinterp.paper.evaluate import evaluate
 
 
 class ScriptedAdapter:
-    """Grad-CAM parts chosen per image: one channel, hot in the left column (image 0, 2) or everywhere zero (image 3)."""
+    """Grad-CAM parts chosen per image: one channel, hot in the left column (image 0, 2) or everywhere
+    zero (image 3)."""
 
     def __init__(self, logits):
         self.logits = np.asarray(logits, dtype=np.float32)

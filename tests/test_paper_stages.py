@@ -325,7 +325,8 @@ def test_paper_explanations_benchmarks_every_method_on_every_variant(pipeline, m
             assert {"fails", "final_spearman", "final_ssim", "steps"} <= set(result), method
             assert list(result["steps"]) == ["step0", "step1", "step2"]
             assert [s["layers_randomized"] for s in result["steps"].values()] == counts
-        # The baselines ignore the model: they fail (the centre prior is drawn at the input's 64 px, not the 2 x 2 layer's).
+        # The baselines ignore the model: they fail
+        # (the centre prior is drawn at the input's 64 px, not the 2 x 2 layer's).
         for baseline in ("random", "centre"):
             assert rand[baseline]["fails"] is True and rand[baseline]["final_spearman"] == pytest.approx(1.0)
 

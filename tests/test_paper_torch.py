@@ -95,7 +95,9 @@ def test_autoencoder_and_classifier_train_on_tiny_images():
     rng = np.random.default_rng(0)
     x = rng.random((10, 32, 32, 3)).astype(np.float32)
     y = (np.arange(10) % 2).reshape(-1, 1).astype(np.float32)
-    batches = lambda epoch: [(x[:4], x[:4]), (x[4:8], x[4:8]), (x[8:9], x[8:9])]  # a lone last image is skipped
+
+    def batches(epoch):
+        return [(x[:4], x[:4]), (x[4:8], x[4:8]), (x[8:9], x[8:9])]  # a lone last image is skipped
 
     autoencoder = NETS.build_autoencoder(encoder, 32)
     trainer = NETS.trainable(autoencoder, NETS.reconstruction_loss(), "adam", 1e-3, x[:4], x[:4], 4)
@@ -110,7 +112,10 @@ def test_autoencoder_and_classifier_train_on_tiny_images():
 
     classifier = NETS.build_classifier(encoder, 16, 0.5)
     initial = NETS.get_weights(classifier)
-    metrics = lambda labels, logits: {"accuracy": float(((logits > 0) == (labels > 0.5)).mean())}
+
+    def metrics(labels, logits):
+        return {"accuracy": float(((logits > 0) == (labels > 0.5)).mean())}
+
     trainer = NETS.trainable(classifier, NETS.classification_loss(), "sgd", 0.01, x, y, 4, metrics)
     trainer.restart(lambda epoch: [(x[:5], y[:5]), (x[5:], y[5:])])
     assert trainer.train_epoch(1)["loss"] > 0 and set(trainer.evaluate()) == {"loss", "accuracy"}
@@ -128,7 +133,10 @@ def test_training_state_continues_bit_identically_in_a_fresh_trainer():
         NETS.configure(0)
         classifier = NETS.build_classifier(_encoder(), 16, 0.5)
         run = NETS.trainable(classifier, NETS.classification_loss(), "adam", 1e-3, images, labels, 4)
-        order = lambda epoch, rng: [(images[i], labels[i]) for i in np.array_split(rng.permutation(12), 3)]
+
+        def order(epoch, rng):
+            return [(images[i], labels[i]) for i in np.array_split(rng.permutation(12), 3)]
+
         run.restart(SeededBatches(np.random.default_rng(7), order))
         return run
 

@@ -134,7 +134,7 @@ def test_an_unreadable_file_is_ignored_with_one_line(tmp_path, capsys, content):
 
 
 def test_the_fingerprint_covers_settings_seed_data_and_code(tmp_path, monkeypatch):
-    from medinterp.training import resume as R
+    from medinterp.training import resume as resume_files
 
     base = resume_file("s", "r", {"lr": 0.1}, 0, {"a": 1}, root=tmp_path)
     changed = [
@@ -142,7 +142,7 @@ def test_the_fingerprint_covers_settings_seed_data_and_code(tmp_path, monkeypatc
         resume_file("s", "r", {"lr": 0.1}, 1, {"a": 1}, root=tmp_path),
         resume_file("s", "r", {"lr": 0.1}, 0, {"a": 2}, root=tmp_path),
     ]
-    monkeypatch.setattr(R, "code_digest", lambda: "other code")
+    monkeypatch.setattr(resume_files, "code_digest", lambda: "other code")
     changed.append(resume_file("s", "r", {"lr": 0.1}, 0, {"a": 1}, root=tmp_path))
     assert len({base.fingerprint, *(c.fingerprint for c in changed)}) == 5
     assert base.path == tmp_path / "s" / "r.pkl" and all(c.path == base.path for c in changed)

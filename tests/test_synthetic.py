@@ -155,7 +155,10 @@ def test_brecahad_looking_at_the_right_place_beats_the_area_fraction(tiny_data):
         random_mask = noise > threshold_otsu(noise)
         random_share.append(random_mask[ys, xs].mean())
         random_area.append(random_mask.mean())
-    figures = f"darkness mask {np.mean(right):.3f}; random mask {np.mean(random_share):.3f} of area {np.mean(random_area):.3f}"
+    figures = (
+        f"darkness mask {np.mean(right):.3f}; "
+        f"random mask {np.mean(random_share):.3f} of area {np.mean(random_area):.3f}"
+    )
     assert np.mean(right) >= 0.8, figures
     assert np.mean(right) > np.mean(random_area) + 0.3
     assert abs(np.mean(random_share) - np.mean(random_area)) < 0.25

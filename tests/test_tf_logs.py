@@ -29,7 +29,8 @@ SEEN = [
 ]
 KEPT = [
     "E0000 00:00:1758131045.203198 3722035 cuda_dnn.cc:8579] Unable to register cuDNN factory\n",
-    "2025-09-17 14:44:05.176998: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] Unable to register cuFFT\n",
+    "2025-09-17 14:44:05.176998: E external/local_xla/xla/stream_executor/cuda/cuda_fft.cc:467] "
+    "Unable to register cuFFT\n",
     "Traceback (most recent call last):\n",
     "UserWarning: something a user should read\n",
     "I0000 is not a log line\n",
@@ -53,7 +54,7 @@ def test_only_the_dropped_lines_leave_stderr(capfd):
         with numerics._stderr_lines_dropped(numerics.is_tensorflow_banner):
             os.write(2, "".join([SEEN[0], KEPT[0], SEEN[1]]).encode())
             print(KEPT[3], end="", file=sys.stderr)
-            1 / 0
+            raise ZeroDivisionError("an exception inside the block")
     assert sorted(capfd.readouterr().err.splitlines(keepends=True)) == sorted([KEPT[0], KEPT[3]])
 
 

@@ -58,9 +58,12 @@ def test_a_batch_is_read_by_index_from_the_memory_map(memmapped):
 
 def test_the_batches_are_the_same_for_zero_and_two_loader_processes(memmapped):
     index, labels = np.arange(2, 23), np.arange(21) % 3
-    make = lambda workers: data.training_batches(
-        memmapped, index, labels, 6, workers, 12, THESIS_AUGMENT, seed=4, device=torch.device("cpu")
-    )
+
+    def make(workers):
+        return data.training_batches(
+            memmapped, index, labels, 6, workers, 12, THESIS_AUGMENT, seed=4, device=torch.device("cpu")
+        )
+
     serial, parallel = epochs(make(0), 2), epochs(make(2), 2)
     assert [len(y) for _, y in serial] == [6, 6, 6, 3] * 2
     for (x0, y0), (x2, y2) in zip(serial, parallel, strict=True):
@@ -85,9 +88,10 @@ def test_batches_are_the_hand_made_ones_from_the_seed(memmapped):
 
 def test_a_saved_state_continues_with_the_same_batches(memmapped):
     index, labels = np.arange(23), np.zeros(23, dtype=np.int64)
-    make = lambda seed: data.training_batches(
-        memmapped, index, labels, 8, 0, 16, THESIS_AUGMENT, seed, torch.device("cpu")
-    )
+
+    def make(seed):
+        return data.training_batches(memmapped, index, labels, 8, 0, 16, THESIS_AUGMENT, seed, torch.device("cpu"))
+
     run = make(1)
     epochs(run, 1)
     state = run.state()

@@ -194,7 +194,8 @@ def _bench(args: argparse.Namespace) -> None:
             for key, row in model["batches"].items()
         )
         print(
-            f"{name} ({model['framework']['name']} eager -> ONNX Runtime {model['provider']}, images/s by batch) {cells}"
+            f"{name} ({model['framework']['name']} eager -> ONNX Runtime {model['provider']}, "
+            f"images/s by batch) {cells}"
         )
     print(f"-> {args.out}")
 
@@ -236,7 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         metavar="SHARE",
-        help="this share, in [0, 1], of the ISIC pictures at the archives' real sizes (up to 6000x4000), to measure decode cost",
+        help="this share, in [0, 1], of the ISIC pictures at the archives' real sizes (up to 6000x4000), "
+        "to measure decode cost",
     )
     synth.set_defaults(func=_synth, check=_check_synth)
 

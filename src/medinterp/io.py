@@ -334,7 +334,8 @@ INTERRUPTED, TERMINATED = 130, 143  # 128 + SIGINT, 128 + SIGTERM
 
 
 class Terminated(BaseException):
-    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so an open transaction is rolled back (``medinterp.stages.run``)."""
+    """SIGTERM, raised like Ctrl-C's KeyboardInterrupt so that an open transaction is rolled back
+    (``medinterp.stages.run`` opens one around every stage)."""
 
 
 def describe_os_error(exc: OSError) -> str:

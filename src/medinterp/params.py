@@ -317,7 +317,8 @@ class Paper(Block):
         return "random" if requested == "random" else self.weights
 
     def encoder_tag(self, variant: Variant) -> str:
-        """Which autoencoder an encoder variant starts from: ``random`` or ``imagenet`` (by the weights really loaded)."""
+        """Which autoencoder an encoder variant starts from: ``random`` or ``imagenet`` (by the weights
+        really loaded)."""
         return "random" if self.init_for(variant.weights) == "random" else "imagenet"
 
     def encoder_tags(self) -> list[str]:
@@ -585,7 +586,7 @@ def _partial(model: type[BaseModel]) -> type[BaseModel]:
         annotation = info.annotation
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             annotation = _partial(annotation)
-        fields[name] = (Union[annotation, None], Field(None, alias=info.alias, description=info.description))
+        fields[name] = (annotation | None, Field(None, alias=info.alias, description=info.description))
     return create_model(
         f"{model.__name__}Layer", __config__=ConfigDict(extra="forbid", frozen=True, populate_by_name=True), **fields
     )

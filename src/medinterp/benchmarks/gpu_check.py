@@ -42,7 +42,8 @@ class Plan:
 
 
 def plan_for(gpu: bool) -> Plan:
-    """What to measure: the whole check on a GPU (about 5 minutes), a CPU-sized half otherwise."""
+    """What to measure: the whole check on a GPU; otherwise a CPU-sized half (fewer batch sizes,
+    steps and images), as the GPU's plan would take far too long on a CPU."""
     torch_training = {
         "architecture": "resnet50",
         "image_size": 224,

@@ -310,7 +310,8 @@ def markdown_table(result: dict[str, Any]) -> str:
     lines += [
         "",
         f"training: {epoch['architecture']} {epoch['image_size']} px, batch {epoch['batch_size']}, {epoch['device']}: "
-        f"{rate:.1f} images/s -> ISIC training {ISIC_IMAGE_STEPS:,} image-steps / {rate:.1f} = {ISIC_IMAGE_STEPS / rate / 3600:.1f} h",
+        f"{rate:.1f} images/s -> ISIC training {ISIC_IMAGE_STEPS:,} image-steps / {rate:.1f} "
+        f"= {ISIC_IMAGE_STEPS / rate / 3600:.1f} h",
         "",
         "disk: " + ", ".join(f"{name} {mb / 1024:.2f} GB" for name, mb in result["disk_mb"].items()),
     ]

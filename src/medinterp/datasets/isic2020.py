@@ -65,7 +65,8 @@ def read_isic2020(
         first = table.index[labels != stated][0]
         raise DatasetError(
             path,
-            f"line {first + 2}: target {table.at[first, 'target']} contradicts benign_malignant '{table.at[first, 'benign_malignant']}'",
+            f"line {first + 2}: target {table.at[first, 'target']} contradicts "
+            f"benign_malignant '{table.at[first, 'benign_malignant']}'",
         )
     frame = pd.DataFrame(
         {

@@ -26,7 +26,8 @@ def markdown(meta: dict) -> str:
         meta["description"],
         "",
         f"- **Version**: `{meta['version']}` (package version + model id; schema {meta['schema']})",
-        f"- **Architecture**: {meta['architecture']} ({meta['family']}, {meta['framework']['name']} {meta['framework']['version']})",
+        f"- **Architecture**: {meta['architecture']} "
+        f"({meta['family']}, {meta['framework']['name']} {meta['framework']['version']})",
         f"- **Task**: {meta['task']}; classes in output order: {', '.join(meta['class_names']) or 'none (features)'}",
         f"- **Initialisation**: {meta['init_used']}",
         "",
@@ -36,7 +37,8 @@ def markdown(meta: dict) -> str:
         "",
         "## Data",
         "",
-        f"Profile: {data['profile'] or 'not recorded'}; synthetic: {'unknown' if data['synthetic'] is None else str(data['synthetic']).lower()}.",
+        f"Profile: {data['profile'] or 'not recorded'}; "
+        f"synthetic: {'unknown' if data['synthetic'] is None else str(data['synthetic']).lower()}.",
         f"{data['summary'][0].upper()}{data['summary'][1:]}.",
         "",
         f"Dataset `{meta['dataset']}`, split: {meta['split']}; files: {meta['data_type']}.",

@@ -111,8 +111,9 @@ SOURCES = {
         "name": "BreakHis (BreaKHis_v1), Breast Cancer Histopathological Database",
         "content": "breast tumour tissue, H&E-stained histopathology, 700x460 RGB PNG, 82 patients",
         "url": "https://web.inf.ufpr.br/vri/databases-software/breast-cancer-histopathological-database-breakhis/",
-        "citation": "Spanhol F. A., Oliveira L. S., Petitjean C., Heutte L. A Dataset for Breast Cancer Histopathological "
-        "Image Classification. IEEE Transactions on Biomedical Engineering 63(7):1455-1462, 2016.",
+        "citation": "Spanhol F. A., Oliveira L. S., Petitjean C., Heutte L. "
+        "A Dataset for Breast Cancer Histopathological Image Classification. "
+        "IEEE Transactions on Biomedical Engineering 63(7):1455-1462, 2016.",
     },
     "isic2020": {
         "name": "ISIC 2020 Challenge (SIIM-ISIC Melanoma Classification), training set",
@@ -451,7 +452,8 @@ def _check_fields(meta: Any, source: str) -> None:
         raise MetadataError(f"{source}: expected a JSON object, found {type(meta).__name__}")
     if meta.get("schema") != SCHEMA_VERSION:
         raise MetadataError(
-            f"{source}: schema {meta.get('schema')} is not supported (expected {SCHEMA_VERSION}); export the model again"
+            f"{source}: schema {meta.get('schema')} is not supported (expected {SCHEMA_VERSION}); "
+            "export the model again"
         )
     _check_types(meta, REQUIRED, source)
     if meta["dataset"] not in DATASETS:

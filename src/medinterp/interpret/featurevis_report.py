@@ -169,7 +169,10 @@ def featurevis_report(
 
 
 def write_featurevis(subject: Subject, initial: ModelAdapter, interpret: Interpret, settings: Settings) -> dict:
-    """Figs. 27-30 (``featurevis_*.png``), ``featurevis.csv`` and ``featurevis.json``; returns the timing for the run log."""
+    """Figs. 27-30 (``featurevis_*.png``), ``featurevis.csv`` and ``featurevis.json``.
+
+    Returns the timing for the run log.
+    """
     top_n = interpret.featurevis.top_n
     layers = list(subject.conv_layers)
     report = featurevis_report(

@@ -10,9 +10,9 @@ Conventions, for every model of either family (the adapter supplies both arrays 
   with pixel centres aligned (half-pixel convention) and edge values repeated, no antialiasing
   (what ``skimage.transform.resize(order=1, mode="edge", anti_aliasing=False)`` computes; done here as
   two small matrix products, since bilinear interpolation is separable: cheaper than a general resize on
-  the full-size BreCaHAD images, which the explanation benchmark resizes hundreds of times). A network that saw the image squashed to a
-  square sees the same squash undone: cell ``(i, j)`` of an ``h x w`` map covers the same share of
-  the original image in both directions;
+  the full-size BreCaHAD images, which the explanation benchmark resizes hundreds of times). A network
+  that saw the image squashed to a square sees the same squash undone: cell ``(i, j)`` of an ``h x w``
+  map covers the same share of the original image in both directions;
 - normalisation: divided by its maximum, so values lie in [0, 1]; a map that is zero everywhere
   (no positive evidence) stays zero. Dividing by a positive number changes neither the Otsu mask
   nor the IRA; it only fixes the colour scale of the overlays.

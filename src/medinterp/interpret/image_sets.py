@@ -4,8 +4,8 @@
 The image sets are validation images only, as in the thesis (section 5.5):
 
 - ``binary``: the validation fold of the cross-validation fold whose model the ``isic_binary``
-  stage kept (``test.fold`` of ``metrics/isic/<entry>/binary.json``), outliers included (the thesis's "all
-  validation images with and without outliers"); classes benign and malignant;
+  stage kept (``test.fold`` of ``metrics/isic/<entry>/binary.json``), outliers included (the
+  thesis's "all validation images with and without outliers"); classes benign and malignant;
 - ``binary_without_outliers``: ``binary`` less the images the z-score rule flags, so a filter's
   count can be compared with and without them;
 - ``outliers``: the images of ``binary`` that the z-score rule flags, with their benign / malignant

@@ -47,7 +47,10 @@ class ImageIRA:
 
 
 def otsu_mask(heatmap: np.ndarray) -> tuple[np.ndarray, float | None]:
-    """``heatmap > threshold_otsu(heatmap)`` and the threshold; an empty mask and ``None`` when the heatmap is constant."""
+    """``heatmap > threshold_otsu(heatmap)`` and the threshold.
+
+    An empty mask and ``None`` when the heatmap is constant.
+    """
     heatmap = np.asarray(heatmap)
     if heatmap.min() == heatmap.max():
         return np.zeros(heatmap.shape, dtype=bool), None

@@ -3,8 +3,9 @@
 fold's model kept as the task's model.
 
 A family supplies ``train_fold(fold, train_index, val_index)`` returning a trained model
-(:class:`medinterp.training.classifier.Trained`); everything else (which rows train and validate, metrics per fold, mean and
-standard deviation, out-of-fold predictions, the choice of the best fold) is here.
+(:class:`medinterp.training.classifier.Trained`); everything else (which rows train and validate,
+metrics per fold, mean and standard deviation, out-of-fold predictions, the choice of the best fold)
+is here.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The contents of ``metrics/isic_binary.json`` and ``metrics/isic_multiclass.json``.
+"""The contents of an ISIC model's reports, ``metrics/isic/<entry>/binary.json`` and
+``metrics/isic/<entry>/multiclass.json`` (:mod:`medinterp.isic.layout`).
 
 Numbers sit under short dotted keys (``cv.val_roc_auc_mean``,
 ``test.roc_auc``, ``folds.fold0.val_f1``, ``per_class.test.MEL.recall``), so ``dvc metrics diff``

@@ -6,7 +6,8 @@ classifies malignant, as all are, as Table 2; ``all``: whatever its prediction),
 of ``explanations.methods`` for the malignant logit at ``paper.evaluate.gradcam_layer``, scored by
 :func:`medinterp.interpret.benchmark.score`, and the randomization test on the first
 ``explanations.randomization.images`` of them. With the Grad-CAM conventions of Table 2, the
-``gradcam`` row's IRA is Table 2's IRA over the same images (every correct one with ``images: all``). The caller writes every file.
+``gradcam`` row's IRA is Table 2's IRA over the same images (every correct one with ``images: all``).
+The caller writes every file.
 """
 
 from __future__ import annotations

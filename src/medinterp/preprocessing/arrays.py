@@ -212,7 +212,8 @@ def load(table: str, size: int, arrays: Path = ARRAYS, splits: Path = SPLITS) ->
         raise DatasetError(index_path, f"has no arrays for '{table}'")
     if entry["size"] != size:
         raise ConfigError(
-            f"{arrays / table}.npy holds {entry['size']}px images but this stage wants {size}px; rerun the prepare stage"
+            f"{arrays / table}.npy holds {entry['size']}px images but this stage wants {size}px; "
+            "rerun the prepare stage"
         )
     csv = splits / f"{table}.csv"
     if csv_digest(csv) != entry["csv_md5"]:

@@ -41,12 +41,14 @@ def split_breakhis(
         if not (chosen["class_name"] == class_name).any():
             elsewhere = records.loc[records["class_name"] == class_name, "magnification"]
             hint = (
-                f"the {class_name} images read are at {', '.join(f'{m}X' for m in sorted(set(elsewhere)))}; choose one of those"
+                f"the {class_name} images read are at {', '.join(f'{m}X' for m in sorted(set(elsewhere)))}; "
+                "choose one of those"
                 if len(elsewhere)
                 else f"the BreakHis folder holds no {class_name} image at any magnification"
             )
             raise ConfigError(
-                f"{where}: no {class_name} image among the {len(chosen)} read; the task needs benign and malignant images ({hint})"
+                f"{where}: no {class_name} image among the {len(chosen)} read; "
+                f"the task needs benign and malignant images ({hint})"
             )
     removed: list[tuple[str, str]] = []
     relabelled = relabelled_slides(chosen)
@@ -126,8 +128,9 @@ def _empty_part(chosen: pd.DataFrame, where: str, val_fraction: float, grouped: 
                     f"add {class_name} {'slides' if grouped else 'images'}",
                 )
                 return (
-                    f"{where}: the {part} part has no {class_name} image (the {len(of_class)} {class_name} images come from "
-                    f"{of_class['slide_group'].nunique()} slide group(s); {PARAMS}.val_fraction = {val_fraction}); {fix}"
+                    f"{where}: the {part} part has no {class_name} image "
+                    f"(the {len(of_class)} {class_name} images come from {of_class['slide_group'].nunique()} "
+                    f"slide group(s); {PARAMS}.val_fraction = {val_fraction}); {fix}"
                 )
     return None
 
@@ -145,13 +148,15 @@ def _fold_message(exc: FoldError, where: str, val_fraction: float, grouped: bool
                 f"{either('add images', ungroup, f'choose another {PARAMS}.magnification')}"
             )
         return (
-            f"{where}: {PARAMS}.val_fraction = {val_fraction} holds out one fold of {n_folds}, but there are only {exc.count} {unit}; "
+            f"{where}: {PARAMS}.val_fraction = {val_fraction} holds out one fold of {n_folds}, "
+            f"but there are only {exc.count} {unit}; "
             f"{either(f'raise {PARAMS}.val_fraction to at least {fraction_for(exc.count)}', ungroup, 'add images')}"
         )
     class_name = CLASSES[exc.label] if isinstance(exc.label, int) and 0 <= exc.label < len(CLASSES) else exc.label
     raise_it = f"raise {PARAMS}.val_fraction to at least {fraction_for(exc.count)}" if exc.count >= 2 else ""
     return (
-        f"{where}: only {exc.count} {class_name} image(s), fewer than the {n_folds} folds {PARAMS}.val_fraction = {val_fraction} "
+        f"{where}: only {exc.count} {class_name} image(s), "
+        f"fewer than the {n_folds} folds {PARAMS}.val_fraction = {val_fraction} "
         f"implies (one fold is held out); {either(raise_it, f'add {class_name} images')}"
     )
 

@@ -60,8 +60,8 @@ def isic_binary(
     for class_name in BINARY_CLASSES:
         if not (train["class_name"] == class_name).any():
             fix = (
-                f"add ISIC 2019 classes to {BINARY}.extra_malignant_classes (now {list(extra_malignant_classes)}) or check the ISIC 2020 "
-                "ground truth's target column"
+                f"add ISIC 2019 classes to {BINARY}.extra_malignant_classes (now {list(extra_malignant_classes)}) "
+                "or check the ISIC 2020 ground truth's target column"
                 if class_name == "malignant"
                 else "check the ISIC 2020 ground truth's target column"
             )
@@ -79,8 +79,9 @@ def isic_binary(
                 of_class = train[train["class_name"] == class_name]
                 ungroup = f"set {BINARY}.group_by_patient = false" if group_by_patient else ""
                 raise ConfigError(
-                    f"isic_binary: fold {k} of {BINARY}.folds = {n_folds} has no {class_name} image (the {len(of_class)} "
-                    f"{class_name} images fall in {of_class['group'].nunique()} patient/lesion group(s)); "
+                    f"isic_binary: fold {k} of {BINARY}.folds = {n_folds} has no {class_name} image "
+                    f"(the {len(of_class)} {class_name} images fall in {of_class['group'].nunique()} "
+                    "patient/lesion group(s)); "
                     f"{either(f'lower {BINARY}.folds', ungroup, f'add {class_name} images')}"
                 )
     train = train[["image", "image_id", "source", "label", "class_name", "group", "fold"]]
@@ -89,9 +90,9 @@ def isic_binary(
     for class_name in BINARY_CLASSES:
         if not (test["class_name"] == class_name).any():
             raise ConfigError(
-                f"isic_binary: the ISIC 2016 test set (isic2016_test) has no {class_name} image among its {len(test)}, so its "
-                "AUC is undefined; check the ISIC 2016 test ground truth and the test images skipped when it was read "
-                "(splits/removed.csv)"
+                f"isic_binary: the ISIC 2016 test set (isic2016_test) has no {class_name} image among its "
+                f"{len(test)}, so its AUC is undefined; check the ISIC 2016 test ground truth and the test images "
+                "skipped when it was read (splits/removed.csv)"
             )
     summary = {
         "images": int(len(train)),
@@ -124,9 +125,9 @@ def isic_multiclass(
     absent = [c for c in classes if not (isic2019["diagnosis"] == c).any()]
     if absent:
         raise ConfigError(
-            f"isic_multiclass: {MULTICLASS}.classes lists {absent} but none of the {len(isic2019)} ISIC 2019 images read "
-            f"is of {'that class' if len(absent) == 1 else 'those classes'}; remove {'it' if len(absent) == 1 else 'them'} "
-            f"from {MULTICLASS}.classes"
+            f"isic_multiclass: {MULTICLASS}.classes lists {absent} but none of the {len(isic2019)} "
+            f"ISIC 2019 images read is of {'that class' if len(absent) == 1 else 'those classes'}; "
+            f"remove {'it' if len(absent) == 1 else 'them'} from {MULTICLASS}.classes"
         )
     keep = isic2019["diagnosis"].isin(classes)
     removed = [
@@ -169,8 +170,9 @@ def isic_multiclass(
                 continue
             of_class = table[table["class_name"] == class_name]
             problem = (
-                f"isic_multiclass: the {part} part has no {class_name} image (the {len(of_class)} {class_name} images fall in "
-                f"{of_class['group'].nunique()} lesion group(s); {MULTICLASS}.test_fraction = {test_fraction}, "
+                f"isic_multiclass: the {part} part has no {class_name} image "
+                f"(the {len(of_class)} {class_name} images fall in {of_class['group'].nunique()} lesion group(s); "
+                f"{MULTICLASS}.test_fraction = {test_fraction}, "
                 f"{MULTICLASS}.val_fraction = {val_fraction})"
             )
             if part == "train":
@@ -203,13 +205,17 @@ def _binary_fold_message(exc: FoldError, n_folds: int, grouped: bool) -> str:
     if exc.kind == "groups":
         unit = "patient/lesion groups" if grouped else "images"
         lower = f"lower {BINARY}.folds to at most {exc.count}" if exc.count >= 2 else "add images"
-        return f"isic_binary: cannot make {BINARY}.folds = {n_folds} folds from {exc.count} {unit}; {either(lower, ungroup)}"
+        return (
+            f"isic_binary: cannot make {BINARY}.folds = {n_folds} folds from {exc.count} {unit}; "
+            f"{either(lower, ungroup)}"
+        )
     class_name = BINARY_CLASSES[exc.label] if exc.label in (0, 1) else exc.label
     lower = f"lower {BINARY}.folds to at most {exc.count}" if exc.count >= 2 else ""
     extra = f" ({BINARY}.extra_malignant_classes adds ISIC 2019 classes)" if class_name == "malignant" else ""
     return (
-        f"isic_binary: only {exc.count} {class_name} training image(s), fewer than the {BINARY}.folds = {n_folds} folds they "
-        f"must be spread over; {either(lower, f'add {class_name} images')}{extra}"
+        f"isic_binary: only {exc.count} {class_name} training image(s), "
+        f"fewer than the {BINARY}.folds = {n_folds} folds they must be spread over; "
+        f"{either(lower, f'add {class_name} images')}{extra}"
     )
 
 
@@ -225,12 +231,13 @@ def _multiclass_fold_message(
     if exc.kind == "groups":
         unit = "lesion groups" if grouped else "images"
         return (
-            f"isic_multiclass: {param} = {fraction} holds out one fold of {n_folds} (of {of}), but there are only {exc.count} {unit}; "
+            f"isic_multiclass: {param} = {fraction} holds out one fold of {n_folds} (of {of}), "
+            f"but there are only {exc.count} {unit}; "
             f"{either(raise_it, ungroup, 'add images')}"
         )
     class_name = classes[exc.label] if isinstance(exc.label, int) and 0 <= exc.label < len(classes) else exc.label
     return (
-        f"isic_multiclass: the smallest class has {exc.count} images ({class_name}, of {of}), fewer than the {n_folds} folds "
-        f"{param} = {fraction} implies (one fold is held out); "
+        f"isic_multiclass: the smallest class has {exc.count} images ({class_name}, of {of}), "
+        f"fewer than the {n_folds} folds {param} = {fraction} implies (one fold is held out); "
         f"{either(raise_it, f'add {class_name} images', f'remove {class_name} from {MULTICLASS}.classes')}"
     )

@@ -30,7 +30,8 @@ from medinterp.stages import run
 def main() -> None:
     if len(sys.argv) != 3:
         raise ConfigError(
-            f"expected two arguments, an entry of interpret.paper.backbones and of interpret.paper.variants, got {sys.argv[1:]}"
+            "expected two arguments, an entry of interpret.paper.backbones and of interpret.paper.variants, "
+            f"got {sys.argv[1:]}"
         )
     backbone, variant = sys.argv[1:]
     config = params.load()

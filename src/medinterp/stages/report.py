@@ -69,7 +69,8 @@ def confusion_figures(entry: str, task: str, classes: list[str]) -> list[tuple[s
 
 
 def table2_rows(table2: dict) -> dict[str, dict[str, dict]]:
-    """The backbone -> variant -> row part of ``metrics/table2.json`` (it also holds the evaluation's conventions and seed)."""
+    """The backbone -> variant -> row part of ``metrics/table2.json`` (it also holds the evaluation's
+    conventions and seed)."""
     return {
         backbone: variants
         for backbone, variants in table2.items()
@@ -132,7 +133,8 @@ def main() -> None:
     inits = sorted({row.get("weights_used") for variants in table2.values() for row in variants.values()} - {None})
     context = {
         "data profile": config.data.profile,
-        "made by": f"medinterp {package_version()}; the code, params and inputs are the report stage's entry in dvc.lock",
+        "made by": f"medinterp {package_version()}; "
+        "the code, params and inputs are the report stage's entry in dvc.lock",
         "numerics": numerics.summary(),
         "paper backbones": ", ".join(table2),
         "paper initialisation used": ", ".join(inits),

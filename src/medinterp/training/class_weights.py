@@ -28,7 +28,8 @@ def balanced(labels, n_classes: int) -> np.ndarray:
     if (counts == 0).any():
         missing = np.flatnonzero(counts == 0).tolist()
         raise ConfigError(
-            f"class(es) {missing} have no training images, so no weight inversely proportional to their frequency exists"
+            f"class(es) {missing} have no training images, "
+            "so no weight inversely proportional to their frequency exists"
         )
     return counts.sum() / (n_classes * counts.astype(np.float64))
 

@@ -71,7 +71,8 @@ class ResumeFile:
             return None
         if fingerprint != self.fingerprint:
             warn(
-                f"ignoring stale resume file {self.path} (its settings, seed, data or code differ); training from epoch 1"
+                f"ignoring stale resume file {self.path} (its settings, seed, data or code differ); "
+                "training from epoch 1"
             )
             return None
         return state

@@ -64,9 +64,9 @@ class OnnxExporter:
 
         Freezes the traced function's variables into constants with TensorFlow's own converter and
         hands tf2onnx the graph: ``tf2onnx.convert.from_function`` does the same freezing, but then
-        rebuilds a TensorFlow function from the frozen graph only to read the graph back, which
-        costs more than the whole conversion on DenseNet201 (0.5 s + 7 s against 12 s). The two
-        internal functions used here are the ones tf2onnx itself uses for large models.
+        rebuilds a TensorFlow function from the frozen graph only to read the graph back, which on a
+        large model such as DenseNet201 costs more than the freezing and the conversion together. The
+        two internal functions used here are the ones tf2onnx itself uses for large models.
         """
         import tf2onnx
         from tensorflow.python.framework import convert_to_constants

@@ -76,7 +76,10 @@ class FineTuning(KerasTrainable):
     def __init__(self, model, loss, optimizer, batches, val_x, val_labels, batch_size, class_names: list[str]):
         self.class_names = class_names
         self.throughput = Throughput()
-        metrics = lambda _, logits: scalars(val_labels, probabilities(logits), class_names)
+
+        def metrics(_, logits):
+            return scalars(val_labels, probabilities(logits), class_names)
+
         super().__init__(
             model, loss, optimizer, batches, val_x, targets(val_labels, model.output_shape[-1]), batch_size, metrics
         )

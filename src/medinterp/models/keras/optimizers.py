@@ -1,9 +1,10 @@
 """Table 1's optimizers (Adam, plain SGD) as one TensorFlow kernel per variable.
 
 Keras 3's optimizers build each variable's update from about a dozen small ops. In a traced train
-step over DenseNet201's 606 or NASNet Mobile's 744 variables, that costs 6 to 10 s more to trace and
-instantiate than TensorFlow's fused kernels (``ResourceApplyAdam``, ``ResourceApplyGradientDescent``,
-measured on this 2-core CPU), paid once per training process. The arithmetic is Keras's:
+step over DenseNet201's 606 or NASNet Mobile's 744 variables, that is thousands of ops more to trace
+and instantiate than with TensorFlow's fused kernels (``ResourceApplyAdam``,
+``ResourceApplyGradientDescent``, one op per variable), paid once per training process. The
+arithmetic is Keras's:
 ``keras.optimizers.Adam`` (bias correction folded into the step size, epsilon outside the square
 root, defaults beta_1 0.9, beta_2 0.999, epsilon 1e-7) and ``keras.optimizers.SGD`` without
 momentum; the tests check both against Keras step by step.

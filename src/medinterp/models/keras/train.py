@@ -1,11 +1,12 @@
 """Keras models as :class:`medinterp.training.loop.Trainable`: one traced train step per model.
 
-``model.fit`` spends over a minute tracing DenseNet201 or NASNet Mobile; a hand-written step
-(``tf.function`` around a ``GradientTape``, the update by :mod:`medinterp.models.keras.optimizers`'
-fused kernels), with Grappler's meta optimizer switched off, traces in under a quarter of that. The step and the forward pass are traced once, for any batch size, and
-reused for every run on the same model object: :meth:`KerasTrainable.restart` puts the optimizer
-back to its initial state, so several trainings of one architecture (the paper's three classifier
-variants) pay for one trace.
+``model.fit`` spends long tracing a large graph such as DenseNet201 or NASNet Mobile; a hand-written
+step (``tf.function`` around a ``GradientTape``, the update by :mod:`medinterp.models.keras.optimizers`'
+fused kernels), with Grappler's meta optimizer switched off, traces in a fraction of that, as it
+builds a smaller graph and skips Grappler's rewrites. The step and the forward pass are traced once,
+for any batch size, and reused for every run on the same model object:
+:meth:`KerasTrainable.restart` puts the optimizer back to its initial state, so several trainings of
+one architecture (the paper's three classifier variants) pay for one trace.
 
 Mixed precision (``paper.precision``, ``isic.precision``): models built inside :func:`precision`
 compute in bfloat16 or float16 with float32 variables; the trainable casts their outputs to float32
@@ -198,7 +199,8 @@ class KerasTrainable:
         self.optimizer.learning_rate = lr
 
     def _state_variables(self) -> list:
-        """Every variable a step reads or changes: the model's (seed generators' included), the optimizer's, the loss scale's."""
+        """Every variable a step reads or changes: the model's (seed generators' included), the
+        optimizer's, the loss scale's."""
         scale = [] if self.loss_scale is None else self.loss_scale.variables
         return [*self.model.variables, *self.optimizer.variables, self.optimizer.learning_rate, *scale]
 

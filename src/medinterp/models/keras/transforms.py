@@ -43,7 +43,9 @@ def projective(affine: np.ndarray, size: int) -> np.ndarray:
 
 
 def colour_jitter(x: tf.Tensor, draws: BatchDraws) -> tf.Tensor:
-    per_image = lambda factors: tf.constant(factors[:, None, None, None], tf.float32)
+    def per_image(factors):
+        return tf.constant(factors[:, None, None, None], tf.float32)
+
     x = tf.clip_by_value(x * per_image(draws.brightness), 0.0, 1.0)
     grey = tf.reduce_sum(x * GREY, axis=-1, keepdims=True)
     mean = tf.reduce_mean(grey, axis=(1, 2, 3), keepdims=True)
