@@ -167,6 +167,8 @@ def run_command(args, cwd) -> str:
 
 def pytest_sessionfinish(session, exitstatus):
     """A run in which no test passed (none collected, all skipped) fails, so CI cannot go green empty."""
+    if hasattr(session.config, "workerinput"):
+        return  # a pytest-xdist worker: the controller, which sees every report, decides
     reporter = session.config.pluginmanager.get_plugin("terminalreporter")
     passed = len(reporter.stats.get("passed", [])) if reporter else 0
     if exitstatus == pytest.ExitCode.OK and passed == 0:
